@@ -1,0 +1,99 @@
+"""The cluster registry: ``[clusters.<name>]`` tables of the radas config file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from radas._config import config_path, config_table
+from radas.errors import ClusterNotFoundError, ConfigError, RadasTypeError, RadasValueError
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One named Ray cluster, as declared in ``[clusters.<name>]`` of the radas config.
+
+    ``address`` is the cluster's Ray dashboard / Jobs URL. Paths (``results_dir``, ...) are
+    shared storage as the cluster's nodes see it.
+    """
+
+    name: str
+    address: str
+    description: str = ""
+    gpu_per_node: int = 0
+    cpu_per_node: int = 0
+    gram_per_gpu_gb: float | None = None
+    results_dir: str | None = None
+    data_dir: str | None = None
+    cold_data_dir: str | None = None
+    artifact_root: str | None = None
+    auth_token_file: str | None = None
+
+    @property
+    def gpu_per_cpu(self) -> float:
+        """GPUs that come with one CPU on a node (``gpu_per_node / cpu_per_node``)."""
+        return self.gpu_per_node / self.cpu_per_node if self.cpu_per_node else 0.0
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "address": (str,),
+    "description": (str,),
+    "gpu_per_node": (int,),
+    "cpu_per_node": (int,),
+    "gram_per_gpu_gb": (int, float),
+    "results_dir": (str,),
+    "data_dir": (str,),
+    "cold_data_dir": (str,),
+    "artifact_root": (str,),
+    "auth_token_file": (str,),
+}
+
+
+def _parse(name: str, table: Any) -> Cluster:
+    where = f"radas config file {config_path()}, table [clusters.{name}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table, got {table!r}")
+    known = [f.name for f in fields(Cluster) if f.name != "name"]
+    for key, value in table.items():
+        if key not in _TYPES:
+            raise ConfigError(f"{where}: unknown key `{key}`; known keys: {known}")
+        if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
+            raise ConfigError(
+                f"{where}: key `{key}` must be {' or '.join(t.__name__ for t in _TYPES[key])}, "
+                f"got {value!r}"
+            )
+    if "address" not in table:
+        raise ConfigError(f"{where}: key `address` (the cluster's Ray dashboard URL) is required")
+    return Cluster(name=name, **table)
+
+
+def clusters() -> dict[str, Cluster]:
+    """Every configured cluster by name, validated."""
+    return {name: _parse(name, table) for name, table in config_table("clusters").items()}
+
+
+def get_cluster(name: str) -> Cluster:
+    """The cluster called ``name``; an error listing the configured ones if there is none."""
+    known = clusters()
+    if name not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise ClusterNotFoundError(
+            f"run_with='cluster:{name}': no cluster named {name!r}. Configured clusters: {listed}. "
+            f"Clusters are declared as [clusters.<name>] tables in {config_path()} "
+            "(set RADAS_CONFIG to use another file)."
+        )
+    return known[name]
+
+
+def parse_run_with(run_with: object) -> str | None:
+    """``None`` for ``"local"``, the cluster name for ``"cluster:<name>"``; else an error."""
+    if not isinstance(run_with, str):
+        raise RadasTypeError(f"run_with must be a str, got {type(run_with).__name__} {run_with!r}")
+    if run_with == "local":
+        return None
+    if run_with.startswith("cluster:") and run_with[len("cluster:") :]:
+        return run_with[len("cluster:") :]
+    raise RadasValueError(
+        f"run_with={run_with!r} is not valid: use 'local' or 'cluster:<name>' "
+        f"(configured clusters: {sorted(clusters()) or 'none'})"
+    )

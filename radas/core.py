@@ -1,0 +1,85 @@
+"""Where radas keeps things: results, data and cold-data folders, per user.
+
+Each folder is ``<root>/<user_name>/``. The root comes from an environment variable, else
+the ``[local]`` table of the radas config file, else a folder under the home directory:
+
+============  ======================  =========================  ==========================
+folder        environment variable    config key (``[local]``)   default
+============  ======================  =========================  ==========================
+results       ``RADAS_RESULTS_DIR``   ``results_dir``            ``~/radas/ray-results``
+data          ``RADAS_DATA_DIR``      ``data_dir``               ``~/radas/data``
+cold data     ``RADAS_COLD_DATA_DIR`` ``cold_data_dir``          ``~/radas/cold-data``
+============  ======================  =========================  ==========================
+
+With ``run_with="cluster:<name>"`` the root is the cluster's own (``[clusters.<name>]``).
+Trials see the same folders as the driver: radas passes these settings to every trial.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from radas._config import config_table
+from radas._names import check_name
+from radas.clusters._registry import get_cluster, parse_run_with
+from radas.utils import get_current_user_name
+
+_ROOTS = {
+    "results_dir": ("RADAS_RESULTS_DIR", "ray-results"),
+    "data_dir": ("RADAS_DATA_DIR", "data"),
+    "cold_data_dir": ("RADAS_COLD_DATA_DIR", "cold-data"),
+}
+
+
+def _root(kind: str, run_with: str) -> Path:
+    cluster_name = parse_run_with(run_with)
+    env_var, default = _ROOTS[kind]
+    if cluster_name is not None:
+        value = getattr(get_cluster(cluster_name), kind)
+        if value:
+            return Path(value)
+    if os.environ.get(env_var):
+        return Path(os.environ[env_var]).expanduser()
+    configured = config_table("local").get(kind)
+    if configured:
+        return Path(str(configured)).expanduser()
+    return Path.home() / "radas" / default
+
+
+def radas_env() -> dict[str, str]:
+    """The folder settings of this process as environment variables, for trials to inherit."""
+    return {env_var: str(_root(kind, "local")) for kind, (env_var, _) in _ROOTS.items()}
+
+
+def get_ray_results_dir(user_name: str | None = None, run_with: str = "local") -> str:
+    """The folder holding ``user_name``'s experiments (one sub-folder per experiment).
+
+    ``user_name`` defaults to the current login name. Returns e.g.
+    ``"/home/alice/radas/ray-results/alice/"``.
+    """
+    user = check_name("user_name", user_name or get_current_user_name())
+    return str(_root("results_dir", run_with) / user) + os.sep
+
+
+def _user_dir(kind: str, user_name: str, run_with: str) -> str:
+    path = _root(kind, run_with) / check_name("user_name", user_name)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        if parse_run_with(run_with) is None:
+            raise
+    return str(path)
+
+
+def get_data_dir(user_name: str, run_with: str = "local") -> str:
+    """An existing per-user data folder, shared by the driver and its trials."""
+    return _user_dir("data_dir", user_name, run_with)
+
+
+def get_cold_data_dir(user_name: str, run_with: str = "local") -> str:
+    """An existing per-user cold-storage folder (large, rarely read data)."""
+    return _user_dir("cold_data_dir", user_name, run_with)
+
+
+__all__ = ["get_ray_results_dir", "get_data_dir", "get_cold_data_dir"]
