@@ -1,5 +1,48 @@
-"""radas: one awaitable call from hyperparameter sweep to DataFrame, figure and email."""
+"""radas: one awaitable call from hyperparameter sweep to DataFrame, figure and email.
 
+``results = await radas.run_experiment(user_name=..., experiment_name=..., trainable=...,
+param_space=...)`` runs a Ray Tune sweep locally or on a named Ray cluster and returns
+``{"df", "tuner", "fig"}``.
+"""
+
+from radas._explode import explode, explode_dict_of_tensors, explode_tensor
 from radas.core import get_cold_data_dir, get_data_dir, get_ray_results_dir
+from radas.errors import (
+    ChoiceRequiredError,
+    ClusterNotFoundError,
+    ClusterUnavailableError,
+    ConfigError,
+    ExperimentFailedError,
+    ExperimentNotFoundError,
+    MissingDependencyError,
+    RadasError,
+    RadasTypeError,
+    RadasValueError,
+)
+from radas.experiment import default_process_sns_fn, run_experiment
+from radas.tuner import Tuner, default_tuner_to_df_fn
 
-__all__ = ["get_data_dir", "get_cold_data_dir", "get_ray_results_dir"]
+__version__ = "0.1.0"
+
+__all__ = [
+    "run_experiment",
+    "Tuner",
+    "default_process_sns_fn",
+    "default_tuner_to_df_fn",
+    "get_data_dir",
+    "get_cold_data_dir",
+    "get_ray_results_dir",
+    "explode",
+    "explode_tensor",
+    "explode_dict_of_tensors",
+    "RadasError",
+    "RadasValueError",
+    "RadasTypeError",
+    "ConfigError",
+    "ChoiceRequiredError",
+    "ExperimentNotFoundError",
+    "ClusterNotFoundError",
+    "ClusterUnavailableError",
+    "MissingDependencyError",
+    "ExperimentFailedError",
+]

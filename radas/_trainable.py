@@ -1,0 +1,40 @@
+"""Preparing the user's trainable for Tune: radas's settings inside every trial, resources."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ray import tune
+
+
+def prepare_trainable(
+    trainable: Callable[..., Any], env: dict[str, str], resources: dict[str, float]
+) -> Any:
+    """``trainable`` with ``env`` set in the trial process and ``resources`` per trial.
+
+    Function trainables are wrapped (keeping their name, so Tune can restore them); class
+    trainables (``tune.Trainable`` subclasses) get a subclass whose ``setup`` sets ``env``.
+    """
+    if inspect.isclass(trainable):
+        user_class: Any = trainable
+
+        class _WithEnv(user_class):  # type: ignore[misc, valid-type]
+            def setup(self, config: dict[str, Any]) -> None:
+                os.environ.update(env)
+                super().setup(config)
+
+        _WithEnv.__name__ = user_class.__name__
+        _WithEnv.__qualname__ = user_class.__qualname__
+        prepared: Any = _WithEnv
+    else:
+
+        @functools.wraps(trainable)
+        def prepared(config: dict[str, Any]) -> Any:
+            os.environ.update(env)
+            return trainable(config)
+
+    return tune.with_resources(prepared, resources)

@@ -1,0 +1,194 @@
+"""Argument checks of ``run_experiment``: every problem is reported before anything starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ray import tune
+
+from radas.errors import RadasTypeError, RadasValueError
+
+DOS: tuple[str, ...] = ("run", "analyze")
+TUNER_INIT_KEYS: tuple[str, ...] = ("tune_config", "run_config", "reuse_actors")
+DEFAULT_MAX_FAILURES = 2
+
+
+def check_callable(param: str, value: object, allow_none: bool = False) -> None:
+    """``value`` must be callable (or None when allowed)."""
+    if value is None and allow_none:
+        return
+    if not callable(value):
+        raise RadasTypeError(f"{param} must be callable, got {type(value).__name__} {value!r}")
+
+
+def check_dict(param: str, value: object) -> dict[str, Any]:
+    """``value`` as a dict (None means empty); anything else is an error naming ``param``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise RadasTypeError(f"{param} must be a dict, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
+def check_dos(dos: object) -> tuple[str, ...]:
+    """``dos`` must be a non-empty list of phases from :data:`DOS`."""
+    if isinstance(dos, str) or not isinstance(dos, (list, tuple, set, frozenset)):
+        raise RadasTypeError(f"dos must be a list of phases from {list(DOS)}, got {dos!r}")
+    bad = [d for d in dos if d not in DOS]
+    if bad or not dos:
+        raise RadasValueError(f"dos={list(dos)!r}: invalid phase(s) {bad}; valid phases: {list(DOS)}")
+    return tuple(d for d in DOS if d in dos)
+
+
+def check_run_choice(run_choice: object, dos: tuple[str, ...], valid: tuple[str, ...]) -> None:
+    """``run_choice`` must be None or one of ``valid``, and only makes sense with "run"."""
+    if run_choice is not None and run_choice not in valid:
+        raise RadasValueError(f"run_choice={run_choice!r} is not valid; use None or one of {list(valid)}")
+    if run_choice is not None and "run" not in dos:
+        raise RadasValueError(
+            f"run_choice={run_choice!r} needs 'run' in dos (dos={list(dos)}); "
+            "to only analyze existing results leave run_choice=None"
+        )
+
+
+def check_runtime_env(runtime_env: object) -> dict[str, Any]:
+    """A dict of Ray runtime_env fields, without ``working_dir`` (radas sets that)."""
+    env = check_dict("runtime_env", runtime_env)
+    if "working_dir" in env:
+        raise RadasValueError(
+            "runtime_env['working_dir'] must not be set: radas sets it to the current working "
+            "directory; `cd` there before running, or use py_modules for other code"
+        )
+    return env
+
+
+def check_rcparams(update: object) -> dict[str, Any]:
+    """``matplotlib_rcParams_update``: a dict of valid rcParams keys and values."""
+    import matplotlib
+
+    update = check_dict("matplotlib_rcParams_update", update)
+    bad = [k for k in update if k not in matplotlib.rcParams]
+    if bad:
+        raise RadasValueError(
+            f"matplotlib_rcParams_update: unknown rcParams key(s) {bad}; see matplotlib.rcParams.keys()"
+        )
+    return update
+
+
+def check_email(address: object) -> list[str]:
+    """``email_notification_to_address``: None, an address or a list of addresses."""
+    if address is None:
+        return []
+    addresses = [address] if isinstance(address, str) else address
+    if not isinstance(addresses, (list, tuple)) or not all(
+        isinstance(a, str) and "@" in a and " " not in a.strip() for a in addresses
+    ):
+        raise RadasValueError(
+            f"email_notification_to_address={address!r} is not an email address (or list of them)"
+        )
+    return [a.strip() for a in addresses]
+
+
+def check_positive(param: str, value: object, integer: bool = False, allow_zero: bool = False) -> None:
+    """``value`` must be a positive (or non-negative) number, an int when ``integer``."""
+    kind = int if integer else (int, float)
+    if not isinstance(value, kind) or isinstance(value, bool) or (
+        value < 0 if allow_zero else value <= 0
+    ):
+        sign = "non-negative" if allow_zero else "positive"
+        raise RadasValueError(f"{param}={value!r}: must be a {sign} {'int' if integer else 'number'}")
+
+
+def _as_dataclass(param: str, value: object, cls: type) -> Any:
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        names = [f.name for f in dataclasses.fields(cls)]
+        bad = [k for k in value if k not in names]
+        if bad:
+            raise RadasValueError(f"{param}: unknown field(s) {bad}; valid fields: {names}")
+        return cls(**value)
+    raise RadasTypeError(
+        f"{param} must be a ray.tune.{cls.__name__} or a dict of its fields, got {type(value).__name__}"
+    )
+
+
+def build_configs(
+    tuner_init_kwargs: object, trainable: Callable[..., Any]
+) -> tuple[tune.TuneConfig, tune.RunConfig]:
+    """Tune and run configs from ``tuner_init_kwargs`` with radas's defaults filled in.
+
+    Defaults: trials reuse their worker (``reuse_actors``) for function trainables unless
+    ``tuner_init_kwargs["reuse_actors"]`` or a ``tune_config`` dict says otherwise; failed
+    trials are retried :data:`DEFAULT_MAX_FAILURES` times unless the run config has its own
+    ``failure_config``; trial output goes to files in the trial folder.
+    """
+    kwargs = check_dict("tuner_init_kwargs", tuner_init_kwargs)
+    bad = [k for k in kwargs if k not in TUNER_INIT_KEYS]
+    if bad:
+        raise RadasValueError(
+            f"tuner_init_kwargs: unknown key(s) {bad}; valid keys: {list(TUNER_INIT_KEYS)} "
+            "(trainable and param_space are run_experiment's own arguments)"
+        )
+    raw_tune = kwargs.get("tune_config")
+    tune_config = _as_dataclass("tuner_init_kwargs['tune_config']", raw_tune, tune.TuneConfig)
+    reuse = kwargs.get("reuse_actors")
+    if reuse is None and isinstance(raw_tune, Mapping):
+        reuse = raw_tune.get("reuse_actors")
+    if reuse is None:
+        reuse = tune_config.reuse_actors or inspect.isfunction(inspect.unwrap(trainable))
+    if not isinstance(reuse, bool):
+        raise RadasTypeError(f"tuner_init_kwargs['reuse_actors'] must be a bool, got {reuse!r}")
+    tune_config = dataclasses.replace(tune_config, reuse_actors=reuse)
+    _check_metric_mode(tune_config)
+    run_config = _as_dataclass("tuner_init_kwargs['run_config']", kwargs.get("run_config"), tune.RunConfig)
+    changes: dict[str, Any] = {"verbose": 0}
+    if run_config.failure_config is None or run_config.failure_config == tune.FailureConfig():
+        changes["failure_config"] = tune.FailureConfig(max_failures=DEFAULT_MAX_FAILURES)
+    if not run_config.log_to_file:
+        changes["log_to_file"] = True
+    return tune_config, dataclasses.replace(run_config, **changes)
+
+
+def _check_metric_mode(tune_config: tune.TuneConfig) -> None:
+    if tune_config.mode not in (None, "min", "max"):
+        raise RadasValueError(f"tune_config mode={tune_config.mode!r}: use 'min' or 'max'")
+    if (tune_config.metric is None) != (tune_config.mode is None):
+        raise RadasValueError(
+            f"tune_config: metric={tune_config.metric!r} and mode={tune_config.mode!r} must be set together"
+        )
+
+
+def count_trials(param_space: Mapping[str, Any], tune_config: tune.TuneConfig) -> int | None:
+    """How many trials the sweep will run (None when a search algorithm decides)."""
+    if tune_config.num_samples is None or tune_config.num_samples < 0:
+        return None
+    if tune_config.search_alg is not None:
+        return tune_config.num_samples
+    return tune_config.num_samples * math.prod(_grid_sizes(param_space))
+
+
+def _grid_sizes(space: Any) -> list[int]:
+    if isinstance(space, Mapping):
+        if set(space) == {"grid_search"}:
+            return [len(space["grid_search"])]
+        return [n for value in space.values() for n in _grid_sizes(value)]
+    return []
+
+
+def metric_mode(tune_config: Any) -> tuple[str | None, str | None]:
+    """The metric and mode of a sweep: its TuneConfig's, else its searcher's or scheduler's."""
+    for source in (tune_config, tune_config.search_alg, tune_config.scheduler):
+        if source is None:
+            continue
+        metric = getattr(source, "metric", None) or getattr(source, "_metric", None)
+        mode = getattr(source, "mode", None) or getattr(source, "_mode", None)
+        if isinstance(metric, str) and mode in ("min", "max"):
+            return metric, mode
+    return None, None

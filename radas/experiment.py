@@ -1,0 +1,201 @@
+"""``run_experiment``: one awaitable call from a search space to a DataFrame, a figure and
+an email.
+
+The story of one call: **check** every argument, **locate** the experiment on its target,
+**choose** what to do, **run** it (off the event loop, with progress), **analyze** the
+results into a DataFrame and a figure, **notify** by email - then return
+``{"df", "tuner", "fig"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+from ray import tune
+
+from radas import _analysis, _notify, _validate
+from radas._choice import RUN_CHOICES, choose
+from radas._names import check_name
+from radas._reporter import say
+from radas._trainable import prepare_trainable
+from radas.backends import Backend, SweepSpec, get_backend
+from radas.core import radas_env
+from radas.errors import ExperimentNotFoundError, RadasValueError
+from radas.tuner import Tuner, default_tuner_to_df_fn
+
+default_process_sns_fn = _analysis.default_process_sns_fn
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+async def run_experiment(
+    user_name: str,
+    trainable: Callable[..., Any],
+    experiment_name: str,
+    run_with: str = "local",
+    runtime_env: dict[str, Any] | None = None,
+    param_space: dict[str, Any] | None = None,
+    tuner_init_kwargs: dict[str, Any] | None = None,
+    tuner_to_df_fn: Callable[[Tuner], pd.DataFrame] = default_tuner_to_df_fn,
+    process_df_fn: Callable[..., pd.DataFrame] = _identity,
+    process_df_fn_kwargs: dict[str, Any] | None = None,
+    process_sns_fn: Callable[[Any], Any] = default_process_sns_fn,
+    plot_fn: Callable[..., Any] | None = None,
+    plot_kwargs: dict[str, Any] | None = None,
+    rename_mapping: dict[str, str] | None = None,
+    matplotlib_rcParams_update: dict[str, Any] | None = None,  # noqa: N803
+    process_g_fn: Callable[[Any], Any] = _identity,
+    plot_format: str | Sequence[str] | None = None,
+    dos: Sequence[str] = ("run", "analyze"),
+    yes: bool = False,
+    run_choice: str | None = None,
+    email_notification_to_address: str | Sequence[str] | None = None,
+    *,
+    num_seeds: int | None = None,
+    cpu_per_trial: float = 1,
+    gpu_per_trial: float = 0,
+) -> dict[str, Any]:
+    """Run (or restore, attach to, analyze) a Ray Tune sweep and return its results.
+
+    Args:
+        user_name: whose experiment; a folder name under the results dir.
+        trainable: a Ray Tune trainable (a function of ``config``, or a ``tune.Trainable``).
+        experiment_name: the experiment's name; a folder name under the user's results dir.
+        run_with: ``"local"`` (this machine's Ray) or ``"cluster:<name>"``.
+        runtime_env: Ray runtime_env fields for the trials (not ``working_dir``).
+        param_space: the search space (``tune.grid_search``, ``tune.loguniform``, ...).
+        tuner_init_kwargs: ``tune_config`` / ``run_config`` (objects or dicts of their
+            fields) and ``reuse_actors`` (default True for function trainables).
+        tuner_to_df_fn: results -> DataFrame (default: ``tuner.get_brief_dataframe()``).
+        process_df_fn: ``process_df_fn(df, **process_df_fn_kwargs)`` -> the returned df.
+        process_df_fn_kwargs: keyword arguments of ``process_df_fn``.
+        process_sns_fn: called with the seaborn module before plotting (theme, context).
+        plot_fn: a seaborn function (``sns.relplot``, ``sns.heatmap``, ...) or None.
+        plot_kwargs: its arguments; a value may be a function of the df
+            (``data=lambda df: df.pivot(...)``).
+        rename_mapping: readable names for the columns the axis arguments name.
+        matplotlib_rcParams_update: rcParams for this plot only.
+        process_g_fn: called with what ``plot_fn`` returned (set titles, limits, ...).
+        plot_format: ``"png"``, ``"pdf"``, ``"svg"`` or a list: saves the figure under
+            ``./radas_figures/<user_name>/<experiment_name>.<format>``.
+        dos: phases to do, from ``"run"`` and ``"analyze"``.
+        yes: answer yes to confirmations.
+        run_choice: what to do when the experiment exists: ``"run"`` (archive and start
+            fresh), ``"restore"`` (continue), ``"attach"`` (follow the running sweep),
+            ``"stop_attach"`` (stop it gracefully, analyze). Needed when no one can be asked.
+        email_notification_to_address: email the outcome here when done (also on failure).
+        num_seeds: run every configuration with seeds ``0..num_seeds-1`` (``config["seed"]``).
+        cpu_per_trial: CPUs reserved for each trial.
+        gpu_per_trial: GPUs reserved for each trial (fractions pack trials on one GPU).
+
+    Returns:
+        ``{"df": DataFrame, "tuner": radas.Tuner}`` plus ``"fig"`` (a matplotlib Figure) when
+        ``plot_fn`` was given. With ``dos=["run"]`` only ``"tuner"``.
+    """
+    # 1. Check
+    check_name("user_name", user_name)
+    check_name("experiment_name", experiment_name)
+    _validate.check_callable("trainable", trainable)
+    for name, fn in (("tuner_to_df_fn", tuner_to_df_fn), ("process_df_fn", process_df_fn),
+                     ("process_sns_fn", process_sns_fn), ("process_g_fn", process_g_fn)):
+        _validate.check_callable(name, fn)
+    _validate.check_callable("plot_fn", plot_fn, allow_none=True)
+    phases = _validate.check_dos(dos)
+    _validate.check_run_choice(run_choice, phases, RUN_CHOICES)
+    if not isinstance(yes, bool):
+        raise RadasValueError(f"yes={yes!r}: must be True or False")
+    env = _validate.check_runtime_env(runtime_env)
+    space = _validate.check_dict("param_space", param_space)
+    df_kwargs = _validate.check_dict("process_df_fn_kwargs", process_df_fn_kwargs)
+    kwargs = _validate.check_dict("plot_kwargs", plot_kwargs)
+    renames = _validate.check_dict("rename_mapping", rename_mapping)
+    rc = _validate.check_rcparams(matplotlib_rcParams_update)
+    formats = _analysis.check_plot_format(plot_format)
+    emails = _validate.check_email(email_notification_to_address)
+    _validate.check_positive("cpu_per_trial", cpu_per_trial)
+    _validate.check_positive("gpu_per_trial", gpu_per_trial, allow_zero=True)
+    if num_seeds is not None:
+        _validate.check_positive("num_seeds", num_seeds, integer=True)
+        if "seed" in space:
+            raise RadasValueError("num_seeds is given but param_space already has 'seed'; use one of them")
+        space["seed"] = tune.grid_search(list(range(num_seeds)))
+    tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable)
+    metric, mode = _validate.metric_mode(tune_config)
+    backend = get_backend(run_with)
+    resources = {"cpu": cpu_per_trial, "gpu": gpu_per_trial}
+    spec = SweepSpec(
+        user_name=user_name,
+        experiment_name=experiment_name,
+        trainable=prepare_trainable(trainable, radas_env(), resources),
+        param_space=space,
+        tune_config=tune_config,
+        run_config=run_config,
+        resources=resources,
+        runtime_env=env,
+        total_trials=_validate.count_trials(space, tune_config),
+        metric=metric,
+        mode=mode,
+    )
+
+    started = time.monotonic()
+    df: pd.DataFrame | None = None
+    stopped = False
+    try:
+        # 2. Locate  3. Choose  4. Run
+        state = await backend.locate(spec)
+        if "run" in phases:
+            action = await choose(run_choice, state, experiment_name, yes)
+            stopped = await _do(backend, spec, action, state.running)
+        elif not state.restorable:
+            raise ExperimentNotFoundError(
+                f"dos={list(phases)}: experiment {experiment_name!r} of user {user_name!r} has "
+                f"no results to analyze at {state.path}; run it first (dos=['run', 'analyze'])"
+            )
+        # 5. Analyze
+        tuner = await asyncio.to_thread(Tuner.restore, backend.experiment_path(spec), spec.trainable)
+        result: dict[str, Any] = {"tuner": tuner}
+        if "analyze" in phases:
+            df = await asyncio.to_thread(_analysis.process_df, tuner, tuner_to_df_fn, process_df_fn, df_kwargs)
+            result["df"] = df
+            if plot_fn is not None:
+                result["fig"] = _analysis.plot(
+                    df, plot_fn, kwargs, renames, rc, process_sns_fn, process_g_fn,
+                    _analysis.figure_paths(user_name, experiment_name, formats),
+                )
+    except BaseException as exc:
+        # 6. Notify (failure)
+        if emails:
+            failed = "interrupted" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "failed"
+            subject, body = _notify.summary(experiment_name, run_with, failed,
+                                            time.monotonic() - started, df, metric, mode, exc)
+            await asyncio.to_thread(_notify.send_summary, emails, subject, body, [])
+        raise
+    # 6. Notify (outcome)
+    outcome = _notify.outcome_of(df, stopped)
+    say("ok", f"experiment {experiment_name!r} {outcome} in {time.monotonic() - started:.1f} s; "
+        f"results in {backend.experiment_path(spec)}")
+    if emails:
+        subject, body = _notify.summary(experiment_name, run_with, outcome,
+                                        time.monotonic() - started, df, metric, mode, None)
+        figures = [p for p in _analysis.figure_paths(user_name, experiment_name, formats) if p.exists()]
+        await asyncio.to_thread(_notify.send_summary, emails, subject, body, figures)
+    return result
+
+
+async def _do(backend: Backend, spec: SweepSpec, action: str, running: bool) -> bool:
+    """Carry out ``action``; True when the sweep was stopped before it finished."""
+    if action in ("run", "restore"):
+        if running:
+            await backend.stop(spec)
+        return await backend.run(spec, restore=action == "restore")
+    if action == "attach":
+        await backend.attach(spec)
+        return False
+    await backend.stop(spec)
+    return running

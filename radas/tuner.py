@@ -1,0 +1,117 @@
+"""``radas.Tuner``: a ``ray.tune.Tuner`` that also gives tidy DataFrames.
+
+* :meth:`Tuner.get_dataframe` - one row per trial: its last reported result, its config as
+  ``config/<key>`` columns (nested keys joined with ``/``), ``status`` and ``error``.
+* :meth:`Tuner.get_brief_dataframe` - the same without Ray's bookkeeping columns.
+* :meth:`Tuner.get_iteration_dataframe` - every reported row of every trial with its config,
+  for learning curves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from ray import tune
+
+BOOKKEEPING_COLUMNS: tuple[str, ...] = (
+    "timestamp",
+    "done",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "time_total_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "time_since_restore",
+    "iterations_since_restore",
+    "checkpoint_dir_name",
+    "logdir",
+)
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (with ``prefix`` prepended to every key)."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _error_line(trial: Any) -> str | None:
+    if trial.status != "ERROR":
+        return None
+    error = trial.get_error()
+    if error is None:
+        return "error (no details saved)"
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+class Tuner(tune.Tuner):
+    """A ``ray.tune.Tuner`` with DataFrame accessors; everything of Ray's Tuner works."""
+
+    @classmethod
+    def restore(cls, path: str | os.PathLike[str], trainable: Any, **kwargs: Any) -> Tuner:  # type: ignore[override]
+        """Load the experiment at ``path`` (see ``ray.tune.Tuner.restore``) as a radas Tuner."""
+        base = tune.Tuner.restore(str(path), trainable, **kwargs)
+        return cls(_tuner_internal=base._local_tuner)
+
+    def _trials(self) -> list[Any]:
+        return list(self.get_results()._experiment_analysis.trials)
+
+    def get_dataframe(self) -> pd.DataFrame:
+        """One row per trial: last result, ``config/...`` columns, ``status`` and ``error``."""
+        rows = []
+        for trial in self._trials():
+            metrics = dict(trial.last_result or {})
+            metrics.pop("config", None)
+            row = flatten(metrics)
+            row["trial_id"] = trial.trial_id
+            row.update(flatten(trial.config, "config/"))
+            row["status"] = trial.status
+            row["error"] = _error_line(trial)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def get_brief_dataframe(self) -> pd.DataFrame:
+        """:meth:`get_dataframe` without Ray's bookkeeping columns (and without ``error``
+        when no trial errored)."""
+        df = self.get_dataframe()
+        drop = [c for c in BOOKKEEPING_COLUMNS if c in df.columns]
+        if "error" in df.columns and df["error"].isna().all():
+            drop.append("error")
+        return df.drop(columns=drop)
+
+    def get_iteration_dataframe(self) -> pd.DataFrame:
+        """Every reported result of every trial (one row per report) with its config and
+        ``trial_id``: the frame for learning curves (e.g. ``x="training_iteration"``)."""
+        results = self.get_results()
+        frames = []
+        for trial in results._experiment_analysis.trials:
+            history = results._experiment_analysis.trial_dataframes.get(trial.trial_id)
+            if history is None or history.empty:
+                continue
+            history = history.drop(columns=[c for c in history.columns if c.startswith("config/")])
+            history = history.assign(trial_id=trial.trial_id, status=trial.status)
+            for key, value in flatten(trial.config, "config/").items():
+                history[key] = [value] * len(history)
+            frames.append(history)
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True)
+
+
+def default_tuner_to_df_fn(tuner: Tuner) -> pd.DataFrame:
+    """The default ``tuner_to_df_fn``: ``tuner.get_brief_dataframe()``."""
+    return tuner.get_brief_dataframe()
+
+
+__all__ = ["Tuner", "BOOKKEEPING_COLUMNS", "default_tuner_to_df_fn"]
