@@ -5,10 +5,29 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
+import sysconfig
 from collections.abc import Callable
 from typing import Any
 
-from ray import tune
+from ray import cloudpickle, tune
+
+_INSTALLED = tuple(
+    os.path.realpath(sysconfig.get_paths()[key]) for key in ("purelib", "platlib", "stdlib")
+)
+
+
+def _send_by_value(trainable: Callable[..., Any]) -> None:
+    """Pickle the trainable's own module by value when it is the user's code (a script, a
+    notebook, a file next to it) rather than an installed package, so trials and cluster
+    jobs can run it without importing that file."""
+    module = sys.modules.get(getattr(trainable, "__module__", "") or "")
+    path = getattr(module, "__file__", None)
+    if module is None or module.__name__ == "__main__" or path is None:
+        return
+    if os.path.realpath(path).startswith(_INSTALLED):
+        return
+    cloudpickle.register_pickle_by_value(module)
 
 
 def prepare_trainable(
@@ -19,6 +38,7 @@ def prepare_trainable(
     Function trainables are wrapped (keeping their name, so Tune can restore them); class
     trainables (``tune.Trainable`` subclasses) get a subclass whose ``setup`` sets ``env``.
     """
+    _send_by_value(trainable)
     if inspect.isclass(trainable):
         user_class: Any = trainable
 

@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +32,9 @@ from radas.tuner import Tuner
 LOCK_FILE = ".radas-driver.json"
 ARCHIVE_DIR = ".archive"
 _ray_lock = threading.Lock()
+# Tune's trainable registry is not thread-safe: concurrent sweeps start one at a time (until
+# Tune calls the callbacks' ``setup``), then run side by side.
+_startup_lock = threading.Lock()
 
 
 def ensure_ray() -> None:
@@ -78,6 +80,23 @@ class _Live:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.stop_event = threading.Event()
+        self._starting = False
+
+    def fit(self, tuner: Tuner) -> None:
+        """``tuner.fit()`` in this (worker) thread, stoppable through ``stop_event``."""
+        _startup_lock.acquire()
+        self._starting = True
+        try:
+            with interruptible(self.stop_event):
+                tuner.fit()
+        finally:
+            self.started()
+
+    def started(self) -> None:
+        """Tune has set the sweep up: let the next sweep start."""
+        if self._starting:
+            self._starting = False
+            _startup_lock.release()
 
 
 _live: dict[str, _Live] = {}
@@ -92,8 +111,13 @@ class _LiveProgressCallback(ProgressCallback):
         self._bind()
 
     def _bind(self) -> None:
-        live = _live.get(self._dir) or _Live(Progress(experiment=Path(self._dir).name))
-        super().__init__(live.progress, Path(self._dir), live.stop_event)
+        self._live = _live.get(self._dir) or _Live(Progress(experiment=Path(self._dir).name))
+        super().__init__(self._live.progress, Path(self._dir), self._live.stop_event)
+
+    def setup(self, total_num_samples: int | None = None, **info: Any) -> None:  # type: ignore[override]
+        if total_num_samples and total_num_samples > 0:
+            self.progress.total = total_num_samples
+        self._live.started()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"_dir": self._dir}
@@ -142,7 +166,7 @@ class LocalBackend:
         try:
             ensure_ray()  # once per process; Ray's signal handlers need the main thread
             tuner = self._tuner(spec, path, restore)
-            fit = asyncio.ensure_future(asyncio.to_thread(_fit, tuner, live.stop_event))
+            fit = asyncio.ensure_future(asyncio.to_thread(live.fit, tuner))
             await _follow(fit, lambda: live.progress, live.stop_event, spec)
             return live.stop_event.is_set()
         finally:
@@ -191,11 +215,6 @@ class LocalBackend:
             (path / STOP_FILE).touch()
         say("info", f"asked the running sweep of {spec.experiment_name!r} to stop; waiting for it")
         await self.attach(spec)
-
-
-def _fit(tuner: Tuner, stop_event: threading.Event) -> None:
-    with interruptible(stop_event):
-        tuner.fit()
 
 
 async def _follow(fit: asyncio.Future[None], progress: Any, stop_event: threading.Event, spec: SweepSpec) -> None:
