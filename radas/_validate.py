@@ -127,7 +127,8 @@ def build_configs(
     Defaults: trials reuse their worker (``reuse_actors``) for function trainables unless
     ``tuner_init_kwargs["reuse_actors"]`` or a ``tune_config`` dict says otherwise; failed
     trials are retried :data:`DEFAULT_MAX_FAILURES` times unless the run config has its own
-    ``failure_config``; trial output goes to files in the trial folder.
+    ``failure_config`` (in a ``run_config`` dict, any ``failure_config`` is kept as given); trial
+    output goes to files in the trial folder.
     """
     kwargs = check_dict("tuner_init_kwargs", tuner_init_kwargs)
     bad = [k for k in kwargs if k not in TUNER_INIT_KEYS]
@@ -147,9 +148,11 @@ def build_configs(
         raise RadasTypeError(f"tuner_init_kwargs['reuse_actors'] must be a bool, got {reuse!r}")
     tune_config = dataclasses.replace(tune_config, reuse_actors=reuse)
     _check_metric_mode(tune_config)
-    run_config = _as_dataclass("tuner_init_kwargs['run_config']", kwargs.get("run_config"), tune.RunConfig)
+    raw_run = kwargs.get("run_config")
+    run_config = _as_dataclass("tuner_init_kwargs['run_config']", raw_run, tune.RunConfig)
     changes: dict[str, Any] = {"verbose": 0}
-    if run_config.failure_config is None or run_config.failure_config == tune.FailureConfig():
+    user_failure = isinstance(raw_run, Mapping) and "failure_config" in raw_run
+    if not user_failure and run_config.failure_config in (None, tune.FailureConfig()):
         changes["failure_config"] = tune.FailureConfig(max_failures=DEFAULT_MAX_FAILURES)
     if not run_config.log_to_file:
         changes["log_to_file"] = True

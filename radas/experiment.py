@@ -159,6 +159,7 @@ async def run_experiment(
             )
         # 5. Analyze
         tuner = await asyncio.to_thread(Tuner.restore, backend.experiment_path(spec), spec.trainable)
+        _report_errors(tuner)
         result: dict[str, Any] = {"tuner": tuner}
         if "analyze" in phases:
             df = await asyncio.to_thread(_analysis.process_df, tuner, tuner_to_df_fn, process_df_fn, df_kwargs)
@@ -199,3 +200,13 @@ async def _do(backend: Backend, spec: SweepSpec, action: str, running: bool) -> 
         return False
     await backend.stop(spec)
     return running
+
+
+def _report_errors(tuner: Tuner) -> None:
+    """Say how many trials errored, the first error, and where its full traceback is."""
+    errored = [r for r in tuner.get_results() if r.error is not None]
+    if errored:
+        first = errored[0]
+        last_line = str(first.error).strip().splitlines()[-1] if str(first.error).strip() else type(first.error).__name__
+        say("warning", f"{len(errored)} trial(s) errored (after retries); first: {last_line}. "
+            f"Full traceback: {first.path}/error.txt")

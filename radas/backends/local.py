@@ -49,7 +49,8 @@ def ensure_ray() -> None:
             runtime_env={"env_vars": radas_env()},
         )
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    # radas reports progress and trial errors itself (see radas._progress, radas.experiment)
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
 
 
 def _pid_alive(pid: int) -> bool:
