@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import string
+import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,6 +83,8 @@ def run_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def trial_info() -> TrialInfo | None:
     """The current Ray Tune trial, or None outside a trial (e.g. a plain script or a test)."""
+    if "ray" not in sys.modules:  # a Ray worker has imported ray; elsewhere, skip the slow import
+        return None
     try:
         from ray import tune
     except ImportError:  # pragma: no cover - ray is a core dependency
@@ -117,3 +120,20 @@ def stable_id(*parts: str, length: int = 21) -> str:
 def scrub(text: str, secret: str | None) -> str:
     """``text`` with ``secret`` replaced by ``***``."""
     return text.replace(secret, "***") if secret else text
+
+
+_KEY_ENV = {"wandb": "WANDB_API_KEY", "swanlab": "SWANLAB_API_KEY"}
+
+
+def take_api_keys(param_space: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Move tracker API keys out of ``param_space`` (Ray writes the config of every trial to
+    its results files) into environment variables for the trials, where wandb and SwanLab
+    read them. Returns the cleaned space and those variables."""
+    space = dict(param_space)
+    env: dict[str, str] = {}
+    for key, env_var in _KEY_ENV.items():
+        block = space.get(key)
+        if isinstance(block, Mapping) and isinstance(block.get("api_key"), str):
+            env[env_var] = block["api_key"]
+            space[key] = {k: v for k, v in block.items() if k != "api_key"}
+    return space, env

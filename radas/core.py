@@ -49,7 +49,11 @@ def _root(kind: str, run_with: str) -> Path:
 
 def radas_env() -> dict[str, str]:
     """The folder settings of this process as environment variables, for trials to inherit."""
-    return {env_var: str(_root(kind, "local")) for kind, (env_var, _) in _ROOTS.items()}
+    from radas.cloud_artifact._root import ENV_VAR, default_root
+
+    env = {env_var: str(_root(kind, "local")) for kind, (env_var, _) in _ROOTS.items()}
+    env[ENV_VAR] = default_root()
+    return env
 
 
 def get_ray_results_dir(user_name: str | None = None, run_with: str = "local") -> str:

@@ -323,7 +323,7 @@ def send_email(
             client.login()  # connect, TLS, login (yagmail)
             result = client.smtp.send_message(message, from_addr=settings.sender, to_addrs=recipients)
         finally:
-            client.close()
+            _close_quietly(client)
     except smtplib.SMTPAuthenticationError as exc:
         detail = _scrub(_smtp_text(exc), secrets)
         raise EmailSendError(
@@ -345,7 +345,7 @@ def send_email(
 def _build_message(sender: str, recipients: list[str], subject: str, body: str, files: list[str]) -> EmailMessage:
     """A text/plain message (with a monospace HTML alternative) and its attachments."""
     message = EmailMessage()
-    message["Subject"] = subject
+    message["Subject"] = " ".join(subject.splitlines())  # a header is one line
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(localtime=True)
@@ -360,6 +360,13 @@ def _build_message(sender: str, recipients: list[str], subject: str, body: str, 
         data = Path(path).read_bytes()
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=Path(path).name)
     return message
+
+
+def _close_quietly(client: Any) -> None:
+    try:
+        client.close()
+    except Exception:  # noqa: BLE001 - a failed QUIT must not hide the real error
+        pass
 
 
 def _smtp_text(exc: BaseException) -> str:

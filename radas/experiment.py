@@ -21,6 +21,7 @@ from radas import _analysis, _notify, _validate
 from radas._choice import RUN_CHOICES, choose
 from radas._names import check_name
 from radas._reporter import say
+from radas._tracking import take_api_keys
 from radas._trainable import prepare_trainable
 from radas.backends import Backend, SweepSpec, get_backend
 from radas.core import radas_env
@@ -111,7 +112,7 @@ async def run_experiment(
     if not isinstance(yes, bool):
         raise RadasValueError(f"yes={yes!r}: must be True or False")
     env = _validate.check_runtime_env(runtime_env)
-    space = _validate.check_dict("param_space", param_space)
+    space, secret_env = take_api_keys(_validate.check_dict("param_space", param_space))
     df_kwargs = _validate.check_dict("process_df_fn_kwargs", process_df_fn_kwargs)
     kwargs = _validate.check_dict("plot_kwargs", plot_kwargs)
     renames = _validate.check_dict("rename_mapping", rename_mapping)
@@ -132,7 +133,7 @@ async def run_experiment(
     spec = SweepSpec(
         user_name=user_name,
         experiment_name=experiment_name,
-        trainable=prepare_trainable(trainable, radas_env(), resources),
+        trainable=prepare_trainable(trainable, {**radas_env(), **secret_env}, resources),
         param_space=space,
         tune_config=tune_config,
         run_config=run_config,

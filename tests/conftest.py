@@ -18,7 +18,6 @@ for _var, _sub in (
 ):
     os.environ[_var] = str(_ROOT / _sub)
 os.environ["RADAS_CONFIG"] = str(_ROOT / "config.toml")
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
