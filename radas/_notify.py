@@ -39,11 +39,16 @@ def summary(
             lines.append(f"Rows: {len(df)}")
         if metric and mode and metric in df.columns and df[metric].notna().any():
             best = df.loc[df[metric].idxmax() if mode == "max" else df[metric].idxmin()]
-            config = {k: v for k, v in best.items() if str(k).startswith("config/")}
-            lines.append(f"Best trial ({mode} {metric}): {metric}={best[metric]} with {config}")
+            config = {k: _plain(v) for k, v in best.items() if str(k).startswith("config/")}
+            lines.append(f"Best trial ({mode} {metric}): {metric}={_plain(best[metric])} with {config}")
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             lines += ["", "First rows of the results:", df.head(10).to_string()]
     return subject, "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (for readable text)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def send_summary(to: Sequence[str], subject: str, body: str, attachments: Sequence[Path]) -> bool:

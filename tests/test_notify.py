@@ -1,0 +1,120 @@
+"""run_experiment's end-of-experiment email, received by a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from pathlib import Path
+
+import pytest
+import seaborn as sns
+from aiosmtpd.controller import Controller
+from ray import tune
+
+import radas
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.envelopes.append(envelope)
+        return "250 Message accepted"
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        return [email.message_from_bytes(e.original_content, policy=email.policy.default) for e in self.envelopes]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch):
+    sink, port = Sink(), _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    for var, value in {"RADAS_SMTP_HOST": "127.0.0.1", "RADAS_SMTP_PORT": str(port),
+                       "RADAS_SMTP_SECURITY": "none", "RADAS_EMAIL_FROM": "radas@example.org"}.items():
+        monkeypatch.setenv(var, value)
+    yield sink
+    controller.stop()
+
+
+def score(config):
+    return {"score": config["a"] * 2}
+
+
+def _body(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+
+
+async def test_success_email_with_summary_and_figure(smtp, tmp_path, monkeypatch, local_ray):
+    monkeypatch.chdir(tmp_path)
+    await radas.run_experiment(
+        user_name="tester", experiment_name="mailed", trainable=score,
+        param_space={"a": tune.grid_search([1, 2, 3])},
+        tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}},
+        plot_fn=sns.barplot, plot_kwargs={"x": "config/a", "y": "score"}, plot_format="png",
+        email_notification_to_address="alice@lab.org", run_choice="run",
+    )
+    [message] = smtp.messages()
+    assert message["Subject"] == "[radas] mailed: succeeded" and message["To"] == "alice@lab.org"
+    body = _body(message)
+    assert "Trials: 3 terminated" in body and "Best trial (max score): score=6" in body
+    assert "'config/a': 3" in body and "Ran on: local" in body
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "mailed.png" and attachment.get_content()[:4] == b"\x89PNG"
+
+
+async def test_failure_email_and_the_error_still_raised(smtp, local_ray):
+    def broken(df):
+        raise KeyError("no such column")
+
+    with pytest.raises(KeyError):
+        await radas.run_experiment(user_name="tester", experiment_name="mailed-fail", trainable=score,
+                                   param_space={"a": 1}, process_df_fn=broken,
+                                   email_notification_to_address=["alice@lab.org", "bob@lab.org"], run_choice="run")
+    [message] = smtp.messages()
+    assert message["Subject"] == "[radas] mailed-fail: failed"
+    assert "KeyError" in _body(message) and "no such column" in _body(message)
+
+
+async def test_mail_server_down_only_warns(monkeypatch, capsys, local_ray):
+    monkeypatch.setenv("RADAS_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("RADAS_SMTP_PORT", str(_free_port()))
+    monkeypatch.setenv("RADAS_SMTP_SECURITY", "none")
+    monkeypatch.setenv("RADAS_EMAIL_FROM", "radas@example.org")
+    results = await radas.run_experiment(user_name="tester", experiment_name="mailed-down", trainable=score,
+                                         param_space={"a": 1}, email_notification_to_address="a@lab.org",
+                                         run_choice="run")
+    assert list(results["df"]["score"]) == [2]
+    assert "[radas warning]" in capsys.readouterr().out
+
+
+def tracked(config):
+    from radas.rwandb import rwandb_finish, rwandb_init, rwandb_log
+
+    rwandb_init(config)
+    rwandb_log({"score": config["a"]})
+    rwandb_finish()
+    return {"score": config["a"]}
+
+
+async def test_tracker_api_key_never_reaches_results_files(local_ray):
+    secret = "wandb-key-that-must-not-leak-0123456789abcdef"
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name="tracked", trainable=tracked,
+        param_space={"a": tune.grid_search([1, 2]),
+                     "wandb": {"enable": True, "api_key": secret, "init_kwargs": {"mode": "offline"}}},
+        run_choice="run",
+    )
+    assert set(results["df"]["status"]) == {"TERMINATED"}
+    folder = Path(radas.get_ray_results_dir("tester")) / "tracked"
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".wandb" for p in files)
+    assert not [p for p in files if secret.encode() in p.read_bytes()]
