@@ -1,0 +1,87 @@
+"""Trial throughput: radas against raw Ray Tune on the same grid of trivial trials.
+
+Each variant runs in a fresh Python process, timed from its start (imports, ``ray.init``) to
+the results DataFrame in hand, so Ray's start-up counts the same for everyone:
+
+* raw Ray Tune with its defaults (a new worker process per trial),
+* raw Ray Tune with ``reuse_actors=True``,
+* ``radas.run_experiment`` with its defaults.
+
+    python bench/trial_throughput.py --trials 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+RAW = textwrap.dedent("""
+    import json, os, sys, time
+    t0 = time.perf_counter()
+    import ray
+    from ray import tune
+    ray.init(include_dashboard=False, log_to_driver=False)
+    def trivial(config):
+        return {"score": config["i"]}
+    tuner = tune.Tuner(trivial, param_space={"i": tune.grid_search(list(range(int(sys.argv[1]))))},
+                       tune_config=tune.TuneConfig(reuse_actors=sys.argv[2] == "reuse"),
+                       run_config=tune.RunConfig(name="raw", storage_path=sys.argv[3], verbose=0))
+    df = tuner.fit().get_dataframe()
+    assert len(df) == int(sys.argv[1])
+    print(json.dumps({"seconds": time.perf_counter() - t0}))
+""")
+
+RADAS = textwrap.dedent("""
+    import asyncio, json, os, sys, time
+    t0 = time.perf_counter()
+    from ray import tune
+    import radas
+    def trivial(config):
+        return {"score": config["i"]}
+    results = asyncio.run(radas.run_experiment(
+        user_name="bench", experiment_name="radas", trainable=trivial,
+        param_space={"i": tune.grid_search(list(range(int(sys.argv[1]))))}, run_choice="run"))
+    assert len(results["df"]) == int(sys.argv[1])
+    print(json.dumps({"seconds": time.perf_counter() - t0}))
+""")
+
+
+def _time(script: str, *args: str, env: dict[str, str]) -> float:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark run failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=100, help="grid size (default 100)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per variant; the best is kept")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "RADAS_RESULTS_DIR": os.path.join(tmp, "radas"), "RAY_AIR_NEW_OUTPUT": "0"}
+        best: dict[str, float] = {}
+        for _ in range(args.repeats):
+            for name, script, extra in (
+                ("raw Ray Tune (defaults)", RAW, ["default", os.path.join(tmp, "raw")]),
+                ("raw Ray Tune (reuse_actors=True)", RAW, ["reuse", os.path.join(tmp, "raw")]),
+                ("radas.run_experiment", RADAS, []),
+            ):
+                seconds = _time(script, str(args.trials), *extra, env=env)
+                best[name] = min(seconds, best.get(name, float("inf")))
+    radas_s = best["radas.run_experiment"]
+    print(f"{args.trials} trivial trials, from ray.init to the DataFrame (best of {args.repeats}):")
+    for name, seconds in best.items():
+        print(f"  {name:34s} {seconds:7.1f} s  {args.trials / seconds:6.1f} trials/s")
+    print(f"radas vs raw defaults:           {best['raw Ray Tune (defaults)'] / radas_s:5.2f}x faster")
+    print(f"radas vs raw reuse_actors=True:  {best['raw Ray Tune (reuse_actors=True)'] / radas_s:5.2f}x the speed")
+
+
+if __name__ == "__main__":
+    main()
