@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py"))
 
 
-@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(script: Path, tmp_path: Path) -> None:
+def test_quickstart_runs_as_a_script(tmp_path: Path) -> None:
     env = {**os.environ, "CI": "true"}
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in done.stdout
+    assert next((tmp_path / "radas_figures").rglob("quickstart.png")).stat().st_size > 0
+
+
+@pytest.mark.parametrize("script", [p for p in EXAMPLES if p.name != "quickstart.py"], ids=lambda p: p.name)
+def test_example_runs(script: Path, tmp_path: Path, monkeypatch, capsys, local_ray) -> None:
+    """Each example's ``__main__``, run in this process (sharing its Ray) to keep the suite fast."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CI", "true")
+    runpy.run_path(str(script), run_name="__main__")
+    assert "succeeded" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)

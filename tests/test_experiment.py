@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import seaborn as sns
 from ray import tune
@@ -256,4 +254,3 @@ async def test_data_dir_is_shared_with_trials():
     results = await radas.run_experiment(user_name="tester", experiment_name=_name("data"),
                                          trainable=reads, param_space={"x": 1})
     assert list(results["df"]["text"]) == ["hello from the driver"]
-    assert isinstance(pd.DataFrame(), pd.DataFrame) and os.environ["RADAS_DATA_DIR"]

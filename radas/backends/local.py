@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray import tune
 
 from radas._progress import PROGRESS_FILE, STOP_FILE, Progress, ProgressCallback
 from radas._reporter import LiveLine, say
