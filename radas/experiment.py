@@ -60,7 +60,7 @@ async def run_experiment(
     *,
     num_seeds: int | None = None,
     cpu_per_trial: float = 1,
-    gpu_per_trial: float = 0,
+    gpu_per_trial: float | None = None,
 ) -> dict[str, Any]:
     """Run (or restore, attach to, analyze) a Ray Tune sweep and return its results.
 
@@ -93,7 +93,12 @@ async def run_experiment(
         email_notification_to_address: email the outcome here when done (also on failure).
         num_seeds: run every configuration with seeds ``0..num_seeds-1`` (``config["seed"]``).
         cpu_per_trial: CPUs reserved for each trial.
-        gpu_per_trial: GPUs reserved for each trial (fractions pack trials on one GPU).
+        gpu_per_trial: GPUs reserved for each trial (fractions pack trials on one GPU);
+            default 0 locally, ``cpu_per_trial * gpu_per_cpu`` of the cluster on a cluster.
+
+    A trainable with a ``check_param_space(param_space)`` attribute (like
+    ``radas.grpo.grpo_trainable``) has it called while the arguments are checked, so a bad key or
+    file fails before any trial starts.
 
     Returns:
         ``{"df": DataFrame, "tuner": radas.Tuner}`` plus ``"fig"`` (a matplotlib Figure) when
@@ -120,20 +125,26 @@ async def run_experiment(
     formats = _analysis.check_plot_format(plot_format)
     emails = _validate.check_email(email_notification_to_address)
     _validate.check_positive("cpu_per_trial", cpu_per_trial)
-    _validate.check_positive("gpu_per_trial", gpu_per_trial, allow_zero=True)
+    if gpu_per_trial is not None:
+        _validate.check_positive("gpu_per_trial", gpu_per_trial, allow_zero=True)
     if num_seeds is not None:
         _validate.check_positive("num_seeds", num_seeds, integer=True)
         if "seed" in space:
             raise RadasValueError("num_seeds is given but param_space already has 'seed'; use one of them")
         space["seed"] = tune.grid_search(list(range(num_seeds)))
+    check_space = getattr(trainable, "check_param_space", None)
+    if callable(check_space):  # trainables may check their own keys and files, e.g. radas.grpo
+        check_space(space)
     tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable)
     metric, mode = _validate.metric_mode(tune_config)
     backend = get_backend(run_with)
+    if gpu_per_trial is None:
+        gpu_per_trial = cpu_per_trial * getattr(backend, "gpu_per_cpu", 0.0)
     resources = {"cpu": cpu_per_trial, "gpu": gpu_per_trial}
     spec = SweepSpec(
         user_name=user_name,
         experiment_name=experiment_name,
-        trainable=prepare_trainable(trainable, {**radas_env(), **secret_env}, resources),
+        trainable=prepare_trainable(trainable, {**radas_env(run_with), **secret_env}, resources),
         param_space=space,
         tune_config=tune_config,
         run_config=run_config,
