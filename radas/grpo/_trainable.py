@@ -1,0 +1,247 @@
+"""``grpo_trainable``: one GRPO fine-tuning run (TRL's ``GRPOTrainer``) as a Ray Tune trial."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from radas.errors import RadasValueError
+from radas.grpo._callback import Reporter, make_callback, read_state, tune_reporter
+from radas.grpo._config import require_concrete, validate_grpo_config
+from radas.grpo._dataset import build_dataset, completion_budget, normalize_prompts, prompt_lengths
+from radas.grpo._deps import require
+from radas.grpo._files import (
+    RewardAdapter,
+    load_reward_fn,
+    read_prompt_file,
+    resolve_path,
+    validate_prompt_file,
+    validate_reward_file,
+)
+from radas.grpo._model import Device, load_model, load_tokenizer, pick_device
+from radas.grpo._tiny import TINY_NAME
+from radas.utils import set_seed
+
+logger = logging.getLogger("radas")
+
+# radas module, its init / log / finish functions, for each tracker key of the trial config.
+_TRACKERS = {
+    "wandb": ("radas.rwandb", "rwandb_init", "rwandb_log", "rwandb_finish"),
+    "swanlab": ("radas.rswanlab", "rswanlab_init", "rswanlab_log", "rswanlab_finish"),
+}
+
+
+@contextlib.contextmanager
+def _trackers(config: Mapping[str, Any]) -> Iterator[list[Callable[[dict[str, Any]], None]]]:
+    """Start the W&B / SwanLab runs asked for in ``config``; yield their log functions; finish them."""
+    sinks: list[Callable[[dict[str, Any]], None]] = []
+    finishers: list[Callable[[], Any]] = []
+    for key, (module_name, init, log, finish) in _TRACKERS.items():
+        if key not in config:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            logger.warning("radas.grpo: config has %r but %s is not available; not logging there", key, module_name)
+            continue
+        getattr(module, init)(config)
+        step_log = getattr(module, log)
+
+        def sink(metrics: dict[str, Any], _log: Callable[..., Any] = step_log) -> None:
+            _log(metrics, step=metrics.get("step"))
+
+        sinks.append(sink)
+        finishers.append(getattr(module, finish))
+    try:
+        yield sinks
+    finally:
+        for fin in finishers:
+            try:
+                fin()
+            except Exception:
+                logger.exception("radas.grpo: finishing a metrics logger failed")
+
+
+def grpo_args(cfg: Mapping[str, Any], output_dir: str, device: Device, max_completion_length: int) -> Any:
+    """The ``trl.GRPOConfig`` of a normalized radas GRPO config.
+
+    One optimizer step per rollout: ``rollout_batch_size * n_samples_per_prompt`` completions are
+    generated, then trained on in micro-batches of ``per_device_train_batch_size`` (a
+    ``grpo_config_overrides`` field, default ``n_samples_per_prompt``) with gradient accumulation.
+    """
+    trl = require("trl")
+    overrides = dict(cfg["grpo_config_overrides"])
+    n = cfg["n_samples_per_prompt"]
+    generation_batch = cfg["rollout_batch_size"] * n
+    micro = overrides.pop("per_device_train_batch_size", None) or n
+    if generation_batch % micro:
+        raise RadasValueError(
+            f"grpo_config_overrides['per_device_train_batch_size'] = {micro} must divide rollout_batch_size * "
+            f"n_samples_per_prompt = {generation_batch}"
+        )
+    kwargs: dict[str, Any] = {
+        "output_dir": output_dir,
+        "learning_rate": cfg["learning_rate"],
+        "weight_decay": cfg["weight_decay"],
+        "adam_beta1": cfg["adam_beta1"],
+        "adam_beta2": cfg["adam_beta2"],
+        "beta": cfg["kl_beta"],
+        "num_generations": n,
+        "per_device_train_batch_size": micro,
+        "gradient_accumulation_steps": generation_batch // micro,
+        "max_completion_length": max_completion_length,
+        "temperature": cfg["rollout_temperature"],
+        "epsilon": cfg["eps_clip"],
+        "epsilon_high": cfg["eps_clip_high"],
+        "seed": cfg["seed"],
+        "num_train_epochs": cfg["epochs"],
+        "max_steps": cfg["max_steps"] or -1,
+        "logging_strategy": "steps",
+        "logging_steps": cfg["logging_steps"],
+        "save_strategy": "steps" if cfg["checkpoint_every"] else "no",
+        "save_steps": cfg["checkpoint_every"] or 500,
+        "save_total_limit": 1,
+        "report_to": "none",
+        "use_cpu": device.type == "cpu",
+        "bf16": device.bf16,
+        "disable_tqdm": True,
+    }
+    fields = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
+    # transformers >= 5 takes the warmup ratio as a float warmup_steps < 1; older ones as warmup_ratio.
+    kwargs["warmup_ratio" if "warmup_ratio" in fields else "warmup_steps"] = cfg["warmup_ratio"]
+    user_set = {"activation_checkpointing", "gradient_checkpointing"} & set(overrides)
+    if cfg["model"] == TINY_NAME and not user_set:  # saves nothing on a tiny model, and is slower
+        name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+        kwargs[name] = False
+    kwargs.update(overrides)
+    try:
+        return trl.GRPOConfig(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise RadasValueError(f"the GRPO settings are inconsistent: {exc}") from exc
+
+
+def lora_config(cfg: Mapping[str, Any]) -> Any:
+    """A ``peft.LoraConfig`` on all linear layers when ``lora_rank > 0``, else None."""
+    rank = cfg["lora_rank"]
+    if not rank:
+        return None
+    peft = require("peft")
+    alpha = cfg["lora_alpha"] if cfg["lora_alpha"] is not None else 2 * rank
+    return peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear",
+                           task_type="CAUSAL_LM")
+
+
+def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | None = None) -> Any:
+    """Train with GRPO as ``config`` says, reporting to ``reporter``; resume from ``resume_dir`` if given.
+
+    Returns the trainer (for tests and notebooks).
+    """
+    cfg = validate_grpo_config(config)
+    require_concrete(cfg, "grpo_trainable")
+    trl = require("trl")
+    transformers = require("transformers")
+    set_seed(cfg["seed"])
+
+    records = read_prompt_file(cfg["prompt_file"])
+    prompt_path = str(resolve_path(cfg["prompt_file"], "prompt_file"))
+    reward_fn, reward_path = load_reward_fn(cfg["reward_file"])
+    if len(records) < cfg["rollout_batch_size"]:
+        raise RadasValueError(
+            f"rollout_batch_size = {cfg['rollout_batch_size']} but prompt_file {prompt_path!r} has only "
+            f"{len(records)} prompts; lower rollout_batch_size to at most {len(records)}"
+        )
+    device = pick_device(cfg["grpo_config_overrides"])
+    tokenizer = load_tokenizer(cfg["model"])
+    prompts = normalize_prompts(records, tokenizer, prompt_path)
+    budget = completion_budget(
+        prompt_lengths(prompts, tokenizer), records, cfg["max_seq_length"], cfg["rollout_max_response_len"],
+        prompt_path,
+    )
+    overrides = cfg["grpo_config_overrides"]
+    model = load_model(
+        cfg["model"], tokenizer, device.weights_dtype(trained_in_full=not cfg["lora_rank"]), cfg["seed"],
+        cfg["max_seq_length"], overrides.get("model_init_kwargs"),
+    )
+    logger.info("radas.grpo: %s on %s, weights in %s, bf16 autocast: %s", cfg["model"], device.type, model.dtype,
+                device.bf16)
+    dataset = build_dataset(records, prompts)
+    adapter = RewardAdapter(reward_fn, reward_path, prompt_path, cfg["correct_threshold"])
+
+    output_dir = tempfile.mkdtemp(prefix="radas-grpo-")
+    try:
+        if cfg["model"] == TINY_NAME:
+            # TRL builds the KL reference model from the policy's `name_or_path`: give the tiny one a folder.
+            initial = os.path.join(output_dir, "tiny-initial")
+            model.save_pretrained(initial)
+            tokenizer.save_pretrained(initial)
+            model.config._name_or_path = initial
+        with _trackers(config) as sinks:
+            callback = make_callback(reporter, adapter.state, sinks, adapter.take_metrics)
+            trainer = trl.GRPOTrainer(
+                model=model,
+                reward_funcs=adapter,
+                args=grpo_args(cfg, output_dir, device, budget),
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                peft_config=lora_config(cfg),
+                callbacks=[callback],
+            )
+            trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+            if resume_dir is not None:
+                adapter.load_state(read_state(resume_dir))
+                logger.info("radas.grpo: resuming from %s", resume_dir)
+            trainer.train(resume_from_checkpoint=resume_dir)
+    finally:
+        shutil.rmtree(output_dir, ignore_errors=True)
+    return trainer
+
+
+def grpo_trainable(config: dict[str, Any]) -> None:
+    """Ray Tune function trainable: GRPO fine-tuning with TRL's ``GRPOTrainer``.
+
+    Trains on the trial's GPU when it has one, with bf16 mixed precision (float32 weights for full
+    fine-tuning, a bf16 frozen base for LoRA), else on the CPU in float32. Reports
+    ``reward_mean``, ``reward_std``, ``percent_correct``, ``loss``, ``kl`` (when ``kl_beta > 0``),
+    ``completion_length``, ``learning_rate``, ``step`` and ``tokens_per_s`` (plus TRL's other
+    metrics as ``trl/<name>``) every ``logging_steps`` steps, and a checkpoint every
+    ``checkpoint_every`` steps and at the end. A restored trial (``ray.tune.get_checkpoint()``)
+    continues from its checkpoint's step with the saved model, optimizer and scheduler. See
+    :mod:`radas.grpo` for the config keys.
+    """
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        run_grpo(config, tune_reporter)
+        return
+    with checkpoint.as_directory() as resume_dir:
+        run_grpo(config, tune_reporter, resume_dir=resume_dir)
+
+
+def _file_values(value: Any) -> list[Any]:
+    """The concrete file paths of a config value: a path, or every path of a grid search."""
+    if isinstance(value, Mapping) and set(value) == {"grid_search"}:
+        return list(value["grid_search"])
+    return [value] if isinstance(value, (str, os.PathLike)) else []
+
+
+def check_param_space(param_space: Mapping[str, Any]) -> None:
+    """Check a GRPO sweep's ``param_space`` on the driver, before any trial starts: the config
+    keys and values (search spaces accepted), every prompt file and every reward file (called
+    on sample lines of the prompt file). ``radas.run_experiment`` calls this by itself."""
+    config = validate_grpo_config(param_space)
+    prompt_files = _file_values(config["prompt_file"])
+    for prompt_file in prompt_files:
+        validate_prompt_file(prompt_file)
+    for reward_file in _file_values(config["reward_file"]):
+        validate_reward_file(reward_file, prompt_file=prompt_files[0] if prompt_files else None)
+
+
+grpo_trainable.check_param_space = check_param_space  # type: ignore[attr-defined]

@@ -1,0 +1,114 @@
+"""validate_grpo_config: defaults, unknown keys, types, search spaces, GRPOConfig overrides."""
+
+from __future__ import annotations
+
+import pytest
+from ray import tune
+
+from radas.errors import RadasTypeError, RadasValueError
+from radas.grpo import DEFAULTS, KEY_NAMES, validate_grpo_config
+
+BASE = {"model": "tiny", "prompt_file": "p.jsonl", "reward_file": "r.py"}
+
+
+def test_defaults_filled_from_the_seeds() -> None:
+    cfg = validate_grpo_config(BASE)
+    assert cfg["learning_rate"] == 5e-6
+    assert cfg["max_seq_length"] == 1024
+    assert cfg["epochs"] == 1
+    assert cfg["n_samples_per_prompt"] == 8
+    assert cfg["rollout_temperature"] == 1.0
+    assert cfg["eps_clip"] == 0.2 and cfg["eps_clip_high"] == 0.28
+    assert cfg["lora_rank"] == 0
+    assert set(cfg) == set(KEY_NAMES)
+    assert DEFAULTS["learning_rate"] == 5e-6
+
+
+def test_ints_become_floats_and_input_is_not_mutated() -> None:
+    config = {**BASE, "learning_rate": 1, "grpo_config_overrides": {"loss_type": "dr_grpo"}}
+    cfg = validate_grpo_config(config)
+    assert isinstance(cfg["learning_rate"], float)
+    assert config["learning_rate"] == 1 and "seed" not in config
+
+
+def test_unknown_key_lists_the_known_ones() -> None:
+    with pytest.raises(RadasValueError) as info:
+        validate_grpo_config({**BASE, "learning_rat": 1e-5})
+    msg = str(info.value)
+    assert "'learning_rat'" in msg
+    assert "Did you mean 'learning_rate'" in msg
+    for key in ("n_samples_per_prompt", "kl_beta", "grpo_config_overrides", "checkpoint_every"):
+        assert key in msg
+
+
+def test_radas_injected_keys_pass_through() -> None:
+    wandb = {"enable": False}
+    cfg = validate_grpo_config({**BASE, "wandb": wandb, "swanlab": {"enable": False}})
+    assert cfg["wandb"] is wandb and "swanlab" in cfg
+
+
+def test_missing_required_key() -> None:
+    with pytest.raises(RadasValueError, match="reward_file"):
+        validate_grpo_config({"model": "tiny", "prompt_file": "p.jsonl"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error", "fragment"),
+    [
+        ("learning_rate", "5e-6", RadasTypeError, "must be a number"),
+        ("learning_rate", 0.0, RadasValueError, "out of range"),
+        ("adam_beta2", 1.0, RadasValueError, "out of range"),
+        ("n_samples_per_prompt", 1, RadasValueError, ">= 2"),
+        ("n_samples_per_prompt", 8.0, RadasTypeError, "must be an int"),
+        ("lora_rank", True, RadasTypeError, "must be an int"),
+        ("max_steps", 0, RadasValueError, ">= 1"),
+        ("model", "", RadasTypeError, "non-empty string"),
+        ("grpo_config_overrides", ["loss_type"], RadasTypeError, "dict"),
+    ],
+)
+def test_bad_values_name_key_and_value(key: str, value: object, error: type, fragment: str) -> None:
+    with pytest.raises(error) as info:
+        validate_grpo_config({**BASE, key: value})
+    assert repr(key) in str(info.value) and fragment in str(info.value)
+
+
+def test_search_spaces_are_accepted_unchecked() -> None:
+    space = {
+        **BASE,
+        "learning_rate": tune.loguniform(1e-6, 1e-4),
+        "n_samples_per_prompt": tune.grid_search([4, 8]),
+        "seed": tune.choice([0, 1]),
+        "grpo_config_overrides": {"loss_type": tune.grid_search(["grpo", "dr_grpo"])},
+    }
+    cfg = validate_grpo_config(space)
+    assert cfg["learning_rate"] is space["learning_rate"]
+    assert cfg["n_samples_per_prompt"] == {"grid_search": [4, 8]}
+    assert cfg["kl_beta"] == 0.0
+
+
+def test_override_that_is_not_a_grpo_config_field() -> None:
+    with pytest.raises(RadasValueError) as info:
+        validate_grpo_config({**BASE, "grpo_config_overrides": {"los_type": "dr_grpo"}})
+    msg = str(info.value)
+    assert "'los_type'" in msg and "GRPOConfig" in msg and "Did you mean 'loss_type'" in msg
+
+
+def test_override_of_a_field_radas_sets_names_the_key_to_use() -> None:
+    with pytest.raises(RadasValueError, match="use the top-level key 'kl_beta'"):
+        validate_grpo_config({**BASE, "grpo_config_overrides": {"beta": 0.1}})
+
+
+def test_valid_overrides_kept() -> None:
+    cfg = validate_grpo_config({**BASE, "grpo_config_overrides": {"loss_type": "dr_grpo", "top_p": 0.9}})
+    assert cfg["grpo_config_overrides"] == {"loss_type": "dr_grpo", "top_p": 0.9}
+
+
+def test_missing_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from radas.errors import MissingDependencyError
+    from radas.grpo._deps import require
+
+    monkeypatch.setitem(sys.modules, "trl", None)  # makes `import trl` fail
+    with pytest.raises(MissingDependencyError, match=r'pip install "radas\[grpo\]"'):
+        require("trl")
