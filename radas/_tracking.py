@@ -137,3 +137,27 @@ def take_api_keys(param_space: dict[str, Any]) -> tuple[dict[str, Any], dict[str
             env[env_var] = block["api_key"]
             space[key] = {k: v for k, v in block.items() if k != "api_key"}
     return space, env
+
+
+def start_run(library: str, init: Any, kwargs: dict[str, Any], api_key: str | None) -> Any:
+    """``init(**kwargs)`` of a tracker; an error that quotes ``api_key`` is re-raised scrubbed."""
+    from radas.errors import RadasError
+
+    try:
+        return init(**kwargs)
+    except Exception as exc:
+        if api_key and api_key in str(exc):
+            raise RadasError(f"{library}.init failed: {scrub(str(exc), api_key)}") from None
+        raise
+
+
+def log_metrics(run: Any, metrics: Any, step: int | None) -> None:
+    """``run.log(metrics)`` after checking ``metrics`` is a dict (no-op without a run)."""
+    if run is None:
+        return
+    if not isinstance(metrics, Mapping):
+        raise RadasTypeError(f"metrics must be a dict of name -> value, got {type(metrics).__name__} {metrics!r}")
+    if step is None:
+        run.log(dict(metrics))
+    else:
+        run.log(dict(metrics), step=step)

@@ -28,8 +28,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from radas._tracking import run_config, scrub, stable_id, tracker_block, trial_info
-from radas.errors import MissingDependencyError, RadasError, RadasTypeError
+from radas._tracking import log_metrics, run_config, stable_id, start_run, tracker_block, trial_info
+from radas.errors import MissingDependencyError
 
 logger = logging.getLogger("radas")
 
@@ -96,24 +96,14 @@ def rswanlab_init(config: Mapping[str, Any]) -> Any:
     kwargs["settings"] = _settings(swanlab, kwargs.get("settings"), block.api_key)
     if _run is not None:
         rswanlab_finish()
-    try:
-        _run = swanlab.init(**kwargs)
-    except Exception as exc:
-        if block.api_key and block.api_key in str(exc):
-            raise RadasError(f"swanlab.init failed: {scrub(str(exc), block.api_key)}") from None
-        raise
+    _run = start_run("swanlab", swanlab.init, kwargs, block.api_key)
     logger.debug("swanlab run %s started (project %s)", getattr(_run, "id", None), kwargs.get("project"))
     return _run
 
 
 def rswanlab_log(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """Log ``metrics`` to the run started by :func:`rswanlab_init` (no-op when there is none)."""
-    if _run is None:
-        return None
-    if not isinstance(metrics, Mapping):
-        raise RadasTypeError(f"metrics must be a dict of name -> value, got {type(metrics).__name__} {metrics!r}")
-    _run.log(dict(metrics), step=step)
-    return None
+    log_metrics(_run, metrics, step)
 
 
 def rswanlab_finish() -> None:

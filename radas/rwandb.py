@@ -26,8 +26,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from radas._tracking import run_config, scrub, tracker_block, trial_info
-from radas.errors import MissingDependencyError, RadasError, RadasTypeError
+from radas._tracking import log_metrics, run_config, start_run, tracker_block, trial_info
+from radas.errors import MissingDependencyError
 
 logger = logging.getLogger("radas")
 
@@ -84,27 +84,14 @@ def rwandb_init(config: Mapping[str, Any]) -> Any:
         kwargs["settings"] = _with_api_key(wandb, kwargs.get("settings"), block.api_key)
     if _run is not None:
         rwandb_finish()
-    try:
-        _run = wandb.init(**kwargs)
-    except Exception as exc:
-        if block.api_key and block.api_key in str(exc):
-            raise RadasError(f"wandb.init failed: {scrub(str(exc), block.api_key)}") from None
-        raise
+    _run = start_run("wandb", wandb.init, kwargs, block.api_key)
     logger.debug("wandb run %s started (project %s)", getattr(_run, "id", None), kwargs.get("project"))
     return _run
 
 
 def rwandb_log(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """Log ``metrics`` to the run started by :func:`rwandb_init` (no-op when there is none)."""
-    if _run is None:
-        return None
-    if not isinstance(metrics, Mapping):
-        raise RadasTypeError(f"metrics must be a dict of name -> value, got {type(metrics).__name__} {metrics!r}")
-    if step is None:
-        _run.log(dict(metrics))
-    else:
-        _run.log(dict(metrics), step=step)
-    return None
+    log_metrics(_run, metrics, step)
 
 
 def rwandb_finish() -> None:

@@ -7,45 +7,21 @@ import email
 import email.policy
 import ipaddress
 import logging
-import socket
 import ssl
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from smtp_server import Sink, free_port
 
-pytest.importorskip("yagmail")
-pytest.importorskip("aiosmtpd")
-
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
-
-from radas.email import EmailSendError, notify, send_email, smtp_settings  # noqa: E402
-from radas.errors import ConfigError, RadasError, RadasTypeError, RadasValueError  # noqa: E402
+from radas.email import EmailSendError, notify, send_email, smtp_settings
+from radas.errors import ConfigError, RadasError, RadasTypeError, RadasValueError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 PASSWORD = "s3cr3t-Pa55word-xyz"
 USER = "alice@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Sink:
-    """aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(e.original_content, policy=email.policy.default) for e in self.envelopes]
 
 
 def text_body(message: email.message.EmailMessage) -> str:

@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
 from pathlib import Path
 
 import pytest
 import seaborn as sns
 from aiosmtpd.controller import Controller
 from ray import tune
+from smtp_server import Sink, free_port
 
 import radas
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(e.original_content, policy=email.policy.default) for e in self.envelopes]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp(monkeypatch):
-    sink, port = Sink(), _free_port()
+    sink, port = Sink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     for var, value in {"RADAS_SMTP_HOST": "127.0.0.1", "RADAS_SMTP_PORT": str(port),
@@ -86,7 +66,7 @@ async def test_failure_email_and_the_error_still_raised(smtp, local_ray):
 
 async def test_mail_server_down_only_warns(monkeypatch, capsys, local_ray):
     monkeypatch.setenv("RADAS_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("RADAS_SMTP_PORT", str(_free_port()))
+    monkeypatch.setenv("RADAS_SMTP_PORT", str(free_port()))
     monkeypatch.setenv("RADAS_SMTP_SECURITY", "none")
     monkeypatch.setenv("RADAS_EMAIL_FROM", "radas@example.org")
     results = await radas.run_experiment(user_name="tester", experiment_name="mailed-down", trainable=score,
