@@ -25,12 +25,16 @@ def test_quickstart_runs_as_a_script(tmp_path: Path) -> None:
     assert next((tmp_path / "radas_figures").rglob("quickstart.png")).stat().st_size > 0
 
 
-@pytest.mark.parametrize("script", [p for p in EXAMPLES if p.name != "quickstart.py"], ids=lambda p: p.name)
+IN_PROCESS = [p for p in EXAMPLES if p.name not in ("quickstart.py", "cluster_sweep.py")]
+
+
+@pytest.mark.parametrize("script", IN_PROCESS, ids=lambda p: p.name)
 def test_example_runs(script: Path, tmp_path: Path, monkeypatch, capsys, local_ray) -> None:
     """Each example's ``__main__``, run in this process (sharing its Ray) to keep the suite fast."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("RADAS_GRPO_STEPS", "10")
+    monkeypatch.setattr(sys, "argv", [str(script)])
     runpy.run_path(str(script), run_name="__main__")
     assert "succeeded" in capsys.readouterr().out
 
