@@ -5,6 +5,7 @@ param_space=...)`` runs a Ray Tune sweep locally or on a named Ray cluster and r
 ``{"df", "tuner", "fig"}``.
 """
 
+from radas._client import get_client
 from radas._explode import explode, explode_dict_of_tensors, explode_tensor
 from radas.core import get_cold_data_dir, get_data_dir, get_ray_results_dir
 from radas.errors import (
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "run_experiment",
+    "get_client",
     "Tuner",
     "default_process_sns_fn",
     "default_tuner_to_df_fn",

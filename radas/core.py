@@ -11,7 +11,9 @@ data          ``RADAS_DATA_DIR``      ``data_dir``               ``~/radas/data`
 cold data     ``RADAS_COLD_DATA_DIR`` ``cold_data_dir``          ``~/radas/cold-data``
 ============  ======================  =========================  ==========================
 
-With ``run_with="cluster:<name>"`` the root is the cluster's own (``[clusters.<name>]``).
+With ``run_with="cluster:<name>"`` the root is the cluster's own (``[clusters.<name>]``), as
+this machine sees it (``client_results_dir`` ... when the shared storage is mounted elsewhere
+here). Inside a cluster job and its trials the environment variables hold the cluster's paths.
 Trials see the same folders as the driver: radas passes these settings to every trial.
 """
 
@@ -36,7 +38,7 @@ def _root(kind: str, run_with: str) -> Path:
     cluster_name = parse_run_with(run_with)
     env_var, default = _ROOTS[kind]
     if cluster_name is not None:
-        value = getattr(get_cluster(cluster_name), kind)
+        value = get_cluster(cluster_name).client_path(kind)  # the cluster's storage, seen from here
         if value:
             return Path(value)
     if os.environ.get(env_var):
@@ -47,10 +49,19 @@ def _root(kind: str, run_with: str) -> Path:
     return Path.home() / "radas" / default
 
 
-def radas_env() -> dict[str, str]:
-    """The folder settings of this process as environment variables, for trials to inherit."""
+def radas_env(run_with: str = "local") -> dict[str, str]:
+    """The folder settings of this process as environment variables, for trials to inherit.
+
+    With ``run_with="cluster:<name>"``: the cluster's folders as its nodes see them (only those
+    the cluster configures), for its jobs and trials.
+    """
     from radas.cloud_artifact._root import ENV_VAR, default_root
 
+    cluster_name = parse_run_with(run_with)
+    if cluster_name is not None:
+        cluster = get_cluster(cluster_name)
+        names = {**{kind: env_var for kind, (env_var, _) in _ROOTS.items()}, "artifact_root": ENV_VAR}
+        return {env_var: str(getattr(cluster, kind)) for kind, env_var in names.items() if getattr(cluster, kind)}
     env = {env_var: str(_root(kind, "local")) for kind, (env_var, _) in _ROOTS.items()}
     env[ENV_VAR] = default_root()
     return env

@@ -5,7 +5,6 @@ from __future__ import annotations
 from radas.backends._base import Backend, ExperimentState, SweepSpec
 from radas.backends.local import LocalBackend
 from radas.clusters._registry import get_cluster, parse_run_with
-from radas.errors import RadasValueError
 
 
 def get_backend(run_with: str) -> Backend:
@@ -13,11 +12,9 @@ def get_backend(run_with: str) -> Backend:
     cluster_name = parse_run_with(run_with)
     if cluster_name is None:
         return LocalBackend()
-    cluster = get_cluster(cluster_name)
-    raise RadasValueError(
-        f"run_with={run_with!r}: cluster {cluster.name!r} ({cluster.address}) is configured, "
-        "but running sweeps on clusters is not available in this version of radas; use run_with='local'"
-    )
+    from radas.backends.cluster import ClusterBackend
+
+    return ClusterBackend(get_cluster(cluster_name))
 
 
 __all__ = ["Backend", "ExperimentState", "SweepSpec", "LocalBackend", "get_backend"]

@@ -6,7 +6,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from radas._config import config_path, config_table
-from radas.errors import ClusterNotFoundError, ConfigError, RadasTypeError, RadasValueError
+from radas.errors import (
+    ClusterNotFoundError,
+    ConfigError,
+    RadasTypeError,
+    RadasValueError,
+)
 
 
 @dataclass(frozen=True)
@@ -14,7 +19,10 @@ class Cluster:
     """One named Ray cluster, as declared in ``[clusters.<name>]`` of the radas config.
 
     ``address`` is the cluster's Ray dashboard / Jobs URL. Paths (``results_dir``, ...) are
-    shared storage as the cluster's nodes see it.
+    shared storage as the cluster's nodes see it; ``client_results_dir`` (...) is the same
+    storage as this machine sees it, when it is mounted elsewhere here (default: the same path).
+    ``auth_token_file`` holds the cluster's Ray token (default: Ray's own lookup:
+    ``$RAY_AUTH_TOKEN``, ``$RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``).
     """
 
     name: str
@@ -28,11 +36,49 @@ class Cluster:
     cold_data_dir: str | None = None
     artifact_root: str | None = None
     auth_token_file: str | None = None
+    client_results_dir: str | None = None
+    client_data_dir: str | None = None
+    client_cold_data_dir: str | None = None
+    client_artifact_root: str | None = None
 
     @property
     def gpu_per_cpu(self) -> float:
         """GPUs that come with one CPU on a node (``gpu_per_node / cpu_per_node``)."""
         return self.gpu_per_node / self.cpu_per_node if self.cpu_per_node else 0.0
+
+    def client_path(self, kind: str) -> str | None:
+        """Where the cluster's ``kind`` folder (``results_dir``, ``data_dir``, ``cold_data_dir``,
+        ``artifact_root``) is seen from this machine (None when the cluster has none)."""
+        if getattr(self, kind) is None:
+            return None
+        return getattr(self, f"client_{kind}") or getattr(self, kind)
+
+    def auth_token(self) -> str | None:
+        """The cluster's Ray auth token (never printed), or None when there is none."""
+        import os
+        from pathlib import Path
+
+        if self.auth_token_file:
+            path = Path(self.auth_token_file).expanduser()
+            try:
+                return path.read_text().strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    f"radas config file {config_path()}, table [clusters.{self.name}]: key "
+                    f"`auth_token_file` = {self.auth_token_file!r} cannot be read ({exc.strerror}); "
+                    "put the cluster's Ray token there (`ray get-auth-token` on the head node prints it)"
+                ) from None
+        if os.environ.get("RAY_AUTH_TOKEN"):
+            return os.environ["RAY_AUTH_TOKEN"].strip()
+        for candidate in (os.environ.get("RAY_AUTH_TOKEN_PATH"), "~/.ray/auth_token"):
+            if candidate and Path(candidate).expanduser().is_file():
+                return Path(candidate).expanduser().read_text().strip() or None
+        return None
+
+    def auth_headers(self) -> dict[str, str]:
+        """HTTP headers that authenticate to the cluster's dashboard (empty without a token)."""
+        token = self.auth_token()
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -46,6 +92,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "cold_data_dir": (str,),
     "artifact_root": (str,),
     "auth_token_file": (str,),
+    "client_results_dir": (str,),
+    "client_data_dir": (str,),
+    "client_cold_data_dir": (str,),
+    "client_artifact_root": (str,),
 }
 
 
@@ -64,6 +114,11 @@ def _parse(name: str, table: Any) -> Cluster:
             )
     if "address" not in table:
         raise ConfigError(f"{where}: key `address` (the cluster's Ray dashboard URL) is required")
+    if not table["address"].startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{where}: key `address` must be the dashboard / Jobs URL like 'http://head-node:8265', "
+            f"got {table['address']!r}"
+        )
     return Cluster(name=name, **table)
 
 

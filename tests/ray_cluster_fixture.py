@@ -1,0 +1,162 @@
+"""A real two-node Ray cluster on 127.0.0.1 for the cluster tests, shared by the session.
+
+A head (2 CPUs, dashboard / Jobs API on a free port, token authentication as Ray sets it up:
+``RAY_AUTH_MODE=token`` and the token in a file named by ``RAY_AUTH_TOKEN_PATH``) and a worker
+node (1 CPU) joining it. Every port is a free one, so other Ray instances on the machine (the
+test process's own local Ray included) are not disturbed. Teardown ends only the processes
+these ``ray start`` calls created (their process groups, plus anything whose command line names
+this cluster's temp dir) - never ``ray stop``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ports(flags: list[str]) -> list[str]:
+    return [arg for flag in flags for arg in (flag, str(free_port()))]
+
+
+@dataclass
+class RayCluster:
+    root: Path
+    token_file: Path
+    address: str
+    gcs: str
+    shared: Path  # shared storage as the cluster sees it
+    client_mount: Path  # the same storage as the client sees it (a symlink here)
+    env: dict[str, str]
+    groups: list[int] = field(default_factory=list)
+    stopped: bool = False
+
+    def config(self, name: str = "testc", extra: str = "") -> str:
+        """A ``[clusters.<name>]`` table for this cluster."""
+        return (
+            f'[clusters.{name}]\naddress = "{self.address}"\n'
+            'description = "local two-node test cluster, choose as the default choice"\n'
+            "cpu_per_node = 2\ngpu_per_node = 0\n"
+            f'auth_token_file = "{self.token_file}"\n'
+            f'results_dir = "{self.shared / "results"}"\n'
+            f'data_dir = "{self.shared / "data"}"\n'
+            f'cold_data_dir = "{self.shared / "cold"}"\n'
+            f'artifact_root = "{self.shared / "artifacts"}"\n'
+            f'client_results_dir = "{self.client_mount / "results"}"\n'
+            f'client_data_dir = "{self.client_mount / "data"}"\n'
+            f"{extra}"
+        )
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        own = str(self.root)
+        pids = set()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                pgid = os.getpgid(int(proc.name))
+            except (OSError, ProcessLookupError):
+                continue
+            if int(proc.name) != os.getpid() and (pgid in self.groups or own in cmd):
+                pids.add(int(proc.name))
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if sig == signal.SIGTERM:
+                time.sleep(2)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _ray_start(args: list[str], env: dict[str, str], log: Path) -> int:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(["ray", "start", *args, "--disable-usage-stats"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if proc.wait(timeout=180) != 0:
+            raise RuntimeError(f"ray start {' '.join(args)} failed; see {log}:\n{log.read_text()[-3000:]}")
+    return proc.pid  # its process group holds every process it started
+
+
+def start_cluster() -> RayCluster:
+    root = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))  # short: Ray's socket paths
+    token_file = root / "token"
+    token_file.write_text(secrets.token_hex(32))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "RADAS_"))}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file), RAY_USAGE_STATS_ENABLED="0")
+    shared = root / "shared"
+    shared.mkdir()
+    client_mount = root / "mnt"
+    client_mount.symlink_to(shared)
+    port, dash = free_port(), free_port()
+    common = ["--node-ip-address", "127.0.0.1"]
+    node_ports = ["--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+                  "--runtime-env-agent-port", "--node-manager-port", "--object-manager-port"]
+    cluster = RayCluster(root=root, token_file=token_file, address=f"http://127.0.0.1:{dash}",
+                         gcs=f"127.0.0.1:{port}", shared=shared, client_mount=client_mount, env=env)
+    try:
+        cluster.groups.append(_ray_start(
+            ["--head", "--port", str(port), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
+             "--num-cpus", "2", "--include-dashboard", "true", "--temp-dir", str(root / "h"), *common,
+             *_ports(["--ray-client-server-port", *node_ports])],
+            env, root / "head.log"))
+        cluster.groups.append(_ray_start(
+            # its own temp dir: two nodes on one machine must not unpack runtime envs (the job's
+            # working_dir) into the same folder, or one replaces the other's under a running job
+            ["--address", cluster.gcs, "--num-cpus", "1", "--temp-dir", str(root / "w"), *common,
+             *_ports(node_ports)],
+            env, root / "worker.log"))
+        _wait_for_jobs_api(cluster)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _wait_for_jobs_api(cluster: RayCluster, timeout: float = 60) -> None:
+    """The Jobs API answers only once the head's dashboard agent is up."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {cluster.token_file.read_text()}"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{cluster.address}/api/jobs/", headers=headers, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the test cluster's Jobs API at {cluster.address} never answered")
+
+
+_cluster: RayCluster | None = None
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """The session's two-node test cluster (started on first use)."""
+    global _cluster
+    if _cluster is None or _cluster.stopped:
+        _cluster = start_cluster()
+    yield _cluster
+    _cluster.stop()
