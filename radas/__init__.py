@@ -13,12 +13,14 @@ from radas.errors import (
     ClusterNotFoundError,
     ClusterUnavailableError,
     ConfigError,
+    EmailSendError,
     ExperimentFailedError,
     ExperimentNotFoundError,
     MissingDependencyError,
     RadasError,
     RadasTypeError,
     RadasValueError,
+    VersionMismatchError,
 )
 from radas.experiment import default_process_sns_fn, run_experiment
 from radas.tuner import Tuner, default_tuner_to_df_fn
@@ -47,4 +49,6 @@ __all__ = [
     "ClusterUnavailableError",
     "MissingDependencyError",
     "ExperimentFailedError",
+    "VersionMismatchError",
+    "EmailSendError",
 ]

@@ -44,7 +44,13 @@ from pathlib import Path
 from typing import Any, Union
 
 from radas._config import config_path, config_table
-from radas.errors import ConfigError, MissingDependencyError, RadasError, RadasTypeError, RadasValueError
+from radas.errors import (
+    ConfigError,
+    EmailSendError,
+    MissingDependencyError,
+    RadasTypeError,
+    RadasValueError,
+)
 from radas.utils import get_current_user_name, print_warning
 
 logger = logging.getLogger("radas")
@@ -65,10 +71,6 @@ _ENV = {
     "from": "RADAS_EMAIL_FROM",
     "timeout": "RADAS_SMTP_TIMEOUT",
 }
-
-
-class EmailSendError(RadasError, ConnectionError):
-    """The SMTP server could not be reached, refused the login or refused the message."""
 
 
 @dataclass(frozen=True)

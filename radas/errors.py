@@ -40,6 +40,14 @@ class ClusterUnavailableError(RadasError, ConnectionError):
     """A configured cluster does not answer."""
 
 
+class VersionMismatchError(RadasError, RuntimeError):
+    """Client and cluster run different Ray (or Python) versions."""
+
+
+class EmailSendError(RadasError, ConnectionError):
+    """The SMTP server could not be reached, refused the login or refused the message."""
+
+
 class MissingDependencyError(RadasError, ImportError):
     """An optional dependency is needed; the message gives the ``pip install`` line."""
 
@@ -57,6 +65,8 @@ __all__ = [
     "ExperimentNotFoundError",
     "ClusterNotFoundError",
     "ClusterUnavailableError",
+    "VersionMismatchError",
+    "EmailSendError",
     "MissingDependencyError",
     "ExperimentFailedError",
 ]

@@ -40,8 +40,8 @@ from radas.core import radas_env
 from radas.errors import (
     ClusterUnavailableError,
     ExperimentFailedError,
-    RadasError,
     RadasValueError,
+    VersionMismatchError,
 )
 from radas.tuner import Tuner
 
@@ -60,10 +60,6 @@ STOP_GRACE_S = 60.0
 # how long Ray waits after SIGTERM before SIGKILL when a job is stopped (Tune saves its state)
 JOB_STOP_WAIT_S = 60
 _POLL_S = 0.5
-
-
-class RadasVersionError(RadasError, RuntimeError):
-    """Client and cluster run different Ray (or Python) versions."""
 
 
 class ClusterBackend:
@@ -105,7 +101,7 @@ class ClusterBackend:
                 "or `radas clusters`), or pick another cluster in run_with."
             )
         if status.ray_version and status.ray_version != ray.__version__:
-            raise RadasVersionError(
+            raise VersionMismatchError(
                 f"Ray version mismatch: this machine has ray {ray.__version__}, cluster "
                 f"{self.cluster.name!r} runs ray {status.ray_version}. Install the cluster's version "
                 f"here (pip install 'ray[default,tune]=={status.ray_version}') or use a cluster "
