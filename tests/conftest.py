@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["ray_cluster_fixture"]  # the `ray_cluster` fixture: a real Ray cluster on 127.0.0.1
+
 _ROOT = Path(tempfile.mkdtemp(prefix="radas-tests-"))
 for _var, _sub in (
     ("RADAS_RESULTS_DIR", "results"),

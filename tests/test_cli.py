@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-from ray_cluster_fixture import ray_cluster
 from test_client import submit, wait_status
 
 import radas

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from ray_cluster_fixture import ray_cluster
 
 import radas
 

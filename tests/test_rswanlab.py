@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-swanlab = pytest.importorskip("swanlab")
-
 from radas import rswanlab  # noqa: E402
 from radas._tracking import stable_id  # noqa: E402
 from radas.errors import RadasTypeError, RadasValueError  # noqa: E402
@@ -215,27 +213,7 @@ def test_online_key_sent_to_server_never_written(tmp_path: Path) -> None:
 # inside a real Ray Tune grid
 
 
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    """Ray for this module: the session's own when one runs, else a small one shut down after.
-
-    HOME is left alone: Ray keeps its auth token under HOME, and every ray.init of this test
-    process must find the same one. Trainables isolate their own HOME (see below).
-    """
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield
-        return
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
-def test_ray_tune_grid_one_run_per_trial(ray_session: None, tmp_path: Path) -> None:
+def test_ray_tune_grid_one_run_per_trial(local_ray: None, tmp_path: Path) -> None:
     from ray import tune
 
     home = tmp_path / "worker-home"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from ray import tune
-from ray_cluster_fixture import free_port, ray_cluster
+from ray_cluster_fixture import free_port
 
 import radas
 from radas._progress import PROGRESS_FILE, Progress

@@ -23,7 +23,8 @@ class Point:
 
 
 def _torch_value() -> Any:
-    torch = pytest.importorskip("torch")
+    import torch
+
     return {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "step": 3}
 
 
@@ -216,9 +217,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    pytest.importorskip("s3fs")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    import s3fs  # noqa: F401 - the s3:// filesystem fsspec uses
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"

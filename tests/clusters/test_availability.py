@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ray_cluster_fixture import free_port, ray_cluster
+from ray_cluster_fixture import free_port
 
 from radas.clusters import (
     get_cluster_availability,
