@@ -21,6 +21,7 @@ from typing import Any
 
 import ray
 
+from radas._oom import OutOfMemoryRetry
 from radas._progress import PROGRESS_FILE, STOP_FILE, Progress, ProgressCallback
 from radas._reporter import LiveLine, say
 from radas.backends._base import ExperimentState, SweepSpec
@@ -180,14 +181,14 @@ class LocalBackend:
             tuner = Tuner.restore(path, spec.trainable, resume_unfinished=True, resume_errored=True)
             run_config = tuner._local_tuner.get_run_config()
             run_config.callbacks = [
-                c for c in (run_config.callbacks or []) if not isinstance(c, ProgressCallback)
-            ] + [callback]
+                c for c in (run_config.callbacks or []) if not isinstance(c, (ProgressCallback, OutOfMemoryRetry))
+            ] + [callback, OutOfMemoryRetry()]
             return tuner
         run_config = replace(
             spec.run_config,
             name=spec.experiment_name,
             storage_path=str(path.parent),
-            callbacks=[*(spec.run_config.callbacks or []), callback],
+            callbacks=[*(spec.run_config.callbacks or []), callback, OutOfMemoryRetry()],
         )
         return Tuner(spec.trainable, param_space=spec.param_space,
                      tune_config=spec.tune_config, run_config=run_config)
