@@ -234,3 +234,20 @@ def test_cluster_example_runs_on_the_cluster(tmp_path):
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[status: online] testc" in done.stdout and "succeeded" in done.stdout
+
+
+def hungry(config):
+    """Runs out of memory unless it has at least two CPUs."""
+    import ray
+
+    if ray.get_runtime_context().get_assigned_resources().get("CPU", 0) < 2:
+        raise MemoryError("cannot allocate the activations with one CPU's share of memory")
+    return {"cpus": ray.get_runtime_context().get_assigned_resources()["CPU"]}
+
+
+async def test_out_of_memory_trial_retried_with_doubled_cpus_on_the_cluster(capsys):
+    results = await radas.run_experiment(user_name="tester", experiment_name=_name("oom"), trainable=hungry,
+                                         param_space={"x": 1}, run_with=RUN_WITH, cpu_per_trial=1,
+                                         run_choice="run")
+    assert list(results["df"]["status"]) == ["TERMINATED"] and list(results["df"]["cpus"]) == [2.0]
+    assert "start from cpu_per_trial=2" in capsys.readouterr().out
