@@ -6,7 +6,7 @@ import json
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,6 @@ class Progress:
     metric: str | None = None
     mode: str | None = None
     best: float | None = None
-    best_config: dict[str, Any] = field(default_factory=dict)
-    finished: bool = False
 
     def line(self) -> str:
         """One human line, e.g. ``lr-sweep: 5/12 done, 2 running, 1 errored, best score=0.93``."""
@@ -83,7 +81,6 @@ class ProgressCallback(Callback):
         value = result[p.metric]
         if isinstance(value, (int, float)) and not math.isnan(value) and _better(value, p.best, p.mode):
             p.best = float(value)
-            p.best_config = {k: v for k, v in trial.config.items() if not isinstance(v, dict)}
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:  # type: ignore[override]
         self._count(trials)

@@ -30,12 +30,3 @@ def require(module_name: str, feature: str = "radas.grpo") -> ModuleType:
             f"{feature} needs the optional dependency {_PIP_NAMES.get(top, top)!r}, which is not "
             f"installed ({exc}). Install the GRPO extra: {GRPO_EXTRA_HINT}"
         ) from exc
-
-
-def is_installed(module_name: str) -> bool:
-    """True when ``module_name`` can be imported (the import itself is attempted)."""
-    try:
-        importlib.import_module(module_name)
-    except ImportError:
-        return False
-    return True
