@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``radas`` command: ``clusters``, ``experiments``, ``stop`` and ``logs``; returns the
+    exit status (radas errors are printed without a traceback)."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "clusters":

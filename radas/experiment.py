@@ -30,6 +30,8 @@ from radas.tuner import Tuner, default_tuner_to_df_fn
 
 default_process_sns_fn = _analysis.default_process_sns_fn
 
+__all__ = ["run_experiment", "default_process_sns_fn"]
+
 
 def _identity(x: Any) -> Any:
     return x
