@@ -67,6 +67,22 @@ def radas_env(run_with: str = "local") -> dict[str, str]:
     return env
 
 
+LAUNCH_DIR_ENV = "RADAS_LAUNCH_DIR"
+
+
+def get_launch_dir() -> Path:
+    """The folder a sweep was launched from, also inside its trials (where the working
+    directory is Tune's trial folder): resolve relative paths of a config against it.
+
+    Locally it is the driver's working directory when ``run_experiment`` was called; on a
+    cluster, the job's copy of that directory.
+    """
+    for var in (LAUNCH_DIR_ENV, "TUNE_ORIG_WORKING_DIR"):
+        if os.environ.get(var):
+            return Path(os.environ[var])
+    return Path.cwd()
+
+
 def get_ray_results_dir(user_name: str | None = None, run_with: str = "local") -> str:
     """The folder holding ``user_name``'s experiments (one sub-folder per experiment).
 
@@ -97,4 +113,4 @@ def get_cold_data_dir(user_name: str, run_with: str = "local") -> str:
     return _user_dir("cold_data_dir", user_name, run_with)
 
 
-__all__ = ["get_ray_results_dir", "get_data_dir", "get_cold_data_dir"]
+__all__ = ["get_ray_results_dir", "get_data_dir", "get_cold_data_dir", "get_launch_dir"]

@@ -10,6 +10,7 @@ results into a DataFrame and a figure, **notify** by email - then return
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from radas._reporter import say
 from radas._tracking import take_api_keys
 from radas._trainable import prepare_trainable
 from radas.backends import Backend, SweepSpec, get_backend
-from radas.core import radas_env
+from radas.core import LAUNCH_DIR_ENV, radas_env
 from radas.errors import ExperimentNotFoundError, RadasValueError
 from radas.tuner import Tuner, default_tuner_to_df_fn
 
@@ -143,10 +144,12 @@ async def run_experiment(
     if gpu_per_trial is None:
         gpu_per_trial = cpu_per_trial * getattr(backend, "gpu_per_cpu", 0.0)
     resources = {"cpu": cpu_per_trial, "gpu": gpu_per_trial}
+    # trials resolve relative paths against the launch folder (on a cluster: the job's copy of it)
+    launch_env = {LAUNCH_DIR_ENV: os.getcwd()} if run_with == "local" else {}
     spec = SweepSpec(
         user_name=user_name,
         experiment_name=experiment_name,
-        trainable=prepare_trainable(trainable, {**radas_env(run_with), **secret_env}, resources),
+        trainable=prepare_trainable(trainable, {**radas_env(run_with), **launch_env, **secret_env}, resources),
         param_space=space,
         tune_config=tune_config,
         run_config=run_config,

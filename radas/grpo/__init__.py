@@ -13,7 +13,7 @@ Config keys (defaults from the hosted RL API's ``create_run`` and slime's ``Slim
 
     key                       default    meaning
     model                     required   HF model id, local folder, or "tiny" (random ~100k-parameter model, built locally)
-    prompt_file               required   JSONL prompt file (relative paths: to the trial's start folder)
+    prompt_file               required   JSONL prompt file (relative: to the folder the sweep was launched from)
     reward_file               required   Python file defining reward_fn(completion, **kwargs) -> float
     learning_rate             5e-6       AdamW learning rate                                  (hosted API)
     weight_decay              0.1        AdamW weight decay                                   (slime)

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from radas.core import get_launch_dir
 from radas.errors import RadasTypeError, RadasValueError
 
 # Names the reward function's keyword arguments must not use: ``completion`` is its first argument.
@@ -51,13 +52,12 @@ class PromptFileSummary:
 
 
 def resolve_path(path: str | os.PathLike[str], param: str) -> Path:
-    """``path`` as an existing file: as given, else relative to the folder Tune started the trial from."""
+    """``path`` as an existing file: as given, else relative to the folder the sweep was
+    launched from (:func:`radas.core.get_launch_dir`)."""
     p = Path(os.fspath(path)).expanduser()
     candidates = [p]
     if not p.is_absolute():
-        orig = os.environ.get("TUNE_ORIG_WORKING_DIR")
-        if orig:
-            candidates.append(Path(orig) / p)
+        candidates.append(get_launch_dir() / p)
     for c in candidates:
         if c.is_file():
             return c.resolve()

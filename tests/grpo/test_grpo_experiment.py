@@ -42,3 +42,23 @@ async def test_reward_file_without_reward_fn_fails_before_the_sweep(tmp_path):
 
 async def test_unknown_key_lists_known_ones():
     await _fails(_space(lr=1e-3), radas.RadasValueError, "'lr'", "learning_rate", "kl_beta")
+
+
+async def test_relative_files_resolve_against_the_launch_folder(tmp_path, monkeypatch, local_ray):
+    """Ray was started from another folder: trials still find files relative to where
+    run_experiment was called."""
+    import shutil
+
+    task = tmp_path / "task"
+    task.mkdir()
+    for name in ("toy_prompts.jsonl", "toy_reward.py"):
+        shutil.copy(TOY / name, task / name)
+    monkeypatch.chdir(tmp_path)
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name="grpo-relative", trainable=grpo_trainable,
+        param_space={"model": "tiny", "prompt_file": "task/toy_prompts.jsonl", "reward_file": "task/toy_reward.py",
+                     "max_steps": 2, "rollout_batch_size": 2, "n_samples_per_prompt": 2,
+                     "rollout_max_response_len": 4},
+        run_choice="run",
+    )
+    assert list(results["df"]["status"]) == ["TERMINATED"] and list(results["df"]["step"]) == [2]
