@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,6 +33,35 @@ BOOKKEEPING_COLUMNS: tuple[str, ...] = (
     "checkpoint_dir_name",
     "logdir",
 )
+
+
+NOTES_FILE = "radas-notes.json"
+
+
+def annotate_trial(trial_path: str | os.PathLike[str], **values: Any) -> None:
+    """Record ``values`` (JSON-serialisable) about a trial in ``<trial_path>/radas-notes.json``;
+    they become columns of :meth:`Tuner.get_dataframe` (e.g. why a stopper ended the trial).
+
+    Called on the driver (a Tune callback, stopper or scheduler, with ``trial.path``). Later
+    values of a key replace earlier ones; the file is replaced atomically.
+    """
+    folder = Path(trial_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = {**read_trial_notes(folder), **values}
+    tmp = folder / f".{NOTES_FILE}.tmp"
+    tmp.write_text(json.dumps(notes, default=str))
+    tmp.replace(folder / NOTES_FILE)
+
+
+def read_trial_notes(trial_path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The values :func:`annotate_trial` recorded for a trial (``{}`` when none)."""
+    if not trial_path:
+        return {}
+    try:
+        notes = json.loads((Path(trial_path) / NOTES_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return notes if isinstance(notes, dict) else {}
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -76,6 +107,7 @@ class Tuner(tune.Tuner):
             row = flatten(metrics)
             row["trial_id"] = trial.trial_id
             row.update(flatten(trial.config, "config/"))
+            row.update(read_trial_notes(trial.path))
             row["status"] = trial.status
             row["error"] = _error_line(trial)
             rows.append(row)
@@ -101,7 +133,7 @@ class Tuner(tune.Tuner):
                 continue
             history = history.drop(columns=[c for c in history.columns if c.startswith("config/")])
             history = history.assign(trial_id=trial.trial_id, status=trial.status)
-            for key, value in flatten(trial.config, "config/").items():
+            for key, value in {**read_trial_notes(trial.path), **flatten(trial.config, "config/")}.items():
                 history[key] = [value] * len(history)
             frames.append(history)
         if not frames:
@@ -114,4 +146,4 @@ def default_tuner_to_df_fn(tuner: Tuner) -> pd.DataFrame:
     return tuner.get_brief_dataframe()
 
 
-__all__ = ["Tuner", "BOOKKEEPING_COLUMNS", "default_tuner_to_df_fn"]
+__all__ = ["Tuner", "BOOKKEEPING_COLUMNS", "default_tuner_to_df_fn", "annotate_trial", "read_trial_notes"]
