@@ -16,10 +16,14 @@ from radas.errors import (
     EmailSendError,
     ExperimentFailedError,
     ExperimentNotFoundError,
+    ExperimentRunningError,
+    InsufficientResourcesError,
     MissingDependencyError,
     RadasError,
     RadasTypeError,
+    RadasTimeoutError,
     RadasValueError,
+    ResultsNotVisibleError,
     VersionMismatchError,
 )
 from radas.experiment import default_process_sns_fn, run_experiment
@@ -49,6 +53,10 @@ __all__ = [
     "ClusterUnavailableError",
     "MissingDependencyError",
     "ExperimentFailedError",
+    "ExperimentRunningError",
+    "InsufficientResourcesError",
+    "ResultsNotVisibleError",
+    "RadasTimeoutError",
     "VersionMismatchError",
     "EmailSendError",
 ]

@@ -8,8 +8,9 @@ from typing import Any
 
 from radas._names import check_name
 from radas.clusters._availability import run_sync
+from radas.clusters._jobs import ACTIVE, META_EXPERIMENT, META_USER, JobsClient, job_status
 from radas.clusters._registry import get_cluster, parse_run_with
-from radas.errors import ExperimentNotFoundError, RadasValueError
+from radas.errors import RadasValueError
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,6 @@ class Client:
     """The radas jobs of ``user_name`` (``None``: every user's) on one cluster."""
 
     def __init__(self, user_name: str | None, run_with: str) -> None:
-        from radas.backends.cluster import ClusterBackend
-
         cluster_name = parse_run_with(run_with)
         if cluster_name is None:
             raise RadasValueError(
@@ -50,47 +49,36 @@ class Client:
             )
         self.user_name = check_name("user_name", user_name) if user_name is not None else None
         self.cluster = get_cluster(cluster_name)
-        self._backend = ClusterBackend.__new__(ClusterBackend)  # no results_dir needed to manage jobs
-        self._backend.cluster, self._backend.target, self._backend._client = self.cluster, f"cluster:{cluster_name}", None
+        self._jobs = JobsClient(self.cluster)
 
     # ---- async forms --------------------------------------------------------------------
     async def list_experiments_async(self) -> list[ExperimentJob]:
         """The user's radas jobs on the cluster, newest first."""
         rows = []
-        for job in await self._backend.list_jobs():
-            user = job.metadata.get("radas_user", "")
+        jobs = [j for j in await self._jobs.list_jobs() if (j.metadata or {}).get(META_USER)]
+        for job in sorted(jobs, key=lambda j: j.start_time or 0, reverse=True):
+            user = job.metadata.get(META_USER, "")
             if self.user_name is not None and user != self.user_name:
                 continue
-            status = str(getattr(job.status, "value", job.status))
+            status = job_status(job)
             end = job.end_time / 1000 if job.end_time else time.time()
             rows.append(ExperimentJob(
-                experiment=job.metadata.get("radas_experiment", ""), user=user, job_id=job.submission_id,
+                experiment=job.metadata.get(META_EXPERIMENT, ""), user=user, job_id=job.submission_id,
                 status=status, start=_when(job.start_time),
                 duration_s=end - job.start_time / 1000 if job.start_time else None,
                 stop_call=(f"radas.get_client({user!r}, 'cluster:{self.cluster.name}')"
-                           f".stop_job_by_id({job.submission_id!r})") if status in ("PENDING", "RUNNING") else "",
+                           f".stop_job_by_id({job.submission_id!r})") if status in ACTIVE else "",
             ))
         return rows
 
     async def stop_job_by_id_async(self, job_id: str) -> bool:
         """Stop a job (SIGTERM: a radas sweep stops gracefully, its state saved); True when
         it was running."""
-        return bool(await self._job_call("stop_job", job_id))
+        return await self._jobs.stop(job_id)
 
     async def get_job_logs_async(self, job_id: str) -> str:
         """The whole log of a job."""
-        return str(await self._job_call("get_job_logs", job_id))
-
-    async def _job_call(self, method: str, job_id: str) -> Any:
-        try:
-            return await self._backend._call(method, job_id)
-        except RuntimeError as exc:
-            if "404" in str(exc):
-                raise ExperimentNotFoundError(
-                    f"no job {job_id!r} on cluster {self.cluster.name!r}; list them with "
-                    f"`radas experiments --cluster {self.cluster.name}` or display_experiments()"
-                ) from None
-            raise
+        return await self._jobs.logs(job_id)
 
     # ---- sync forms ---------------------------------------------------------------------
     def list_experiments(self) -> list[ExperimentJob]:

@@ -1,4 +1,9 @@
-"""Sweep progress: a Tune callback keeps a small state; the reporter shows it as one line."""
+"""Sweep progress: a Tune callback keeps a small state; the reporter shows it as one line.
+
+The state is also the driver's record of how the sweep ended (``state``), written to the
+experiment folder so that another process following the sweep can tell a sweep that ended from
+one whose driver died.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,22 @@ import json
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
 
-PROGRESS_FILE = ".radas-progress.json"
-STOP_FILE = ".radas-stop"  # created by another process to ask the running sweep to stop
+RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
+ENDED = (FINISHED, STOPPED, FAILED)
+# trials pending this long while none runs: say why in the progress line
+WAITING_AFTER_S = 10.0
 
 
 @dataclass
 class Progress:
-    """Counts of a sweep's trials and the best result so far."""
+    """Counts of a sweep's trials, the best result so far, and how the sweep stands."""
 
     experiment: str
     total: int | None = None
@@ -29,6 +37,9 @@ class Progress:
     metric: str | None = None
     mode: str | None = None
     best: float | None = None
+    state: str = RUNNING
+    waiting: str = ""
+    statuses: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> str:
         """One human line, e.g. ``lr-sweep: 5/12 done, 2 running, 1 errored, best score=0.93``."""
@@ -40,17 +51,31 @@ class Progress:
             parts.append(f"{self.errored} errored")
         if self.best is not None and self.metric:
             parts.append(f"best {self.metric}={self.best:.4g}")
+        if self.waiting:
+            parts.append(self.waiting)
         return ", ".join(parts)
 
     def to_json(self) -> str:
         """The state as JSON (written next to the results for other processes to follow)."""
         return json.dumps(asdict(self), default=str)
 
+    def write(self, path: Path) -> None:
+        """Replace the file at ``path`` with this state (atomically; errors are ignored: the
+        progress file is a view, never a reason for a sweep to fail)."""
+        try:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(self.to_json())
+            tmp.replace(path)
+        except OSError:
+            pass
+
     @classmethod
     def read(cls, path: Path) -> Progress | None:
         """The state saved at ``path``, or None when there is none (yet)."""
         try:
-            return cls(**json.loads(path.read_text()))
+            data = json.loads(path.read_text())
+            known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+            return cls(**known)
         except (OSError, ValueError, TypeError):
             return None
 
@@ -61,18 +86,45 @@ def _better(value: float, best: float | None, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
+def _resources_text(resources: dict[str, float]) -> str:
+    return ", ".join(f"{v:g} {k}" for k, v in sorted(resources.items()) if v and not k.startswith("node:")) or "nothing"
+
+
 class ProgressCallback(Callback):
-    """Keeps :class:`Progress` current from Tune's events; writes it to the experiment folder
-    (at most once a second) and checks for a stop request from another process."""
+    """Keeps :class:`Progress` current from Tune's events; writes it to ``progress_file`` (at most
+    once a second), sets ``stop_event`` when ``stop_file`` appears (a stop request from another
+    process), and says so when trials wait for resources while none runs. ``on_setup`` is
+    called once Tune has set the sweep up.
+
+    Tune saves callbacks with the experiment; the saved copy keeps only the counts (a restored
+    sweep gets a fresh callback).
+    """
 
     def __init__(
-        self, progress: Progress, experiment_dir: Path, stop_event: threading.Event
+        self, progress: Progress, progress_file: Path, stop_file: Path, stop_event: threading.Event,
+        on_setup: Callable[[], None] | None = None,
     ) -> None:
         self.progress = progress
-        self._file = experiment_dir / PROGRESS_FILE
-        self._stop_file = experiment_dir / STOP_FILE
+        self._file = progress_file
+        self._stop_file = stop_file
         self._stop_event = stop_event
+        self._on_setup = on_setup
         self._last_write = 0.0
+        self._idle_since: float | None = None
+        self._last_free_check = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_stop_event": None, "_on_setup": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._stop_event = threading.Event()
+
+    def setup(self, total_num_samples: int | None = None, **info: Any) -> None:  # type: ignore[override]
+        if total_num_samples and total_num_samples > 0:
+            self.progress.total = total_num_samples
+        if self._on_setup is not None:
+            self._on_setup()
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:  # type: ignore[override]
         p = self.progress
@@ -85,15 +137,18 @@ class ProgressCallback(Callback):
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:  # type: ignore[override]
         self._count(trials)
         now = time.monotonic()
+        self._watch_waiting(trials, now)
         if now - self._last_write >= 1.0:
             self._last_write = now
-            self._write()
+            self.progress.write(self._file)
             if self._stop_file.exists():
                 self._stop_event.set()
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:  # type: ignore[override]
         self._count(trials)
-        self._write()
+        self.progress.waiting = ""
+        self.progress.statuses = {t.trial_id: t.status for t in trials}
+        self.progress.write(self._file)
 
     def _count(self, trials: list[Any]) -> None:
         statuses = [t.status for t in trials]
@@ -103,11 +158,26 @@ class ProgressCallback(Callback):
         p.pending = statuses.count("PENDING") + statuses.count("PAUSED")
         p.errored = statuses.count("ERROR")
 
-    def _write(self) -> None:
-        try:
-            tmp = self._file.with_suffix(".tmp")
-            tmp.write_text(self.progress.to_json())
-            tmp.replace(self._file)
-        except OSError:
-            pass
+    def _watch_waiting(self, trials: list[Any], now: float) -> None:
+        """Pending trials and none running for a while: say what they need and what is free."""
+        p = self.progress
+        pending = [t for t in trials if t.status == "PENDING"]
+        if p.running or not pending:
+            self._idle_since = None
+            p.waiting = ""
+            return
+        if self._idle_since is None:
+            self._idle_since = now
+        if now - self._idle_since < WAITING_AFTER_S or now - self._last_free_check < 5.0:
+            return
+        self._last_free_check = now
+        import ray
 
+        try:
+            free = {k: v for k, v in ray.available_resources().items() if k in ("CPU", "GPU")}
+            need = dict(pending[0].placement_group_factory.required_resources)
+        except Exception:  # a view only: never break the sweep over it
+            return
+        since = time.strftime("%H:%M:%S", time.localtime(time.time() - (now - self._idle_since)))
+        p.waiting = (f"waiting for resources since {since}: {len(pending)} trial(s) pending, each needs "
+                     f"{_resources_text(need)}; free now: {_resources_text(free)} (other work holds the rest)")

@@ -1,4 +1,11 @@
-"""Preparing the user's trainable for Tune: radas's settings inside every trial, resources."""
+"""Preparing the user's trainable for Tune: secrets, the trials' runtime_env, resources.
+
+Trials are Ray actors that Tune creates from the trainable's class. radas gives that class the
+sweep's runtime_env for trials (``env_vars``, ``py_modules``, ``pip``, ``uv``, ``conda``... as
+Ray supports them per actor), so variables are set before the trial's process imports anything,
+and packages are installed by Ray's own runtime_env machinery. Tune creates the actor classes in
+one place (``_ActorClassCache.get``); radas extends it to merge that runtime_env in.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,19 @@ import inspect
 import os
 import sys
 import sysconfig
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ray import cloudpickle, tune
+from ray.tune.execution import class_cache as _class_cache
+from ray.tune.trainable.function_trainable import wrap_function
 
 _INSTALLED = tuple(
     os.path.realpath(sysconfig.get_paths()[key]) for key in ("purelib", "platlib", "stdlib")
 )
+RUNTIME_ENV_ATTR = "_radas_runtime_env"
 
 
 def _send_by_value(trainable: Callable[..., Any]) -> None:
@@ -30,31 +42,82 @@ def _send_by_value(trainable: Callable[..., Any]) -> None:
     cloudpickle.register_pickle_by_value(module)
 
 
-def prepare_trainable(
-    trainable: Callable[..., Any], env: dict[str, str], resources: dict[str, float]
-) -> Any:
-    """``trainable`` with ``env`` set in the trial process and ``resources`` per trial.
+def _load_secrets(user_name: str, experiment_name: str, sweep_id: str) -> None:
+    """In a trial: the sweep's secrets into the environment (see radas.backends._secrets)."""
+    from radas.backends._secrets import load_secrets, secrets_file
+    from radas.core import get_ray_results_dir
 
-    Function trainables are wrapped (keeping their name, so Tune can restore them); class
-    trainables (``tune.Trainable`` subclasses) get a subclass whose ``setup`` sets ``env``.
+    load_secrets(secrets_file(Path(get_ray_results_dir(user_name)), experiment_name, sweep_id))
+
+
+def prepare_trainable(
+    trainable: Callable[..., Any],
+    user_name: str,
+    experiment_name: str,
+    sweep_id: str,
+    trial_runtime_env: Mapping[str, Any],
+    resources: Any,
+) -> type:
+    """The Trainable class Tune runs for ``trainable``.
+
+    Each trial loads the secrets of sweep ``sweep_id`` when it starts; its actor gets ``trial_runtime_env``
+    (merged into Tune's own); ``resources`` (a ``PlacementGroupFactory``, or None to keep the
+    trainable's own, e.g. from ``tune.with_resources``) are its resources per trial. Function
+    trainables become Tune's function-trainable class, named as the function (so Tune can
+    restore them and trial folders keep the function's name).
     """
     _send_by_value(trainable)
     if inspect.isclass(trainable):
         user_class: Any = trainable
 
-        class _WithEnv(user_class):  # type: ignore[misc, valid-type]
+        class _Prepared(user_class):  # type: ignore[misc, valid-type]
             def setup(self, config: dict[str, Any]) -> None:
-                os.environ.update(env)
+                _load_secrets(user_name, experiment_name, sweep_id)
                 super().setup(config)
 
-        _WithEnv.__name__ = user_class.__name__
-        _WithEnv.__qualname__ = user_class.__qualname__
-        prepared: Any = _WithEnv
+        name = user_class.__name__
+        prepared: Any = _Prepared
     else:
 
         @functools.wraps(trainable)
-        def prepared(config: dict[str, Any]) -> Any:
-            os.environ.update(env)
+        def run(config: dict[str, Any]) -> Any:
+            _load_secrets(user_name, experiment_name, sweep_id)
             return trainable(config)
 
-    return tune.with_resources(prepared, resources)
+        own = getattr(trainable, "_resources", None)
+        if own is not None:
+            run._resources = own  # type: ignore[attr-defined]
+        name = getattr(trainable, "__name__", "trainable")
+        prepared = wrap_function(run)
+    if resources is not None:
+        prepared = tune.with_resources(prepared, resources)
+    prepared.__name__ = prepared.__qualname__ = name
+    setattr(prepared, RUNTIME_ENV_ATTR, dict(trial_runtime_env))
+    return prepared
+
+
+_original_get = _class_cache._ActorClassCache.get
+
+
+def _get(self: Any, trainable_cls: Any) -> Any:
+    """Tune's actor class for ``trainable_cls``, with radas's runtime_env for trials merged in."""
+    extra = getattr(trainable_cls, RUNTIME_ENV_ATTR, None)
+    if not extra:
+        return _original_get(self, trainable_cls)
+    if trainable_cls not in self._cache:
+        import ray
+
+        env_vars = dict(_class_cache.DEFAULT_ENV_VARS)
+        env_vars.update({k: os.environ[k] for k in _class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
+        env_vars.update(extra.get("env_vars") or {})
+        runtime_env = {**extra, "env_vars": env_vars}
+        if runtime_env.get("py_modules"):  # local folders become packages in Ray, as ray.init does
+            from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+
+            with tempfile.TemporaryDirectory(prefix="radas-py-modules-") as scratch:
+                runtime_env = upload_py_modules_if_needed(runtime_env, include_gitignore=True, scratch_dir=scratch)
+        self._cache[trainable_cls] = ray.remote(runtime_env=runtime_env)(trainable_cls)
+    return self._cache[trainable_cls]
+
+
+_class_cache._ActorClassCache.get = _get

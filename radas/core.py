@@ -14,7 +14,9 @@ cold data     ``RADAS_COLD_DATA_DIR`` ``cold_data_dir``          ``~/radas/cold-
 With ``run_with="cluster:<name>"`` the root is the cluster's own (``[clusters.<name>]``), as
 this machine sees it (``client_results_dir`` ... when the shared storage is mounted elsewhere
 here). Inside a cluster job and its trials the environment variables hold the cluster's paths.
-Trials see the same folders as the driver: radas passes these settings to every trial.
+A relative setting is made absolute on the driver (an environment variable against the working
+directory, a config key against the config file's folder), and trials receive the absolute
+paths: they see the same folders as the driver, whatever their own working directory.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from radas._config import config_table
+from radas._config import config_path, config_table
 from radas._names import check_name
 from radas.clusters._registry import get_cluster, parse_run_with
 from radas.utils import get_current_user_name
@@ -41,11 +43,11 @@ def _root(kind: str, run_with: str) -> Path:
         value = get_cluster(cluster_name).client_path(kind)  # the cluster's storage, seen from here
         if value:
             return Path(value)
-    if os.environ.get(env_var):
-        return Path(os.environ[env_var]).expanduser()
+    if os.environ.get(env_var):  # relative: to the working directory
+        return Path(os.environ[env_var]).expanduser().absolute()
     configured = config_table("local").get(kind)
-    if configured:
-        return Path(str(configured)).expanduser()
+    if configured:  # relative: to the config file's folder
+        return (config_path().parent / Path(str(configured)).expanduser()).absolute()
     return Path.home() / "radas" / default
 
 

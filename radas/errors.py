@@ -53,7 +53,24 @@ class MissingDependencyError(RadasError, ImportError):
 
 
 class ExperimentFailedError(RadasError, RuntimeError):
-    """The sweep itself failed (not a single trial: those are retried and reported)."""
+    """The sweep itself failed (not a single trial: those are retried and reported), or its
+    driver died or was stopped by someone else while it was followed."""
+
+
+class ExperimentRunningError(RadasError, RuntimeError):
+    """A sweep of the experiment is already running (another driver holds its lock)."""
+
+
+class InsufficientResourcesError(RadasValueError):
+    """No node of the target can give a trial the CPUs / GPUs it asks for."""
+
+
+class ResultsNotVisibleError(RadasError, FileNotFoundError):
+    """This machine does not see the cluster's shared results folder (mount missing or elsewhere)."""
+
+
+class RadasTimeoutError(RadasError, TimeoutError):
+    """Something radas waited for did not happen in the time it allows."""
 
 
 __all__ = [
@@ -69,4 +86,8 @@ __all__ = [
     "EmailSendError",
     "MissingDependencyError",
     "ExperimentFailedError",
+    "ExperimentRunningError",
+    "InsufficientResourcesError",
+    "ResultsNotVisibleError",
+    "RadasTimeoutError",
 ]

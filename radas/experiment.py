@@ -10,7 +10,6 @@ results into a DataFrame and a figure, **notify** by email - then return
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,10 +22,10 @@ from radas._choice import RUN_CHOICES, choose
 from radas._names import check_name
 from radas._reporter import say
 from radas._tracking import take_api_keys
-from radas._trainable import prepare_trainable
-from radas.backends import Backend, SweepSpec, get_backend
-from radas.core import LAUNCH_DIR_ENV, radas_env
-from radas.errors import ExperimentNotFoundError, RadasValueError
+from radas.backends import Backend, ExperimentState, SweepRequest, SweepSpec, get_backend
+from radas.backends._resources import AUTO
+from radas.backends._secrets import split_secret_env
+from radas.errors import ExperimentFailedError, ExperimentNotFoundError, RadasValueError
 from radas.tuner import Tuner, default_tuner_to_df_fn
 
 default_process_sns_fn = _analysis.default_process_sns_fn
@@ -62,8 +61,8 @@ async def run_experiment(
     email_notification_to_address: str | Sequence[str] | None = None,
     *,
     num_seeds: int | None = None,
-    cpu_per_trial: float = 1,
-    gpu_per_trial: float | None = None,
+    cpu_per_trial: float | None = None,
+    gpu_per_trial: float | str | None = None,
 ) -> dict[str, Any]:
     """Run (or restore, attach to, analyze) a Ray Tune sweep and return its results.
 
@@ -72,7 +71,10 @@ async def run_experiment(
         trainable: a Ray Tune trainable (a function of ``config``, or a ``tune.Trainable``).
         experiment_name: the experiment's name; a folder name under the user's results dir.
         run_with: ``"local"`` (this machine's Ray) or ``"cluster:<name>"``.
-        runtime_env: Ray runtime_env fields for the trials (not ``working_dir``).
+        runtime_env: Ray runtime_env fields for the trials (``env_vars``, ``py_modules``,
+            ``pip``, ``uv``, ``conda``...; not ``working_dir``), locally and on clusters.
+            Secret-looking ``env_vars`` (KEY, TOKEN, SECRET, PASSWORD in the name) reach the
+            trials through a private file instead of Ray.
         param_space: the search space (``tune.grid_search``, ``tune.loguniform``, ...).
         tuner_init_kwargs: ``tune_config`` / ``run_config`` (objects or dicts of their
             fields) and ``reuse_actors`` (default True for function trainables).
@@ -95,9 +97,13 @@ async def run_experiment(
             ``"stop_attach"`` (stop it gracefully, analyze). Needed when no one can be asked.
         email_notification_to_address: email the outcome here when done (also on failure).
         num_seeds: run every configuration with seeds ``0..num_seeds-1`` (``config["seed"]``).
-        cpu_per_trial: CPUs reserved for each trial.
+        cpu_per_trial: CPUs reserved for each trial (default 1, or the trainable's own
+            ``tune.with_resources``; giving both is an error unless they agree).
         gpu_per_trial: GPUs reserved for each trial (fractions pack trials on one GPU);
-            default 0 locally, ``cpu_per_trial * gpu_per_cpu`` of the cluster on a cluster.
+            default 0 locally, ``cpu_per_trial * gpu_per_cpu`` of the cluster on a cluster;
+            ``"auto"`` lets a trainable that can estimate its memory (``radas.grpo``) pack as
+            many trials per GPU as fit. A request no node of the target can satisfy is an
+            error before anything starts.
 
     A trainable with a ``check_param_space(param_space)`` attribute (like
     ``radas.grpo.grpo_trainable``) has it called while the arguments are checked, so a bad key or
@@ -119,16 +125,21 @@ async def run_experiment(
     _validate.check_run_choice(run_choice, phases, RUN_CHOICES)
     if not isinstance(yes, bool):
         raise RadasValueError(f"yes={yes!r}: must be True or False")
-    env = _validate.check_runtime_env(runtime_env)
-    space, secret_env = take_api_keys(_validate.check_dict("param_space", param_space))
+    env, secrets = _split_secrets(_validate.check_runtime_env(runtime_env))
+    space, tracker_keys = take_api_keys(_validate.check_dict("param_space", param_space))
+    secrets.update(tracker_keys)
     df_kwargs = _validate.check_dict("process_df_fn_kwargs", process_df_fn_kwargs)
     kwargs = _validate.check_dict("plot_kwargs", plot_kwargs)
     renames = _validate.check_dict("rename_mapping", rename_mapping)
     rc = _validate.check_rcparams(matplotlib_rcParams_update)
     formats = _analysis.check_plot_format(plot_format)
     emails = _validate.check_email(email_notification_to_address)
-    _validate.check_positive("cpu_per_trial", cpu_per_trial)
-    if gpu_per_trial is not None:
+    if cpu_per_trial is not None:
+        _validate.check_positive("cpu_per_trial", cpu_per_trial)
+    if gpu_per_trial is not None and gpu_per_trial != AUTO:
+        if isinstance(gpu_per_trial, str):
+            raise RadasValueError(f"gpu_per_trial={gpu_per_trial!r}: use a number of GPUs per trial "
+                                  f"(fractions pack trials on a GPU), {AUTO!r} or None")
         _validate.check_positive("gpu_per_trial", gpu_per_trial, allow_zero=True)
     if num_seeds is not None:
         _validate.check_positive("num_seeds", num_seeds, integer=True)
@@ -141,24 +152,12 @@ async def run_experiment(
     tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable)
     metric, mode = _validate.metric_mode(tune_config)
     backend = get_backend(run_with)
-    if gpu_per_trial is None:
-        gpu_per_trial = cpu_per_trial * getattr(backend, "gpu_per_cpu", 0.0)
-    resources = {"cpu": cpu_per_trial, "gpu": gpu_per_trial}
-    # trials resolve relative paths against the launch folder (on a cluster: the job's copy of it)
-    launch_env = {LAUNCH_DIR_ENV: os.getcwd()} if run_with == "local" else {}
-    spec = SweepSpec(
-        user_name=user_name,
-        experiment_name=experiment_name,
-        trainable=prepare_trainable(trainable, {**radas_env(run_with), **launch_env, **secret_env}, resources),
-        param_space=space,
-        tune_config=tune_config,
-        run_config=run_config,
-        resources=resources,
-        runtime_env=env,
-        total_trials=_validate.count_trials(space, tune_config),
-        metric=metric,
-        mode=mode,
-    )
+    spec = await backend.prepare(SweepRequest(
+        user_name=user_name, experiment_name=experiment_name, trainable=trainable, param_space=space,
+        tune_config=tune_config, run_config=run_config, runtime_env=env, cpu_per_trial=cpu_per_trial,
+        gpu_per_trial=gpu_per_trial, total_trials=_validate.count_trials(space, tune_config),
+        metric=metric, mode=mode,
+    ), check_resources="run" in phases)
 
     started = time.monotonic()
     df: pd.DataFrame | None = None
@@ -168,15 +167,15 @@ async def run_experiment(
         state = await backend.locate(spec)
         if "run" in phases:
             action = await choose(run_choice, state, experiment_name, yes)
-            stopped = await _do(backend, spec, action, state.running)
+            stopped = await _do(backend, spec, action, state, secrets)
         elif not state.restorable:
             raise ExperimentNotFoundError(
                 f"dos={list(phases)}: experiment {experiment_name!r} of user {user_name!r} has "
                 f"no results to analyze at {state.path}; run it first (dos=['run', 'analyze'])"
             )
         # 5. Analyze
-        tuner = await asyncio.to_thread(Tuner.restore, backend.experiment_path(spec), spec.trainable)
-        _report_errors(tuner)
+        tuner = await backend.open_results(spec)
+        await asyncio.to_thread(_report_errors, tuner)
         result: dict[str, Any] = {"tuner": tuner}
         if "analyze" in phases:
             df = await asyncio.to_thread(_analysis.process_df, tuner, tuner_to_df_fn, process_df_fn, df_kwargs)
@@ -206,17 +205,38 @@ async def run_experiment(
     return result
 
 
-async def _do(backend: Backend, spec: SweepSpec, action: str, running: bool) -> bool:
+def _split_secrets(runtime_env: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``runtime_env`` without its secret-looking ``env_vars`` (names with KEY, TOKEN, SECRET,
+    PASSWORD...), and those: they reach the trials like other secrets, never through Ray."""
+    if not runtime_env.get("env_vars"):
+        return runtime_env, {}
+    plain, secret = split_secret_env(runtime_env["env_vars"])
+    if secret:
+        say("info", f"runtime_env env_vars {sorted(secret)} look like secrets: they reach the trials through a "
+            "private file, not through Ray (never in job metadata, logs or the results)")
+    return {**runtime_env, "env_vars": plain}, secret
+
+
+async def _do(backend: Backend, spec: SweepSpec, action: str, state: ExperimentState,
+              secrets: dict[str, str]) -> bool:
     """Carry out ``action``; True when the sweep was stopped before it finished."""
+    if action in ("attach", "stop_attach") and not state.running and state.ended_badly:
+        raise ExperimentFailedError(
+            f"run_choice={action!r}: {state.ended_badly}. Its results so far are at {state.path}: see them "
+            "with dos=['analyze'], continue the sweep with run_choice='restore'"
+        )
     if action in ("run", "restore"):
-        if running:
-            await backend.stop(spec)
-        return await backend.run(spec, restore=action == "restore")
+        if state.running:
+            try:
+                await backend.stop(spec)
+            except ExperimentFailedError as exc:  # it ended badly while stopping: start anyway
+                say("warning", f"the running sweep ended badly while it was being stopped: {exc}")
+        return await backend.run(spec, restore=action == "restore", secrets=secrets)
     if action == "attach":
         await backend.attach(spec)
         return False
     await backend.stop(spec)
-    return running
+    return state.running
 
 
 def _report_errors(tuner: Tuner) -> None:

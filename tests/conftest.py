@@ -32,7 +32,7 @@ def radas_root() -> Path:
 @pytest.fixture(scope="session")
 def local_ray() -> None:
     """This process's Ray, started the way radas starts it (once per test session)."""
-    from radas.backends.local import ensure_ray
+    from radas.backends._sweep import ensure_ray
 
     ensure_ray()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 import subprocess
 import sys
@@ -254,3 +255,14 @@ async def test_data_dir_is_shared_with_trials():
     results = await radas.run_experiment(user_name="tester", experiment_name=_name("data"),
                                          trainable=reads, param_space={"x": 1})
     assert list(results["df"]["text"]) == ["hello from the driver"]
+
+
+async def test_runtime_env_vars_reach_local_trials(capsys):
+    def reads_env(config):
+        return {"value": os.environ.get("RADAS_TEST_FLAG", "unset")}
+
+    results = await radas.run_experiment(user_name="tester", experiment_name=_name("envvars"), trainable=reads_env,
+                                         param_space={"x": 1},
+                                         runtime_env={"env_vars": {"RADAS_TEST_FLAG": "on"}, "pip": ["tqdm"]})
+    assert list(results["df"]["value"]) == ["on"]
+    assert "runtime_env fields ['pip'] apply to cluster jobs" in capsys.readouterr().out

@@ -1,8 +1,9 @@
-"""Where sweeps run. One module per target behind the small :class:`Backend` interface."""
+"""Where sweeps run: one module per target behind the :class:`Backend` contract."""
 
 from __future__ import annotations
 
-from radas.backends._base import Backend, ExperimentState, SweepSpec
+from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
+from radas.backends._resources import Capacity
 from radas.backends.local import LocalBackend
 from radas.clusters._registry import get_cluster, parse_run_with
 
@@ -17,4 +18,4 @@ def get_backend(run_with: str) -> Backend:
     return ClusterBackend(get_cluster(cluster_name))
 
 
-__all__ = ["Backend", "ExperimentState", "SweepSpec", "LocalBackend", "get_backend"]
+__all__ = ["Backend", "Capacity", "ExperimentState", "SweepRequest", "SweepSpec", "LocalBackend", "get_backend"]

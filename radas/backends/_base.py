@@ -1,18 +1,35 @@
-"""What every backend (local Ray, Ray Jobs on a cluster) is given and must offer."""
+"""The backend contract: what every target (local Ray, a named cluster over Ray Jobs) implements.
+
+:meth:`Backend.prepare` turns the checked arguments into a :class:`SweepSpec` the same way for
+every target (resources checked against what the target has, the trials' environment and
+runtime_env); the target supplies a few narrow hooks (:meth:`~Backend.capacity`,
+:meth:`~Backend.trial_runtime_env`, :meth:`~Backend.check_storage`) and runs the sweep
+(:meth:`~Backend.locate`, :meth:`~Backend.run`, :meth:`~Backend.attach`, :meth:`~Backend.stop`).
+Results are read the same way everywhere (:meth:`~Backend.open_results`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import abc
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from ray import tune
 
+from radas._reporter import say
+from radas._trainable import prepare_trainable
+from radas.backends._folder import ExperimentFolder
+from radas.backends._resources import AUTO, Capacity, TrialResources, check_fits, plan_auto_gpu, resolve_resources
+from radas.tuner import Tuner
+
 
 @dataclass
-class SweepSpec:
-    """Everything a backend needs to run one sweep, already checked."""
+class SweepRequest:
+    """The checked arguments of one sweep, before a target prepares it."""
 
     user_name: str
     experiment_name: str
@@ -20,11 +37,31 @@ class SweepSpec:
     param_space: dict[str, Any]
     tune_config: tune.TuneConfig
     run_config: tune.RunConfig
-    resources: dict[str, float]
+    runtime_env: dict[str, Any]
+    cpu_per_trial: float | None
+    gpu_per_trial: float | str | None
+    total_trials: int | None = None
+    metric: str | None = None
+    mode: str | None = None
+
+
+@dataclass
+class SweepSpec:
+    """Everything a target needs to run one sweep, already checked. It travels with cluster
+    jobs (pickled), so it never holds a secret."""
+
+    user_name: str
+    experiment_name: str
+    trainable: Any
+    param_space: dict[str, Any]
+    tune_config: tune.TuneConfig
+    run_config: tune.RunConfig
+    resources: dict[str, float] = field(default_factory=dict)
     runtime_env: dict[str, Any] = field(default_factory=dict)
     total_trials: int | None = None
     metric: str | None = None
     mode: str | None = None
+    sweep_id: str = ""  # names the sweep's secrets file
 
 
 @dataclass(frozen=True)
@@ -36,26 +73,98 @@ class ExperimentState:
     restorable: bool
     running: bool
     running_detail: str = ""
+    ended_badly: str = ""  # why the last sweep did not end normally (its driver died, failed...)
 
 
-class Backend(Protocol):
-    """A place sweeps run: ``locate`` the experiment, then ``run`` / ``restore`` / ``attach``
-    / ``stop`` it; results are read from :meth:`experiment_path` afterwards."""
+class Backend(abc.ABC):
+    """A place sweeps run. Subclasses implement the hooks; ``run_experiment`` only calls these."""
 
     target: str
 
+    # ---- where results are ----------------------------------------------------------------
+    @abc.abstractmethod
+    def user_root(self, user_name: str) -> Path:
+        """The user's results folder on this target, as this process sees it."""
+
+    def folder(self, spec: SweepSpec) -> ExperimentFolder:
+        """The experiment's folder and its protocol files."""
+        return ExperimentFolder(self.user_root(spec.user_name), spec.experiment_name)
+
     def experiment_path(self, spec: SweepSpec) -> Path:
         """The experiment's results folder as this process sees it."""
+        return self.folder(spec).path
 
+    # ---- preparing the trials ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def capacity(self) -> Capacity | None:
+        """The CPUs and GPUs of the target's largest node (None when it cannot be known)."""
+
+    async def gpu_memory_gib(self) -> float | None:
+        """The memory of one GPU of the target (None when unknown); for ``gpu_per_trial="auto"``."""
+        return None
+
+    def default_gpu_per_trial(self, cpu_per_trial: float) -> float:
+        """GPUs per trial when ``gpu_per_trial`` is not given."""
+        return 0.0
+
+    @abc.abstractmethod
+    def trial_runtime_env(self, runtime_env: Mapping[str, Any]) -> dict[str, Any]:
+        """The runtime_env of each trial's actor, from the user's ``runtime_env`` and the
+        folders trials must see."""
+
+    async def check_storage(self) -> None:
+        """Fail with a clear error when this process cannot see the target's results."""
+
+    async def prepare(self, request: SweepRequest, check_resources: bool) -> SweepSpec:
+        """The sweep as this target runs it: resources resolved (``gpu_per_trial="auto"``
+        planned) and, with ``check_resources``, checked against the largest node; the trials'
+        runtime_env; the trainable prepared for Tune."""
+        await self.check_storage()
+        capacity = await self.capacity() if check_resources else None
+        gpu = request.gpu_per_trial
+        cpu = request.cpu_per_trial
+        if gpu == AUTO and capacity is None:  # not running: nothing to plan
+            gpu = None
+        if gpu == AUTO:
+            fraction, plan = plan_auto_gpu(request.trainable, request.param_space, await self.gpu_memory_gib(),
+                                           capacity, 1.0 if cpu is None else cpu)
+            say("info", f"gpu_per_trial='auto': {plan}")
+            gpu = fraction
+        resources: TrialResources = resolve_resources(
+            request.trainable, cpu, gpu, self.default_gpu_per_trial(1.0 if cpu is None else cpu))
+        check_fits(resources, capacity)
+        sweep_id = uuid.uuid4().hex[:12]
+        trainable = await asyncio.to_thread(
+            prepare_trainable, request.trainable, request.user_name, request.experiment_name, sweep_id,
+            self.trial_runtime_env(request.runtime_env), resources.factory)
+        return SweepSpec(
+            sweep_id=sweep_id, user_name=request.user_name, experiment_name=request.experiment_name, trainable=trainable,
+            param_space=request.param_space, tune_config=request.tune_config, run_config=request.run_config,
+            resources=resources.summary(), runtime_env=request.runtime_env, total_trials=request.total_trials,
+            metric=request.metric, mode=request.mode,
+        )
+
+    # ---- running ----------------------------------------------------------------------------
+    @abc.abstractmethod
     async def locate(self, spec: SweepSpec) -> ExperimentState:
         """Do results exist? Is a sweep of this experiment running?"""
 
-    async def run(self, spec: SweepSpec, restore: bool) -> bool:
-        """Run a fresh sweep (``restore=False``) or continue the saved one; return when it
-        ends: True when it was stopped before finishing."""
+    @abc.abstractmethod
+    async def run(self, spec: SweepSpec, restore: bool, secrets: Mapping[str, str]) -> bool:
+        """Run a fresh sweep (``restore=False``: earlier results archived) or continue the
+        saved one, with ``secrets`` in the trials' environment; return when it ends: True when
+        it was stopped before finishing."""
 
+    @abc.abstractmethod
     async def attach(self, spec: SweepSpec) -> None:
-        """Follow a running sweep until it ends (return at once if none runs)."""
+        """Follow the running sweep until it ends (at once if none runs); an
+        :class:`~radas.errors.ExperimentFailedError` when it did not end normally."""
 
+    @abc.abstractmethod
     async def stop(self, spec: SweepSpec) -> None:
-        """Stop a running sweep gracefully (its state saved) and wait until it has stopped."""
+        """Stop the running sweep gracefully (its state saved) and wait until it has stopped."""
+
+    # ---- results ----------------------------------------------------------------------------
+    async def open_results(self, spec: SweepSpec) -> Tuner:
+        """The experiment's results as a :class:`radas.Tuner` (read off the event loop)."""
+        return await asyncio.to_thread(Tuner.restore, self.experiment_path(spec), spec.trainable)

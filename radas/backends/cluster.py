@@ -1,11 +1,13 @@
 """Sweeps on a named Ray cluster, as Ray Jobs.
 
-The client packs the sweep (the checked :class:`SweepSpec`, trainable by value) into a small
-package that travels with the job (an extra ``py_modules`` entry, never a file in the user's
-working dir), submits ``python -m radas.backends._job <package>`` with the user's runtime_env
-plus ``working_dir`` = the current directory, and follows it: the job runs the sweep with the
-local backend's code on the cluster's Ray, so the driver lock, progress and stop-request files
-are the same, in the cluster's shared results folder, which the client reads (as mounted here).
+The client packs the sweep (the checked :class:`SweepSpec`, trainable by value, no secrets) into
+a small package that travels with the job (an extra ``py_modules`` entry, never a file in the
+user's working dir), submits ``python -m radas.backends._job <package>`` with the user's
+runtime_env plus ``working_dir`` = the current directory, and follows it. The job's driver runs
+the sweep like a local one (:class:`radas.backends._sweep.Sweep`) on the cluster's Ray: the
+experiment's lock, archive, progress and stop-request files live in the cluster's shared results
+folder, which the client reads as mounted here. Secrets reach the trials through a 0600 file
+on that storage (:mod:`radas.backends._secrets`).
 
 Jobs carry ``radas_user`` / ``radas_experiment`` in their metadata (never secrets), so any
 process can find the running sweep of an experiment to attach to or stop it.
@@ -18,51 +20,59 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import socket
 import sys
 import tempfile
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import cloudpickle
 
-from radas._progress import PROGRESS_FILE, STOP_FILE, Progress
 from radas._reporter import LiveLine, say
-from radas.backends._base import ExperimentState, SweepSpec
-from radas.backends.local import LOCK_FILE, _archive
-from radas.clusters._availability import probe
+from radas.backends._base import Backend, ExperimentState, SweepSpec
+from radas.backends._folder import ExperimentFolder
+from radas.backends._resources import Capacity
+from radas.backends._secrets import remove_secrets, secrets_file, write_secrets
+from radas.clusters._jobs import ACTIVE, META_EXPERIMENT, META_TAG, META_USER, JobsClient, job_status
 from radas.clusters._registry import Cluster
 from radas.core import radas_env
-from radas.errors import (
-    ClusterUnavailableError,
-    ExperimentFailedError,
-    RadasValueError,
-    VersionMismatchError,
-)
+from radas.errors import ExperimentFailedError, RadasTimeoutError, RadasValueError, ResultsNotVisibleError
 from radas.tuner import Tuner
 
 logger = logging.getLogger("radas")
 
-META_TAG = "radas"
-META_USER = "radas_user"
-META_EXPERIMENT = "radas_experiment"
-ACTIVE = ("PENDING", "RUNNING")
 RESULT_MARKER = "RADAS_JOB_RESULT "
 SPEC_FILE = "spec.pkl"
 META_FILE = "meta.json"
+STORAGE_MARKER = ".radas-storage.json"
 LARGE_WORKING_DIR = 50 * 1024**2
 # how long a stop request (the stop file) may take before the job is stopped through Ray
 STOP_GRACE_S = 60.0
 # how long Ray waits after SIGTERM before SIGKILL when a job is stopped (Tune saves its state)
 JOB_STOP_WAIT_S = 60
+# how long the storage probe job may take (it waits for a free CPU on a busy cluster)
+PROBE_TIMEOUT_S = 120.0
 _POLL_S = 0.5
 
+# the storage probe: runs on the cluster with its Python only (no upload), argv = folder, id, name
+_PROBE = (
+    "import json, os, sys, time\n"
+    "marker = os.path.join(sys.argv[1], '.radas-storage.json')\n"
+    "try:\n    data = json.load(open(marker))\nexcept (OSError, ValueError):\n    data = None\n"
+    "if not data or data.get('id') != sys.argv[2]:\n    print('RADAS_STORAGE missing')\n    sys.exit(0)\n"
+    "data.setdefault('seen_by', {})[sys.argv[3]] = time.strftime('%Y-%m-%dT%H:%M:%S')\n"
+    "tmp = marker + '.' + str(os.getpid())\njson.dump(data, open(tmp, 'w'))\nos.replace(tmp, marker)\n"
+    "print('RADAS_STORAGE ok')\n"
+)
 
-class ClusterBackend:
+
+class ClusterBackend(Backend):
     """Runs sweeps as Ray Jobs on ``cluster``; results are read from its shared storage."""
 
     def __init__(self, cluster: Cluster) -> None:
@@ -74,121 +84,165 @@ class ClusterBackend:
             )
         self.cluster = cluster
         self.target = f"cluster:{cluster.name}"
-        self._client: Any = None
+        self.jobs = JobsClient(cluster)
 
-    @property
-    def gpu_per_cpu(self) -> float:
-        return self.cluster.gpu_per_cpu
+    def user_root(self, user_name: str) -> Path:
+        """The user's folder in the cluster's shared results dir, as mounted here."""
+        return Path(self.cluster.client_path("results_dir") or "") / user_name
 
-    # ---- paths --------------------------------------------------------------------------
-    def experiment_path(self, spec: SweepSpec) -> Path:
-        """The experiment folder in the cluster's shared results dir, as mounted here."""
-        return Path(self.cluster.client_path("results_dir") or "") / spec.user_name / spec.experiment_name
+    # ---- preparing ------------------------------------------------------------------------
+    async def capacity(self) -> Capacity | None:
+        """The largest node: the cluster's alive nodes now, or its config table (whichever is
+        larger: an autoscaling cluster may not have started its largest node yet)."""
+        await self.jobs.connect()
+        nodes = [n.get("resources_total") or {} for n in await self.jobs.nodes()]
+        live_cpu = max((float(n.get("CPU", 0.0)) for n in nodes), default=0.0)
+        live_gpu = max((float(n.get("GPU", 0.0)) for n in nodes), default=0.0)
+        cpu, gpu = max(live_cpu, float(self.cluster.cpu_per_node)), max(live_gpu, float(self.cluster.gpu_per_node))
+        if not nodes and not self.cluster.cpu_per_node:
+            return None
+        source = f"cluster {self.cluster.name!r} ({'its nodes now' if nodes else 'its config table'})"
+        return Capacity(cpu=cpu, gpu=gpu, source=source)
 
-    # ---- Jobs API -----------------------------------------------------------------------
-    async def client(self) -> Any:
-        """A ``JobSubmissionClient`` for the cluster, after a quick probe: an unreachable
-        cluster or a Ray version different from this machine's is a clear error."""
-        if self._client is not None:
-            return self._client
-        status = await probe(self.cluster)
-        if status.status == "unauthorized":
-            raise ClusterUnavailableError(f"cluster {self.cluster.name!r} refused radas: {status.detail}")
-        if not status.online:
-            raise ClusterUnavailableError(
-                f"cluster {self.cluster.name!r} ({self.cluster.address}) does not answer: {status.detail}. "
-                "Check that it is up and reachable from here (radas.clusters.get_cluster_availability() "
-                "or `radas clusters`), or pick another cluster in run_with."
-            )
-        if status.ray_version and status.ray_version != ray.__version__:
-            raise VersionMismatchError(
-                f"Ray version mismatch: this machine has ray {ray.__version__}, cluster "
-                f"{self.cluster.name!r} runs ray {status.ray_version}. Install the cluster's version "
-                f"here (pip install 'ray[default,tune]=={status.ray_version}') or use a cluster "
-                "with the same Ray."
-            )
-        from ray.job_submission import JobSubmissionClient
+    async def gpu_memory_gib(self) -> float | None:
+        """``gram_per_gpu_gb`` of the cluster's config table."""
+        return float(self.cluster.gram_per_gpu_gb) if self.cluster.gram_per_gpu_gb else None
 
-        self._client = await asyncio.to_thread(
-            JobSubmissionClient, self.cluster.address, headers=self.cluster.auth_headers()
-        )
-        return self._client
+    def default_gpu_per_trial(self, cpu_per_trial: float) -> float:
+        """The cluster's GPUs per CPU times ``cpu_per_trial``."""
+        return cpu_per_trial * self.cluster.gpu_per_cpu
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        client = await self.client()
-        try:
-            return await asyncio.to_thread(getattr(client, method), *args)
-        except ConnectionError as exc:
-            raise ClusterUnavailableError(
-                f"cluster {self.cluster.name!r} ({self.cluster.address}) stopped answering: {exc}"
-            ) from exc
+    def trial_runtime_env(self, runtime_env: Mapping[str, Any]) -> dict[str, Any]:
+        """Nothing per trial: the job's runtime_env (the user's, radas's folders) reaches every
+        trial of the job."""
+        return {}
 
-    async def list_jobs(self) -> list[Any]:
-        """Every radas job on the cluster (``JobDetails``), newest first."""
-        jobs = [j for j in await self._call("list_jobs") if (j.metadata or {}).get(META_TAG)]
+    async def check_storage(self) -> None:
+        """The client must see the cluster's results folder where the config says. Checked
+        once per cluster and storage: the client leaves a marker with a random id there and a
+        tiny job on the cluster (no upload) confirms it sees the same marker."""
+        root = Path(self.cluster.client_path("results_dir") or "")
+        where = (f"client_results_dir = {str(root)!r}" if self.cluster.client_results_dir
+                 else f"results_dir = {str(root)!r} (set client_results_dir if it is mounted elsewhere here)")
+        fix = (f"Mount the cluster's shared storage (results_dir = {self.cluster.results_dir!r} on the cluster) on "
+               f"this machine and point [clusters.{self.cluster.name}] {where.split(' =')[0]} at it; nothing was submitted.")
+        if not root.is_dir() and root.parent.is_dir():  # a first sweep: the probe below tells a wrong place
+            with contextlib.suppress(OSError):
+                root.mkdir()
+        if not root.is_dir():
+            raise ResultsNotVisibleError(
+                f"cluster {self.cluster.name!r}: its results folder is not visible here: {where} does not "
+                f"exist. {fix}")
+        marker = root / STORAGE_MARKER
+        data = _read_json(marker)
+        if data.get("id") and self.cluster.name in (data.get("seen_by") or {}):
+            return
+        if not data.get("id"):
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with os.fdopen(fd, "w") as f:
+                    json.dump({"id": uuid.uuid4().hex, "seen_by": {}}, f)
+            data = _read_json(marker)
+        job_id = f"radas-storage-check-{uuid.uuid4().hex[:8]}"
+        args = " ".join(shlex.quote(a) for a in (self.cluster.results_dir or "", str(data.get("id")), self.cluster.name))
+        await self.jobs.submit(entrypoint=f"python -c {shlex.quote(_PROBE)} {args}", submission_id=job_id,
+                               metadata={META_TAG: "storage-check"})
+        deadline = time.monotonic() + PROBE_TIMEOUT_S
+        while (status := await self.jobs.status(job_id)) in ACTIVE:
+            if time.monotonic() > deadline:
+                await self.jobs.stop(job_id)
+                raise RadasTimeoutError(
+                    f"cluster {self.cluster.name!r}: checking that this machine sees its results folder took "
+                    f"over {PROBE_TIMEOUT_S:g} s (job {job_id} did not get to run; is the cluster full?)")
+            await asyncio.sleep(_POLL_S)
+        logs = await self.jobs.logs(job_id)
+        if "RADAS_STORAGE ok" not in logs:
+            detail = "it did not run: " + logs.strip()[-500:] if status != "SUCCEEDED" else "it sees another folder"
+            raise ResultsNotVisibleError(
+                f"cluster {self.cluster.name!r}: {where} on this machine is not the cluster's results folder "
+                f"(a marker written here is not in {self.cluster.results_dir!r} on the cluster; {detail}). {fix}")
+
+    # ---- jobs of an experiment --------------------------------------------------------------
+    async def experiment_jobs(self, user_name: str, experiment_name: str) -> list[Any]:
+        """The radas jobs of an experiment, newest first."""
+        jobs = [j for j in await self.jobs.list_jobs()
+                if (j.metadata or {}).get(META_USER) == user_name
+                and (j.metadata or {}).get(META_EXPERIMENT) == experiment_name]
         return sorted(jobs, key=lambda j: j.start_time or 0, reverse=True)
 
     async def running_jobs(self, spec: SweepSpec) -> list[Any]:
         """The PENDING / RUNNING jobs of ``spec``'s experiment."""
-        return [
-            j for j in await self.list_jobs()
-            if j.metadata.get(META_USER) == spec.user_name
-            and j.metadata.get(META_EXPERIMENT) == spec.experiment_name
-            and str(getattr(j.status, "value", j.status)) in ACTIVE
-        ]
+        return [j for j in await self.experiment_jobs(spec.user_name, spec.experiment_name)
+                if job_status(j) in ACTIVE]
 
-    # ---- Backend protocol ---------------------------------------------------------------
+    # ---- running --------------------------------------------------------------------------
     async def locate(self, spec: SweepSpec) -> ExperimentState:
         """Running: an active job of this experiment; results: the shared experiment folder."""
-        running = await self.running_jobs(spec)
-        path = self.experiment_path(spec)
-        exists = path.is_dir() and any(p.name not in (LOCK_FILE, PROGRESS_FILE, STOP_FILE) for p in path.iterdir())
-        detail = ", ".join(f"job {j.submission_id} ({_status(j)})" for j in running)
+        jobs = await self.experiment_jobs(spec.user_name, spec.experiment_name)
+        running = [j for j in jobs if job_status(j) in ACTIVE]
+        folder = self.folder(spec)
+        detail = ", ".join(f"job {j.submission_id} ({job_status(j)})" for j in running)
+        ended_badly = ""
+        if not running:
+            ended_badly = folder.ended_badly(folder.progress())
+            if jobs and job_status(jobs[0]) == "FAILED":
+                ended_badly = f"the last job of {spec.experiment_name!r}, {jobs[0].submission_id}, failed: " \
+                              f"{jobs[0].message or 'no message'}"
         return ExperimentState(
-            path=path,
-            exists=exists,
-            restorable=await asyncio.to_thread(Tuner.can_restore, str(path)),
+            path=folder.path,
+            exists=await asyncio.to_thread(folder.has_results),
+            restorable=await asyncio.to_thread(Tuner.can_restore, str(folder.path)),
             running=bool(running),
             running_detail=f"on cluster {self.cluster.name!r}: {detail}" if detail else "",
+            ended_badly=ended_badly,
         )
 
-    async def run(self, spec: SweepSpec, restore: bool) -> bool:
-        """Submit the sweep as a job and follow it until it ends; True when it was stopped."""
-        path = self.experiment_path(spec)
-        if not restore:
-            await asyncio.to_thread(_archive, path)
+    async def run(self, spec: SweepSpec, restore: bool, secrets: Mapping[str, str]) -> bool:
+        """Submit the sweep as a job and follow it until it ends; True when it was stopped.
+        Cancelling leaves the job running and says how to come back."""
         await asyncio.to_thread(_check_working_dir, spec.runtime_env)
-        client = await self.client()
+        await self.jobs.connect()
         for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
             logging.getLogger(name).setLevel(logging.WARNING)  # upload chatter; radas says what matters
         job_id = _job_id(spec)
+        client_secrets = secrets_file(self.user_root(spec.user_name), spec.experiment_name, spec.sweep_id)
+        if secrets:
+            await asyncio.to_thread(write_secrets, client_secrets, secrets)
         submitted = time.time()
-        with tempfile.TemporaryDirectory(prefix="radas-job-") as tmp:
-            package = await asyncio.to_thread(_write_package, Path(tmp), job_id, spec, restore)
-            runtime_env = self._runtime_env(spec, package)
-            say("info", f"submitting {spec.experiment_name!r} to cluster {self.cluster.name!r} as job {job_id}")
-            try:
-                await asyncio.to_thread(
-                    client.submit_job,
+        try:
+            with tempfile.TemporaryDirectory(prefix="radas-job-") as tmp:
+                package = await asyncio.to_thread(_write_package, Path(tmp), job_id, spec, restore)
+                say("info", f"submitting {spec.experiment_name!r} to cluster {self.cluster.name!r} as job {job_id}")
+                await self.jobs.submit(
                     entrypoint=f"python -m radas.backends._job {package.name}",
-                    runtime_env=runtime_env,
-                    metadata={
-                        META_TAG: "1", META_USER: spec.user_name, META_EXPERIMENT: spec.experiment_name,
-                        "radas_restore": str(int(restore)), "radas_client": socket.gethostname(),
-                    },
+                    runtime_env=self._runtime_env(spec, package),
+                    metadata={META_TAG: "1", META_USER: spec.user_name, META_EXPERIMENT: spec.experiment_name,
+                              "radas_restore": str(int(restore)), "radas_client": socket.gethostname()},
                     submission_id=job_id,
                 )
-            except ConnectionError as exc:
-                raise ClusterUnavailableError(
-                    f"cluster {self.cluster.name!r} ({self.cluster.address}): submitting failed: {exc}"
-                ) from exc
-        return await self._follow(spec, job_id, since=submitted)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            say("warning", self._still_running(spec, job_id))
+            raise
+        except BaseException:
+            remove_secrets(client_secrets)
+            raise
+        ended = False  # cancelled: the job runs on, and removes its secrets when it ends
+        try:
+            stopped = await self._follow(spec, job_id, since=submitted, stopping=False)
+            ended = True
+            return stopped
+        except ExperimentFailedError:
+            ended = True
+            raise
+        finally:
+            if ended:  # also when the job failed before its driver could remove them
+                remove_secrets(client_secrets)
 
     async def attach(self, spec: SweepSpec) -> None:
         """Follow the running job(s) of this experiment until they end."""
         for job in await self.running_jobs(spec):
             say("info", f"attached to job {job.submission_id} of {spec.experiment_name!r} on cluster {self.cluster.name!r}")
-            await self._follow(spec, job.submission_id, since=0.0, check=False)
+            await self._follow(spec, job.submission_id, since=0.0, stopping=False)
 
     async def stop(self, spec: SweepSpec) -> None:
         """Ask the running job(s) to stop gracefully (the stop-request file, as locally; Ray's
@@ -196,33 +250,33 @@ class ClusterBackend:
         jobs = await self.running_jobs(spec)
         if not jobs:
             return
-        path = self.experiment_path(spec)
+        folder = self.folder(spec)
         with contextlib.suppress(OSError):
-            path.mkdir(parents=True, exist_ok=True)
-            (path / STOP_FILE).touch()
+            folder.request_stop()
         say("info", f"asked the running sweep of {spec.experiment_name!r} on cluster "
             f"{self.cluster.name!r} to stop; waiting for it")
         for job in jobs:
-            waiter = asyncio.ensure_future(self._follow(spec, job.submission_id, since=0.0, check=False))
-            grace = 2.0 if _status(job) == "PENDING" else STOP_GRACE_S
+            waiter = asyncio.ensure_future(self._follow(spec, job.submission_id, since=0.0, stopping=True))
+            grace = 2.0 if job_status(job) == "PENDING" else STOP_GRACE_S
             done, _ = await asyncio.wait({waiter}, timeout=grace)
             if not done:
-                await self._call("stop_job", job.submission_id)
+                await self.jobs.stop(job.submission_id)
             await waiter
 
     # ---- following a job ----------------------------------------------------------------
-    async def _follow(self, spec: SweepSpec, job_id: str, since: float, check: bool = True) -> bool:
-        """Show the job's progress until it ends. FAILED: an error with the log's tail (when
-        ``check``). Cancelled: the job keeps running; say how to attach or stop, re-raise."""
-        path = self.experiment_path(spec)
+    async def _follow(self, spec: SweepSpec, job_id: str, since: float, stopping: bool) -> bool:
+        """Show the job's progress until it ends; True when it stopped. Cancelled: the job keeps
+        running; say how to attach or stop, re-raise. A job that failed, or that someone else
+        stopped, is an :class:`ExperimentFailedError` with the end of its log."""
+        folder = self.folder(spec)
         line = LiveLine()
         tail: deque[str] = deque(maxlen=40)
         relay = asyncio.ensure_future(self._relay_logs(job_id, tail))
         status = "PENDING"
         try:
             while True:
-                status = str(getattr(s := await self._call("get_job_status", job_id), "value", s))
-                progress = _fresh_progress(path, since)
+                status = await self.jobs.status(job_id)
+                progress = _fresh_progress(folder, since)
                 if progress is not None:
                     line.update(progress.line())
                 elif status in ACTIVE:
@@ -230,7 +284,7 @@ class ClusterBackend:
                 if status not in ACTIVE:
                     break
                 await asyncio.sleep(_POLL_S)
-            progress = _fresh_progress(path, since)
+            progress = _fresh_progress(folder, since)
             if progress is not None:
                 line.update(progress.line())
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -240,21 +294,18 @@ class ClusterBackend:
         finally:
             relay.cancel()
             line.close()
-        if status == "STOPPED":
+        if status == "STOPPED" and stopping:
             return True
-        logs = await self._call("get_job_logs", job_id)
-        if status == "FAILED":
-            if check:
-                info = await self._call("get_job_info", job_id)
-                raise ExperimentFailedError(self._failure(spec, job_id, info, logs))
-            return False
-        return _job_result(logs).get("stopped", False)
+        logs = await self.jobs.logs(job_id)
+        if status == "SUCCEEDED":
+            return bool(_job_result(logs).get("stopped", False))
+        info = await self.jobs.info(job_id)
+        raise ExperimentFailedError(self._failure(spec, job_id, status, info, logs))
 
     async def _relay_logs(self, job_id: str, tail: deque[str]) -> None:
         """Pass the job's own radas messages (warnings, archive paths...) on to the user."""
         try:
-            client = await self.client()
-            async for chunk in client.tail_job_logs(job_id):
+            async for chunk in self.jobs.tail(job_id):
                 for text in chunk.splitlines():
                     tail.append(text)
                     if text.startswith("[radas") and "submitting" not in text:
@@ -271,14 +322,17 @@ class ClusterBackend:
                 f"Follow it with {call}'attach'), stop it gracefully with {call}'stop_attach'), "
                 f"or `radas stop --cluster {self.cluster.name} {job_id}`")
 
-    def _failure(self, spec: SweepSpec, job_id: str, info: Any, logs: str) -> str:
+    def _failure(self, spec: SweepSpec, job_id: str, status: str, info: Any, logs: str) -> str:
         lines = [ln for ln in logs.splitlines() if ln.strip()]
         start = max((i for i, ln in enumerate(lines) if ln.startswith("Traceback")), default=max(len(lines) - 20, 0))
         tail = "\n".join(lines[start:][-30:])
+        what = ("was stopped by someone else (`radas stop`, stop_job_by_id or Ray's stop_job)"
+                if status == "STOPPED" else "failed")
         return (
-            f"the sweep {spec.experiment_name!r} failed on cluster {self.cluster.name!r} (job {job_id}): "
+            f"the sweep {spec.experiment_name!r} {what} on cluster {self.cluster.name!r} (job {job_id}): "
             f"{getattr(info, 'message', '') or 'no message'}\n--- end of the job's log ---\n{tail}\n---\n"
-            f"Full log: `radas logs --cluster {self.cluster.name} {job_id}` or "
+            f"Its results so far stay in {self.experiment_path(spec)}: see them with dos=['analyze'], continue "
+            f"with run_choice='restore'. Full log: `radas logs --cluster {self.cluster.name} {job_id}` or "
             f"radas.get_client({spec.user_name!r}, {self.target!r}).get_job_logs({job_id!r})"
         )
 
@@ -297,8 +351,12 @@ class ClusterBackend:
         return env
 
 
-def _status(job: Any) -> str:
-    return str(getattr(job.status, "value", job.status))
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _job_id(spec: SweepSpec) -> str:
@@ -306,15 +364,14 @@ def _job_id(spec: SweepSpec) -> str:
     return f"radas-{spec.user_name}-{spec.experiment_name}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def _fresh_progress(path: Path, since: float) -> Progress | None:
+def _fresh_progress(folder: ExperimentFolder, since: float) -> Any:
     """The progress file when the job wrote it after ``since`` (not an earlier run's)."""
-    file = path / PROGRESS_FILE
     try:
-        if file.stat().st_mtime < since - 1:
+        if folder.progress_file.stat().st_mtime < since - 1:
             return None
     except OSError:
         return None
-    return Progress.read(file)
+    return folder.progress()
 
 
 def _job_result(logs: str) -> dict[str, Any]:
@@ -357,7 +414,7 @@ def _write_package(folder: Path, job_id: str, spec: SweepSpec, restore: bool) ->
     return package
 
 
-def _check_working_dir(runtime_env: dict[str, Any]) -> None:
+def _check_working_dir(runtime_env: Mapping[str, Any]) -> None:
     """Warn before uploading a large working dir, naming its biggest folders."""
     root = Path.cwd()
     excluded = {str(e).strip("/") for e in runtime_env.get("excludes", []) if isinstance(e, str)}

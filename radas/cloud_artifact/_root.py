@@ -61,14 +61,23 @@ class Area:
 
 
 def default_root() -> str:
-    """``$RADAS_ARTIFACT_ROOT``, else ``artifact_root`` of ``[local]`` in the config, else ``~/radas/artifacts``."""
+    """``$RADAS_ARTIFACT_ROOT`` (relative: to the working directory), else ``artifact_root`` of
+    ``[local]`` in the config (relative: to its folder), else ``~/radas/artifacts``."""
     env = os.environ.get(ENV_VAR)
     if env:
-        return env
+        return _absolute(env, Path.cwd())
     configured = config_table("local").get("artifact_root")
     if configured:
-        return str(configured)
+        return _absolute(str(configured), config_path().parent)
     return str(Path.home() / "radas" / "artifacts")
+
+
+def _absolute(root: str, base: Path) -> str:
+    """A relative local folder made absolute against ``base`` (URLs unchanged), so trials,
+    whose working directory differs, see the same root."""
+    if _protocol(root) is not None:
+        return root
+    return str((base / Path(root).expanduser()).absolute())
 
 
 def _protocol(url: str) -> str | None:

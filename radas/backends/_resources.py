@@ -1,0 +1,147 @@
+"""Resources per trial: what the user asked for (``cpu_per_trial`` / ``gpu_per_trial``, or the
+trainable's own ``tune.with_resources``), checked against the largest node of the target before
+anything starts."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ray import tune
+from ray.tune.execution.placement_groups import PlacementGroupFactory, resource_dict_to_pg_factory
+
+from radas.errors import InsufficientResourcesError, RadasValueError
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the largest node of a target can give one trial."""
+
+    cpu: float
+    gpu: float
+    source: str  # e.g. "this machine's Ray", "cluster 'gpu-5090' (its nodes now)"
+
+    def describe(self) -> str:
+        """``the largest node of <source> has 8 CPUs and 1 GPU``."""
+        return (f"the largest node of {self.source} has {self.cpu:g} CPU{'s' if self.cpu != 1 else ''} "
+                f"and {self.gpu:g} GPU{'s' if self.gpu != 1 else ''}")
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """The resources of every trial of a sweep.
+
+    ``factory`` is what radas gives Tune (None: keep the trainable's own); ``bundles`` the
+    static request to check (None when it depends on the config); ``origin`` names what the
+    request came from, for messages.
+    """
+
+    factory: PlacementGroupFactory | None
+    bundles: list[dict[str, float]] | None
+    strategy: str
+    origin: str
+
+    def summary(self) -> dict[str, float]:
+        """Total CPUs and GPUs per trial (``{}`` when it depends on the config)."""
+        if self.bundles is None:
+            return {}
+        return {kind.lower(): sum(b.get(kind, 0.0) for b in self.bundles) for kind in ("CPU", "GPU")}
+
+
+def own_resources(trainable: Any) -> PlacementGroupFactory | Callable[..., Any] | None:
+    """The resources the trainable asks for itself (``tune.with_resources``, or a Trainable
+    class's ``default_resource_request``): a factory, a function of the config, or None."""
+    if not inspect.isclass(trainable):
+        own = getattr(trainable, "_resources", None)
+        return own if own is not None else None
+    if trainable.default_resource_request.__func__ is tune.Trainable.default_resource_request.__func__:
+        return None
+    try:
+        request = trainable.default_resource_request({})
+    except Exception:  # noqa: BLE001 - depends on config keys: a function of the config
+        return trainable.default_resource_request
+    if isinstance(request, Mapping):
+        request = resource_dict_to_pg_factory(dict(request))
+    return request if isinstance(request, PlacementGroupFactory) else trainable.default_resource_request
+
+
+def _static(request: Any) -> PlacementGroupFactory | None:
+    return request if isinstance(request, PlacementGroupFactory) else None
+
+
+def resolve_resources(
+    trainable: Any, cpu_per_trial: float | None, gpu_per_trial: float | None, default_gpu: float
+) -> TrialResources:
+    """The trials' resources: the trainable's own when it has them (an error when
+    ``cpu_per_trial`` / ``gpu_per_trial`` ask for something else), else ``cpu_per_trial``
+    (default 1) and ``gpu_per_trial`` (default: the target's ``default_gpu``)."""
+    own = own_resources(trainable)
+    if own is None:
+        cpu = 1.0 if cpu_per_trial is None else float(cpu_per_trial)
+        gpu = default_gpu if gpu_per_trial is None else float(gpu_per_trial)
+        factory = resource_dict_to_pg_factory({"cpu": cpu, "gpu": gpu})
+        origin = f"cpu_per_trial={cpu:g}" + (f", gpu_per_trial={gpu:g}" if gpu else "")
+        return TrialResources(factory, [dict(b) for b in factory.bundles], factory.strategy, origin)
+    static = _static(own)
+    if cpu_per_trial is not None or gpu_per_trial is not None:
+        asked = {k: v for k, v in (("CPU", cpu_per_trial), ("GPU", gpu_per_trial)) if v is not None}
+        given = static.required_resources if static is not None else None
+        if given is None or any(abs(float(given.get(k, 0.0)) - float(v)) > 1e-9 for k, v in asked.items()):
+            has = f"asks for {_text(given)}" if given is not None else "sets its resources per config"
+            args = ", ".join(f"{'cpu' if k == 'CPU' else 'gpu'}_per_trial={v:g}" for k, v in asked.items())
+            raise RadasValueError(
+                f"the trainable {has} (tune.with_resources / default_resource_request) but {args} "
+                "asks for something else: give the resources in one place only"
+            )
+    if static is None:
+        return TrialResources(None, None, "PACK", "the trainable's resources per config")
+    return TrialResources(None, [dict(b) for b in static.bundles], static.strategy,
+                          f"tune.with_resources ({_text(static.required_resources)} per trial)")
+
+
+def _text(resources: Mapping[str, float] | None) -> str:
+    if not resources:
+        return "nothing"
+    return ", ".join(f"{v:g} {k}" for k, v in resources.items() if v and k in ("CPU", "GPU")) or "no CPU or GPU"
+
+
+def check_fits(resources: TrialResources, capacity: Capacity | None) -> None:
+    """An error naming the argument when no node of the target can run one trial."""
+    if capacity is None or resources.bundles is None:
+        return
+    bundles = resources.bundles
+    if resources.strategy == "STRICT_PACK":
+        bundles = [{k: sum(b.get(k, 0.0) for b in bundles) for k in ("CPU", "GPU")}]
+    for bundle in bundles:
+        for kind, have in (("GPU", capacity.gpu), ("CPU", capacity.cpu)):
+            need = float(bundle.get(kind, 0.0))
+            if need > have + 1e-9:
+                fix = ("run on a cluster with GPUs (see radas.clusters.get_cluster_availability()) or "
+                       "use gpu_per_trial=0 to run trials on the CPU" if kind == "GPU" and not have
+                       else f"ask for at most {have:g}")
+                raise InsufficientResourcesError(
+                    f"{resources.origin}: each trial needs {need:g} {kind}, but {capacity.describe()}, so no "
+                    f"trial could ever start; {fix}"
+                )
+
+
+def plan_auto_gpu(
+    trainable: Any, param_space: Mapping[str, Any], gpu_memory_gib: float | None, capacity: Capacity | None,
+    cpu_per_trial: float,
+) -> tuple[float, str]:
+    """``gpu_per_trial="auto"``: the trainable's own estimate (``plan_gpu_per_trial``) of how many
+    trials fit one GPU of the target; returns the GPU share per trial and the plan to show."""
+    plan = getattr(trainable, "plan_gpu_per_trial", None)
+    if not callable(plan):
+        raise RadasValueError(
+            "gpu_per_trial='auto' needs a trainable that can estimate its GPU memory (such as "
+            "radas.grpo.grpo_trainable); give this trainable a number, e.g. gpu_per_trial=0.5"
+        )
+    cpus_per_gpu = capacity.cpu / capacity.gpu if capacity is not None and capacity.gpu else None
+    fraction, text = plan(dict(param_space), gpu_memory_gib=gpu_memory_gib, cpus_per_gpu=cpus_per_gpu,
+                          cpu_per_trial=cpu_per_trial)
+    return float(fraction), str(text)

@@ -1,0 +1,189 @@
+"""One sweep driven by this process: Tune's ``fit`` on the connected Ray, off the event loop, under
+the experiment's lock. The local backend runs sweeps with it, and so does a cluster job's driver.
+
+The driver takes the experiment's lock, archives earlier results (fresh runs only), writes the
+secrets file for the trials, runs Tune with a progress callback, and — in the thread that runs
+Tune, whatever happens to the awaiting coroutine — records how the sweep ended, removes the
+secrets and releases the lock, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+import ray
+
+from radas._oom import OutOfMemoryRetry
+from radas._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
+from radas._reporter import LiveLine, say
+from radas.backends._base import SweepSpec
+from radas.backends._folder import DriverInfo, ExperimentFolder
+from radas.backends._interrupt import interruptible
+from radas.backends._secrets import remove_secrets, remove_stale_secrets, secrets_file, write_secrets
+from radas.tuner import Tuner
+
+_ray_lock = threading.Lock()
+# Tune's trainable registry is not thread-safe: concurrent sweeps start one at a time (until
+# Tune calls the callbacks' ``setup``), then run side by side.
+_startup_lock = threading.Lock()
+# sweeps this process drives, by experiment folder: a stop request reaches them directly
+_running: dict[str, Sweep] = {}
+_quiet = {"count": 0, "level": logging.NOTSET}
+_quiet_guard = threading.Lock()
+
+
+def ensure_ray(address: str | None = None) -> None:
+    """Connect this process to Ray unless it already is: to ``address`` (a cluster job's own
+    cluster), else start this machine's Ray quietly."""
+    with _ray_lock:
+        if ray.is_initialized():
+            return
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+@contextlib.contextmanager
+def _tune_quiet() -> Iterator[None]:
+    """Tune's own log output off while radas sweeps run (radas reports progress, waits and
+    errors itself); the user's level is back when the last one ends."""
+    tune_logger = logging.getLogger("ray.tune")
+    with _quiet_guard:
+        if _quiet["count"] == 0:
+            _quiet["level"] = tune_logger.level
+            tune_logger.setLevel(logging.CRITICAL)
+        _quiet["count"] += 1
+    try:
+        yield
+    finally:
+        with _quiet_guard:
+            _quiet["count"] -= 1
+            if _quiet["count"] == 0:
+                tune_logger.setLevel(_quiet["level"])
+
+
+def request_stop(folder: ExperimentFolder) -> None:
+    """Ask the sweep of ``folder`` to stop gracefully: directly when this process drives it,
+    else through the folder's stop request (any process, any host sharing the folder)."""
+    sweep = _running.get(str(folder.path))
+    if sweep is not None:
+        sweep.stop_event.set()
+    else:
+        folder.request_stop()
+
+
+class Sweep:
+    """A sweep this process drives."""
+
+    def __init__(self, spec: SweepSpec, folder: ExperimentFolder, restore: bool, job_id: str = "") -> None:
+        self.spec = spec
+        self.folder = folder
+        self.restore = restore
+        self.job_id = job_id
+        self.stop_event = threading.Event()
+        self.progress = Progress(experiment=spec.experiment_name, total=spec.total_trials,
+                                 metric=spec.metric, mode=spec.mode)
+        self._secrets = secrets_file(folder.user_root, spec.experiment_name, spec.sweep_id)
+        self._starting = False
+
+    async def run(self, secrets: Mapping[str, str] | None = None) -> bool:
+        """Run the sweep until it ends or is stopped (then True). ``secrets``: written for the
+        trials now (a cluster job finds them already written by its client)."""
+        lock = self.folder.take_lock(DriverInfo.of_this_process(self.job_id))
+        try:
+            if not self.restore:
+                archived = await asyncio.to_thread(self.folder.archive)
+                if archived is not None:
+                    say("info", f"earlier results of {self.spec.experiment_name!r} archived to {archived}")
+            self.folder.path.mkdir(parents=True, exist_ok=True)
+            self.folder.clear_stop()
+            remove_stale_secrets(self.folder.user_root, self.spec.experiment_name, keep=self._secrets)
+            if secrets:
+                write_secrets(self._secrets, secrets)
+            self.progress.write(self.folder.progress_file)
+            _running[str(self.folder.path)] = self
+            tuner = await asyncio.to_thread(self._tuner)
+        except BaseException:
+            self._end(FAILED)
+            raise
+        fit = asyncio.ensure_future(asyncio.to_thread(self._fit, tuner))
+        await self._follow(fit)
+        return self.stop_event.is_set()
+
+    def _tuner(self) -> Tuner:
+        callback = ProgressCallback(self.progress, self.folder.progress_file, self.folder.stop_file,
+                                    self.stop_event, on_setup=self._started)
+        ours = [callback, OutOfMemoryRetry()]
+        if self.restore:
+            tuner = Tuner.restore(self.folder.path, self.spec.trainable, resume_unfinished=True, resume_errored=True)
+            run_config = tuner._local_tuner.get_run_config()
+            run_config.callbacks = [
+                c for c in (run_config.callbacks or []) if not isinstance(c, (ProgressCallback, OutOfMemoryRetry))
+            ] + ours
+            return tuner
+        run_config = replace(self.spec.run_config, name=self.spec.experiment_name,
+                             storage_path=str(self.folder.user_root),
+                             callbacks=[*(self.spec.run_config.callbacks or []), *ours])
+        return Tuner(self.spec.trainable, param_space=self.spec.param_space,
+                     tune_config=self.spec.tune_config, run_config=run_config)
+
+    def _fit(self, tuner: Tuner) -> None:
+        """``tuner.fit()`` in this worker thread; then record the outcome and let go."""
+        state = FAILED
+        _startup_lock.acquire()
+        self._starting = True
+        try:
+            with _tune_quiet(), interruptible(self.stop_event):
+                tuner.fit()
+            state = STOPPED if self.stop_event.is_set() else FINISHED
+        finally:
+            self._started()
+            self._end(state)
+
+    def _started(self) -> None:
+        """Tune has set the sweep up: let the next sweep start."""
+        if self._starting:
+            self._starting = False
+            _startup_lock.release()
+
+    def _end(self, state: str) -> None:
+        self.progress.state = state
+        self.progress.write(self.folder.progress_file)
+        remove_secrets(self._secrets)
+        _running.pop(str(self.folder.path), None)
+        self.folder.lock.release()
+
+    async def _follow(self, fit: asyncio.Future[None]) -> None:
+        """Show progress until ``fit`` is done. Cancelled (Ctrl-C): stop the sweep gracefully,
+        wait for Tune to save its state, re-raise. Cancelled again: leave it finishing in the
+        background (it keeps its lock until then)."""
+        line = LiveLine()
+        name = self.spec.experiment_name
+        try:
+            while not fit.done():
+                line.update(self.progress.line())
+                await asyncio.wait({fit}, timeout=0.5)
+            line.update(self.progress.line())
+            fit.result()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self.stop_event.set()
+            line.close()
+            say("warning", f"interrupted: stopping the sweep {name!r} gracefully; "
+                "continue it later with run_choice='restore'")
+            try:
+                await asyncio.shield(fit)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                say("warning", f"interrupted again: the sweep {name!r} is still saving its state in the "
+                    "background and holds its lock until it is done")
+            raise
+        finally:
+            line.close()
