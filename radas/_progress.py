@@ -18,8 +18,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+PROGRESS_FILE = ".radas-progress.json"  # in the experiment folder
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
-ENDED = (FINISHED, STOPPED, FAILED)
 # trials pending this long while none runs: say why in the progress line
 WAITING_AFTER_S = 10.0
 

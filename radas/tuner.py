@@ -18,6 +18,8 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
+from radas._progress import FINISHED, PROGRESS_FILE, STOPPED
+
 BOOKKEEPING_COLUMNS: tuple[str, ...] = (
     "timestamp",
     "done",
@@ -76,6 +78,18 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _final_statuses(experiment_path: str) -> dict[str, str]:
+    """Trial id -> status when the experiment's radas driver ended (``{}`` otherwise)."""
+    try:
+        progress = json.loads((Path(experiment_path) / PROGRESS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(progress, dict) or progress.get("state") not in (FINISHED, STOPPED):
+        return {}
+    statuses = progress.get("statuses")
+    return statuses if isinstance(statuses, dict) else {}
+
+
 def _error_line(trial: Any) -> str | None:
     if trial.status != "ERROR":
         return None
@@ -96,7 +110,15 @@ class Tuner(tune.Tuner):
         return cls(_tuner_internal=base._local_tuner)
 
     def _trials(self) -> list[Any]:
-        return list(self.get_results()._experiment_analysis.trials)
+        """The experiment's trials, with the final statuses its radas driver recorded: Ray's
+        saved state can still say PAUSED/PENDING for trials a scheduler ended while paused."""
+        results = self.get_results()
+        trials = list(results._experiment_analysis.trials)
+        final = _final_statuses(results.experiment_path)
+        for trial in trials:
+            if trial.status in ("PAUSED", "PENDING", "RUNNING") and final.get(trial.trial_id) in ("TERMINATED", "ERROR"):
+                trial.set_status(final[trial.trial_id])
+        return trials
 
     def get_dataframe(self) -> pd.DataFrame:
         """One row per trial: last result, ``config/...`` columns, ``status`` and ``error``."""
@@ -127,7 +149,7 @@ class Tuner(tune.Tuner):
         ``trial_id``: the frame for learning curves (e.g. ``x="training_iteration"``)."""
         results = self.get_results()
         frames = []
-        for trial in results._experiment_analysis.trials:
+        for trial in self._trials():
             history = results._experiment_analysis.trial_dataframes.get(trial.trial_id)
             if history is None or history.empty:
                 continue

@@ -46,10 +46,12 @@ class RayCluster:
     groups: list[int] = field(default_factory=list)
     stopped: bool = False
 
-    def config(self, name: str = "testc", extra: str = "") -> str:
-        """A ``[clusters.<name>]`` table for this cluster."""
+    def config(self, name: str = "testc", extra: str = "", address: str | None = None,
+               client_results: Path | None = None) -> str:
+        """A ``[clusters.<name>]`` table for this cluster (reached at ``address``, its results
+        seen here at ``client_results``: by default its own address and the shared folder)."""
         return (
-            f'[clusters.{name}]\naddress = "{self.address}"\n'
+            f'[clusters.{name}]\naddress = "{address or self.address}"\n'
             'description = "local two-node test cluster, choose as the default choice"\n'
             "cpu_per_node = 2\ngpu_per_node = 0\n"
             f'auth_token_file = "{self.token_file}"\n'
@@ -57,7 +59,7 @@ class RayCluster:
             f'data_dir = "{self.shared / "data"}"\n'
             f'cold_data_dir = "{self.shared / "cold"}"\n'
             f'artifact_root = "{self.shared / "artifacts"}"\n'
-            f'client_results_dir = "{self.client_mount / "results"}"\n'
+            f'client_results_dir = "{client_results or self.client_mount / "results"}"\n'
             f'client_data_dir = "{self.client_mount / "data"}"\n'
             f"{extra}"
         )

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import json
-import subprocess
-import sys
-import textwrap
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -17,8 +13,7 @@ import seaborn as sns
 from ray import tune
 
 import radas
-from radas._progress import PROGRESS_FILE, Progress
-from radas.backends.local import LOCK_FILE
+from radas.backends._folder import ExperimentFolder
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 
@@ -31,30 +26,10 @@ def product(config):
     return {"score": config["a"] * config["b"]}
 
 
-def counting(config):
-    """Records every start in the data dir; fails while a 'fail' flag file exists for a=3."""
-    folder = Path(radas.get_data_dir("tester")) / config["tag"]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{config['a']}-{uuid.uuid4().hex}").touch()
-    if config["a"] == 3 and (folder / "fail").exists():
-        raise RuntimeError("deterministic failure for a=3")
-    return {"score": config["a"]}
-
-
 def slow(config):
     for step in range(config["steps"]):
         time.sleep(0.2)
         tune.report({"score": config["a"] * step, "step": step})
-
-
-def _starts(tag: str) -> dict[int, int]:
-    folder = Path(radas.get_data_dir("tester")) / tag
-    counts: dict[int, int] = {}
-    for path in folder.iterdir():
-        if path.name != "fail":
-            a = int(path.name.split("-")[0])
-            counts[a] = counts.get(a, 0) + 1
-    return counts
 
 
 async def test_grid_returns_df_tuner_and_fig():
@@ -71,157 +46,8 @@ async def test_grid_returns_df_tuner_and_fig():
     assert {"config/a", "config/b", "score"} <= set(df.columns)
     assert "time_total_s" not in df.columns and "trial_id" not in df.columns
     assert results["fig"].axes
-    exp_dir = Path(radas.get_ray_results_dir("tester")) / name
-    assert exp_dir.is_dir() and not (exp_dir / LOCK_FILE).exists()
-
-
-async def test_two_experiments_gathered_both_complete():
-    a, b = _name("gather-a"), _name("gather-b")
-    ra, rb = await asyncio.gather(
-        radas.run_experiment(user_name="tester", experiment_name=a, trainable=product,
-                             param_space={"a": tune.grid_search([1, 2]), "b": 1}),
-        radas.run_experiment(user_name="tester", experiment_name=b, trainable=product,
-                             param_space={"a": tune.grid_search([5, 6, 7]), "b": 2}),
-    )
-    assert sorted(ra["df"]["score"]) == [1, 2]
-    assert sorted(rb["df"]["score"]) == [10, 12, 14]
-
-
-async def test_run_archives_then_analyze_reads_without_running():
-    name = _name("archive")
-    first = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=product,
-                                       param_space={"a": tune.grid_search([1, 2]), "b": 1})
-    second = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=product,
-                                        param_space={"a": tune.grid_search([3]), "b": 1}, run_choice="run")
-    archived = list((Path(radas.get_ray_results_dir("tester")) / ".archive").glob(f"{name}-*"))
-    assert len(archived) == 1 and len(first["df"]) == 2 and len(second["df"]) == 1
-    again = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=product,
-                                       dos=["analyze"])
-    assert list(again["df"]["score"]) == [3]
-
-
-async def test_restore_reruns_only_errored_trials():
-    tag = _name("restore")
-    folder = Path(radas.get_data_dir("tester")) / tag
-    folder.mkdir(parents=True)
-    (folder / "fail").touch()
-    space = {"a": tune.grid_search([1, 2, 3]), "tag": tag}
-    first = await radas.run_experiment(user_name="tester", experiment_name=tag, trainable=counting,
-                                       param_space=space)
-    df = first["df"].set_index("config/a")
-    assert df.loc[3, "status"] == "ERROR" and "deterministic failure" in df.loc[3, "error"]
-    assert list(df.loc[[1, 2], "status"]) == ["TERMINATED", "TERMINATED"]
-    assert _starts(tag) == {1: 1, 2: 1, 3: 3}  # first try + 2 bounded retries
-    (folder / "fail").unlink()
-    second = await radas.run_experiment(user_name="tester", experiment_name=tag, trainable=counting,
-                                        param_space=space, run_choice="restore")
-    assert set(second["df"]["status"]) == {"TERMINATED"}
-    assert _starts(tag) == {1: 1, 2: 1, 3: 4}
-
-
-async def test_cancel_stops_gracefully_and_restore_finishes():
-    name = _name("cancel")
-    space = {"a": tune.grid_search([1, 2, 3, 4]), "steps": 15}
-    task = asyncio.ensure_future(radas.run_experiment(
-        user_name="tester", experiment_name=name, trainable=slow, param_space=space,
-        tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}))
-    exp_dir = Path(radas.get_ray_results_dir("tester")) / name
-    for _ in range(200):
-        if any(exp_dir.glob("slow_*/result.json")):
-            break
-        await asyncio.sleep(0.1)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert not (exp_dir / LOCK_FILE).exists()
-    partial = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=slow,
-                                         dos=["analyze"])
-    assert (partial["df"]["status"] != "TERMINATED").any()
-    done = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=slow,
-                                      param_space=space, run_choice="restore")
-    assert set(done["df"]["status"]) == {"TERMINATED"} and len(done["df"]) == 4
-
-
-_DRIVER = textwrap.dedent("""
-    import asyncio, time, sys
-    from ray import tune
-    import radas
-
-    def slow(config):
-        for step in range(config["steps"]):
-            time.sleep(0.2)
-            tune.report({"score": config["a"] * step, "step": step})
-
-    asyncio.run(radas.run_experiment(
-        user_name="tester", experiment_name=sys.argv[1], trainable=slow,
-        param_space={"a": tune.grid_search([1, 2, 3]), "steps": int(sys.argv[2])},
-        tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}, run_choice="run"))
-""")
-
-
-def _start_driver(tmp_path: Path, name: str, steps: int) -> subprocess.Popen:
-    script = tmp_path / "driver.py"
-    script.write_text(_DRIVER)
-    return subprocess.Popen([sys.executable, str(script), name, str(steps)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
-
-
-async def _wait_for_trial(exp_dir: Path) -> None:
-    for _ in range(600):
-        progress = Progress.read(exp_dir / PROGRESS_FILE)
-        if (exp_dir / LOCK_FILE).exists() and progress and progress.running + progress.done:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the other process never started its sweep")
-
-
-async def test_attach_and_stop_attach_to_a_sweep_of_another_process(tmp_path):
-    name = _name("other")
-    exp_dir = Path(radas.get_ray_results_dir("tester")) / name
-    driver = _start_driver(tmp_path, name, 20)
-    try:
-        await _wait_for_trial(exp_dir)
-        lock = json.loads((exp_dir / LOCK_FILE).read_text())
-        assert lock["pid"] == driver.pid
-        stopped = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=slow,
-                                             run_choice="stop_attach")
-        assert driver.wait(timeout=60) == 0
-        assert (stopped["df"]["status"] != "TERMINATED").any()
-        restored = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=slow,
-                                              param_space={"a": tune.grid_search([1, 2, 3]), "steps": 20},
-                                              run_choice="restore")
-        assert set(restored["df"]["status"]) == {"TERMINATED"}
-    finally:
-        driver.kill()
-
-    name = _name("follow")
-    exp_dir = Path(radas.get_ray_results_dir("tester")) / name
-    driver = _start_driver(tmp_path, name, 15)
-    try:
-        await _wait_for_trial(exp_dir)
-        followed = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=slow,
-                                              run_choice="attach")
-        assert driver.wait(timeout=60) == 0
-        assert len(followed["df"]) == 3 and set(followed["df"]["status"]) == {"TERMINATED"}
-    finally:
-        driver.kill()
-
-
-async def test_existing_experiment_without_run_choice_fails_when_no_one_can_answer(monkeypatch):
-    name = _name("ask")
-    await radas.run_experiment(user_name="tester", experiment_name=name, trainable=product,
-                               param_space={"a": 1, "b": 1})
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(radas.ChoiceRequiredError, match="run_choice") as info:
-        await radas.run_experiment(user_name="tester", experiment_name=name, trainable=product,
-                                   param_space={"a": 1, "b": 1})
-    assert "'run'" in str(info.value) and "'restore'" in str(info.value)
-
-
-async def test_analyze_without_results_is_a_clear_error():
-    with pytest.raises(radas.ExperimentNotFoundError, match="no results to analyze"):
-        await radas.run_experiment(user_name="tester", experiment_name=_name("none"),
-                                   trainable=product, dos=["analyze"])
+    folder = ExperimentFolder(Path(radas.get_ray_results_dir("tester")), name)
+    assert folder.path.is_dir() and folder.holder() is None and folder.progress().state == "finished"
 
 
 async def test_iteration_dataframe_and_num_seeds():
@@ -257,12 +83,93 @@ async def test_data_dir_is_shared_with_trials():
     assert list(results["df"]["text"]) == ["hello from the driver"]
 
 
-async def test_runtime_env_vars_reach_local_trials(capsys):
-    def reads_env(config):
-        return {"value": os.environ.get("RADAS_TEST_FLAG", "unset")}
+async def test_relative_folder_settings_mean_the_same_folder_for_driver_and_trials(tmp_path, monkeypatch):
+    def where(config):
+        return {"data": radas.get_data_dir("tester")}
 
-    results = await radas.run_experiment(user_name="tester", experiment_name=_name("envvars"), trainable=reads_env,
-                                         param_space={"x": 1},
-                                         runtime_env={"env_vars": {"RADAS_TEST_FLAG": "on"}, "pip": ["tqdm"]})
-    assert list(results["df"]["value"]) == ["on"]
-    assert "runtime_env fields ['pip'] apply to cluster jobs" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RADAS_DATA_DIR", "relative-data")
+    results = await radas.run_experiment(user_name="tester", experiment_name=_name("relative"), trainable=where,
+                                         param_space={"x": 1})
+    assert list(results["df"]["data"]) == [str(tmp_path / "relative-data" / "tester")]
+    assert radas.get_data_dir("tester") == str(tmp_path / "relative-data" / "tester")
+
+
+def assigned(config):
+    import ray
+
+    return {"cpus": ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)}
+
+
+async def test_resources_of_tune_with_resources_are_honoured():
+    results = await radas.run_experiment(user_name="tester", experiment_name=_name("own"),
+                                         trainable=tune.with_resources(assigned, {"cpu": 2}), param_space={"x": 1})
+    assert list(results["df"]["cpus"]) == [2.0]
+    agreed = await radas.run_experiment(user_name="tester", experiment_name=_name("agree"), cpu_per_trial=2,
+                                        trainable=tune.with_resources(assigned, {"cpu": 2}), param_space={"x": 1})
+    assert list(agreed["df"]["cpus"]) == [2.0]
+    with pytest.raises(radas.RadasValueError, match="cpu_per_trial=1 asks for something else"):
+        await radas.run_experiment(user_name="tester", experiment_name=_name("clash"), cpu_per_trial=1,
+                                   trainable=tune.with_resources(assigned, {"cpu": 2}), param_space={"x": 1})
+    with pytest.raises(radas.InsufficientResourcesError, match="tune.with_resources"):
+        await radas.run_experiment(user_name="tester", experiment_name=_name("toobig"), param_space={"x": 1},
+                                   trainable=tune.with_resources(assigned, {"cpu": 64}))
+
+
+async def test_trials_waiting_for_resources_say_so(capsys):
+    import ray
+
+    @ray.remote
+    class Hog:
+        def ready(self) -> bool:
+            return True
+
+    hog = Hog.options(num_cpus=ray.cluster_resources()["CPU"]).remote()
+    ray.get(hog.ready.remote())  # every CPU of this machine's Ray is taken
+    task = asyncio.ensure_future(radas.run_experiment(user_name="tester", experiment_name=_name("wait"),
+                                                      trainable=product, param_space={"a": 1, "b": 2}))
+    try:
+        for _ in range(600):
+            if "waiting for resources" in capsys.readouterr().out:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the progress line never said why nothing runs")
+    finally:
+        ray.kill(hog)
+    results = await task
+    assert list(results["df"]["score"]) == [2]
+
+
+async def test_tune_log_level_is_the_users_again_after_a_sweep():
+    tune_logger = logging.getLogger("ray.tune")
+    tune_logger.setLevel(logging.INFO)
+    await radas.run_experiment(user_name="tester", experiment_name=_name("quiet"), trainable=product,
+                               param_space={"a": 1, "b": 1})
+    assert tune_logger.level == logging.INFO
+
+
+class Climber(tune.Trainable):
+    def setup(self, config):
+        self.x = 0
+
+    def step(self):
+        self.x += 1
+        return {"score": self.config["lr"] * self.x}
+
+    def save_checkpoint(self, checkpoint_dir):
+        return {"x": self.x}
+
+    def load_checkpoint(self, checkpoint):
+        self.x = checkpoint["x"]
+
+
+async def test_hyperband_with_a_class_trainable_shows_final_statuses():
+    from ray.tune.schedulers import HyperBandScheduler
+
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name=_name("hyperband"), trainable=Climber,
+        param_space={"lr": tune.grid_search([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])},
+        tuner_init_kwargs={"tune_config": {"scheduler": HyperBandScheduler(metric="score", mode="max", max_t=9)},
+                           "run_config": {"stop": {"training_iteration": 9}}})
+    assert set(results["df"]["status"]) == {"TERMINATED"}

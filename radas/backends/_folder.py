@@ -32,10 +32,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from radas._progress import ENDED, RUNNING, Progress
+from radas._progress import FAILED, FINISHED, PROGRESS_FILE, RUNNING, STOPPED, Progress
 from radas.errors import ExperimentRunningError, RadasTimeoutError
 
-PROGRESS_FILE = ".radas-progress.json"
 STOP_FILE = ".radas-stop"
 LOCKS_DIR = ".radas-locks"
 ARCHIVE_DIR = ".archive"
@@ -252,9 +251,9 @@ class ExperimentFolder:
 
     def ended_badly(self, progress: Progress | None) -> str:
         """Why the last sweep did not end normally ('' when it did, or none ran)."""
-        if progress is None or progress.state in ENDED and progress.state != "failed":
+        if progress is None or progress.state in (FINISHED, STOPPED):
             return ""
-        if progress.state == "failed":
+        if progress.state == FAILED:
             return f"the last sweep of {self.name!r} failed in its driver"
         return (f"the driver of the last sweep of {self.name!r} died before the sweep ended "
                 "(killed, or its machine went down)")

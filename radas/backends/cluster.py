@@ -65,10 +65,10 @@ _PROBE = (
     "import json, os, sys, time\n"
     "marker = os.path.join(sys.argv[1], '.radas-storage.json')\n"
     "try:\n    data = json.load(open(marker))\nexcept (OSError, ValueError):\n    data = None\n"
-    "if not data or data.get('id') != sys.argv[2]:\n    print('RADAS_STORAGE missing')\n    sys.exit(0)\n"
+    "if not data or data.get('id') != sys.argv[2]:\n    print('RADAS_STORAGE', 'missing')\n    sys.exit(0)\n"
     "data.setdefault('seen_by', {})[sys.argv[3]] = time.strftime('%Y-%m-%dT%H:%M:%S')\n"
     "tmp = marker + '.' + str(os.getpid())\njson.dump(data, open(tmp, 'w'))\nos.replace(tmp, marker)\n"
-    "print('RADAS_STORAGE ok')\n"
+    "print('RADAS_STORAGE', 'ok')\n"
 )
 
 
@@ -156,7 +156,7 @@ class ClusterBackend(Backend):
                     f"over {PROBE_TIMEOUT_S:g} s (job {job_id} did not get to run; is the cluster full?)")
             await asyncio.sleep(_POLL_S)
         logs = await self.jobs.logs(job_id)
-        if "RADAS_STORAGE ok" not in logs:
+        if "RADAS_STORAGE ok" not in logs.splitlines():  # the probe's own line, not its echoed code
             detail = "it did not run: " + logs.strip()[-500:] if status != "SUCCEEDED" else "it sees another folder"
             raise ResultsNotVisibleError(
                 f"cluster {self.cluster.name!r}: {where} on this machine is not the cluster's results folder "

@@ -28,7 +28,7 @@ from radas.errors import ClusterUnavailableError, ExperimentNotFoundError, Versi
 logger = logging.getLogger("radas")
 T = TypeVar("T")
 
-RETRY_S = float(os.environ.get("RADAS_JOBS_RETRY_S", "60"))
+RETRY_S = 60.0  # default; RADAS_JOBS_RETRY_S overrides it
 ACTIVE = ("PENDING", "RUNNING")
 # metadata of radas's jobs (never secrets): any process finds an experiment's jobs by these
 META_TAG = "radas"
@@ -59,7 +59,7 @@ class JobsClient:
 
     def __init__(self, cluster: Cluster, retry_s: float | None = None) -> None:
         self.cluster = cluster
-        self.retry_s = RETRY_S if retry_s is None else retry_s
+        self.retry_s = float(os.environ.get("RADAS_JOBS_RETRY_S", RETRY_S)) if retry_s is None else retry_s
         self._sdk: Any = None
 
     @property

@@ -17,8 +17,7 @@ from ray import tune
 from ray_cluster_fixture import free_port
 
 import radas
-from radas._progress import PROGRESS_FILE, Progress
-from radas.backends._job import _check_versions
+from radas.backends._job import check_versions
 from radas.backends.cluster import ClusterBackend
 from radas.clusters import get_cluster
 
@@ -87,86 +86,8 @@ async def test_grid_from_a_file_and_from_the_test_module(tmp_path, ray_cluster):
     # inside trials on the cluster, radas's folders are the cluster's; the client sees them mounted
     assert set(per_iteration["data_dir"]) == {str(ray_cluster.shared / "data" / "tester")}
     assert radas.get_data_dir("tester", run_with=RUN_WITH) == str(ray_cluster.client_mount / "data" / "tester")
-    assert str(ray_cluster.client_mount) in str(ClusterBackend(get_cluster("testc")).experiment_path(
-        type("S", (), {"user_name": "tester", "experiment_name": b})()))
+    assert ClusterBackend(get_cluster("testc")).user_root("tester") == ray_cluster.client_mount / "results" / "tester"
     assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob("radas_job_*"))  # nothing written here
-
-
-DRIVER = textwrap.dedent("""
-    import asyncio, sys
-    from ray import tune
-    import radas
-    from cluster_train import slow
-
-    asyncio.run(radas.run_experiment(
-        user_name="tester", experiment_name=sys.argv[1], trainable=slow, run_with="cluster:testc",
-        param_space={"a": tune.grid_search([1, 2, 3]), "steps": int(sys.argv[2]), "tag": sys.argv[1]},
-        tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}, run_choice=sys.argv[3]))
-""")
-
-
-def _start_driver(tmp_path: Path, name: str, steps: int, choice: str) -> subprocess.Popen:
-    (tmp_path / "cluster_train.py").write_text(TRAIN_FILE)
-    (tmp_path / "driver.py").write_text(DRIVER)
-    return subprocess.Popen([sys.executable, "driver.py", name, str(steps), choice], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-async def _wait_for_progress(exp_dir: Path, since: float, done: int = 0) -> None:
-    for _ in range(900):
-        try:
-            fresh = (exp_dir / PROGRESS_FILE).stat().st_mtime >= since
-        except OSError:
-            fresh = False
-        progress = Progress.read(exp_dir / PROGRESS_FILE)
-        if fresh and progress and progress.running and progress.done >= done:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the driver's job never started its sweep")
-
-
-def _starts(ray_cluster, tag: str) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for path in (ray_cluster.shared / "data" / "tester" / tag).iterdir():
-        a = int(path.name.split("-")[0])
-        counts[a] = counts.get(a, 0) + 1
-    return counts
-
-
-async def test_killed_client_then_stop_attach_restore_and_attach(tmp_path, ray_cluster):
-    name = _name("outlive")
-    exp_dir = ray_cluster.client_mount / "results" / "tester" / name
-    module = _import_train_file(tmp_path)
-    started = time.time()
-    driver = _start_driver(tmp_path, name, 15, "run")
-    try:
-        await _wait_for_progress(exp_dir, started, done=1)
-        os.killpg(driver.pid, signal.SIGKILL)  # the client dies; its job keeps running
-        driver.wait()
-        state = await ClusterBackend(get_cluster("testc")).locate(
-            type("S", (), {"user_name": "tester", "experiment_name": name})())
-        assert state.running and "job radas-tester-" in state.running_detail
-        stopped = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=module.slow,
-                                             run_with=RUN_WITH, run_choice="stop_attach")
-        df = stopped["df"].set_index("config/a")
-        assert df.loc[1, "status"] == "TERMINATED" and (df["status"] != "TERMINATED").any()
-        assert not (await ClusterBackend(get_cluster("testc")).running_jobs(
-            type("S", (), {"user_name": "tester", "experiment_name": name})()))
-        before = _starts(ray_cluster, name)
-        # restore from another client process, killed too; this process attaches to the job
-        started = time.time()
-        driver = _start_driver(tmp_path, name, 15, "restore")
-        await _wait_for_progress(exp_dir, started)
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
-        attached = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=module.slow,
-                                              run_with=RUN_WITH, run_choice="attach")
-        assert set(attached["df"]["status"]) == {"TERMINATED"} and len(attached["df"]) == 3
-        after = _starts(ray_cluster, name)
-        assert after[1] == before[1] == 1  # the finished trial did not run again
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
 
 
 class _Bomb:
@@ -189,43 +110,21 @@ async def test_failed_job_shows_remote_traceback_and_how_to_get_logs(capsys):
     assert "radas logs --cluster testc radas-tester-fails-" in text
 
 
-async def test_cancel_leaves_the_job_running_and_says_how_to_attach(capsys):
-    name = _name("cancel")
-    task = asyncio.ensure_future(radas.run_experiment(
-        user_name="tester", experiment_name=name, trainable=stepper, run_with=RUN_WITH,
-        param_space={"a": tune.grid_search([1, 2])}))
-    backend = ClusterBackend(get_cluster("testc"))
-    spec = type("S", (), {"user_name": "tester", "experiment_name": name})()
-    for _ in range(200):
-        if await backend.running_jobs(spec):
-            break
-        await asyncio.sleep(0.1)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    out = capsys.readouterr().out
-    assert "keeps running" in out and "run_choice='attach'" in out and "run_choice='stop_attach'" in out
-    jobs = await backend.running_jobs(spec)
-    assert jobs  # not stopped by the cancellation
-    radas.get_client("tester", RUN_WITH).stop_job_by_id(jobs[0].submission_id)
-
-
-async def test_unreachable_cluster_is_named_within_seconds(config_file):
-    config_file(f'[clusters.gone]\naddress = "http://127.0.0.1:{free_port()}"\nresults_dir = "/tmp/x"\n')
-    started = time.monotonic()
+async def test_unreachable_cluster_is_named(config_file, tmp_path):
+    config_file(f'[clusters.gone]\naddress = "http://127.0.0.1:{free_port()}"\nresults_dir = "{tmp_path}"\n')
     with pytest.raises(radas.ClusterUnavailableError) as info:
         await radas.run_experiment(user_name="tester", experiment_name="x", trainable=stepper,
                                    run_with="cluster:gone")
-    assert "'gone'" in str(info.value) and time.monotonic() - started < 10
+    assert "'gone'" in str(info.value) and "does not answer" in str(info.value)
     assert isinstance(info.value, ConnectionError)
 
 
 def test_version_mismatch_is_named():
     import ray
 
-    assert "Python version mismatch" in _check_versions({"python": [2, 7], "ray": ray.__version__})
-    assert "Ray version mismatch" in _check_versions({"python": list(sys.version_info[:2]), "ray": "1.0.0"})
-    assert _check_versions({"python": list(sys.version_info[:2]), "ray": ray.__version__}) is None
+    assert "Python version mismatch" in check_versions({"python": [2, 7], "ray": ray.__version__})
+    assert "Ray version mismatch" in check_versions({"python": list(sys.version_info[:2]), "ray": "1.0.0"})
+    assert check_versions({"python": list(sys.version_info[:2]), "ray": ray.__version__}) is None
 
 
 def test_cluster_example_runs_on_the_cluster(tmp_path):
@@ -251,3 +150,80 @@ async def test_out_of_memory_trial_retried_with_doubled_cpus_on_the_cluster(caps
                                          run_choice="run")
     assert list(results["df"]["status"]) == ["TERMINATED"] and list(results["df"]["cpus"]) == [2.0]
     assert "start from cpu_per_trial=2" in capsys.readouterr().out
+
+
+async def test_results_not_visible_here_is_an_error_and_nothing_is_submitted(ray_cluster, config_file, tmp_path):
+    exp = _name("mount")
+    await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper, run_with=RUN_WITH,
+                               param_space={"a": 1})
+    backend = ClusterBackend(get_cluster("testc"))
+    jobs_before = await backend.experiment_jobs("tester", exp)
+    config_file(ray_cluster.config(client_results=tmp_path / "not-mounted" / "results"))
+    with pytest.raises(radas.ResultsNotVisibleError) as info:
+        await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper, run_with=RUN_WITH,
+                                   param_space={"a": 1}, run_choice="restore")
+    assert "client_results_dir" in str(info.value) and "not-mounted" in str(info.value)
+    elsewhere = tmp_path / "local-disk" / "results"
+    elsewhere.mkdir(parents=True)
+    config_file(ray_cluster.config(client_results=elsewhere))
+    for choice in (None, "restore", "run"):
+        with pytest.raises(radas.ResultsNotVisibleError, match="is not the cluster's results folder"):
+            await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
+                                       run_with=RUN_WITH, param_space={"a": 1}, run_choice=choice)
+    assert await backend.experiment_jobs("tester", exp) == jobs_before  # no sweep was submitted
+    assert not list((ray_cluster.shared / "results" / "tester" / ".archive").glob(f"{exp}-*"))
+    config_file(ray_cluster.config())
+    again = await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
+                                       run_with=RUN_WITH, dos=["analyze"])
+    assert list(again["df"]["score"]) == [3]  # the results stayed where they were
+
+
+async def test_a_job_stopped_by_someone_else_is_an_error_and_restore_continues(tmp_path):
+    module = _import_train_file(tmp_path)
+    exp = _name("stopped")
+    space = {"a": tune.grid_search([1, 2]), "steps": 30, "tag": exp}
+    task = asyncio.ensure_future(radas.run_experiment(
+        user_name="tester", experiment_name=exp, trainable=module.slow, run_with=RUN_WITH, param_space=space,
+        tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}))
+    backend = ClusterBackend(get_cluster("testc"))
+    for _ in range(600):
+        jobs = await backend.experiment_jobs("tester", exp)
+        if jobs and jobs[0].status == "RUNNING" and _progress(backend, exp).get("running"):
+            break
+        await asyncio.sleep(0.2)
+    assert radas.get_client("tester", RUN_WITH).stop_job_by_id(jobs[0].submission_id)
+    with pytest.raises(radas.ExperimentFailedError) as info:
+        await task
+    assert "stopped by someone else" in str(info.value) and "run_choice='restore'" in str(info.value)
+    restored = await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=module.slow,
+                                          run_with=RUN_WITH, param_space=space, run_choice="restore")
+    assert set(restored["df"]["status"]) == {"TERMINATED"} and len(restored["df"]) == 2
+
+
+def _progress(backend: ClusterBackend, exp: str) -> dict:
+    import json
+
+    try:
+        return json.loads((backend.user_root("tester") / exp / ".radas-progress.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+async def test_transient_jobs_api_answers_are_retried(ray_cluster, config_file):
+    from flaky_proxy import NO_AGENT, FlakyProxy
+
+    proxy = FlakyProxy(ray_cluster.address).start()
+    try:
+        config_file(ray_cluster.config(address=proxy.address))
+        results = await radas.run_experiment(user_name="tester", experiment_name=_name("flaky"), trainable=stepper,
+                                             run_with=RUN_WITH, param_space={"a": 2})
+        assert list(results["df"]["score"]) == [6]
+        assert proxy.refused == 2 and proxy.resets == 2  # it did meet both, and went on
+        from radas.clusters._jobs import JobsClient
+
+        proxy.refused, proxy.refuse_submits = 0, 10**6
+        with pytest.raises(radas.ClusterUnavailableError) as info:
+            await JobsClient(get_cluster("testc"), retry_s=3).submit(entrypoint="echo hi", submission_id=_name("never"))
+        assert "'testc'" in str(info.value) and NO_AGENT in str(info.value) and "kept failing" in str(info.value)
+    finally:
+        proxy.stop()
