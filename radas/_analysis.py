@@ -18,8 +18,9 @@ FIGURE_LEVEL = frozenset(
 )
 PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
 FIGURES_DIR = "radas_figures"
-# seaborn arguments that take functions themselves: passed through, never called with the df
-_CALLABLE_ARGUMENTS = frozenset({"estimator", "errorbar", "formatter", "ax"})
+# the plot arguments that may be given as a function of the df (called with it); every other
+# value goes to seaborn unchanged (a Colormap, a Normalize, an estimator are callable objects)
+DF_FUNCTION_ARGUMENTS: tuple[str, ...] = ("data",)
 
 
 def default_process_sns_fn(sns: Any) -> None:
@@ -62,7 +63,7 @@ def _resolve_kwargs(
     df: pd.DataFrame, plot_kwargs: Mapping[str, Any], rename_mapping: Mapping[str, str]
 ) -> dict[str, Any]:
     kwargs = {
-        key: value(df) if callable(value) and key not in _CALLABLE_ARGUMENTS else value
+        key: value(df) if key in DF_FUNCTION_ARGUMENTS and callable(value) else value
         for key, value in plot_kwargs.items()
     }
     if "data" in kwargs:
@@ -101,6 +102,9 @@ def plot(
     save_as: Sequence[Path] = (),
 ) -> Any:
     """Draw ``plot_fn(data=df, **plot_kwargs)`` and return its matplotlib Figure.
+
+    ``plot_kwargs`` go to ``plot_fn`` as given, except a callable ``data`` (see
+    :data:`DF_FUNCTION_ARGUMENTS`), which is called with ``df`` and its result plotted instead.
 
     Theme and rcParams changes are scoped to this plot: the caller's matplotlib state is
     restored afterwards. Figures are saved to ``save_as`` inside the same scope.

@@ -122,13 +122,24 @@ def _as_dataclass(param: str, value: object, cls: type) -> Any:
 def build_configs(
     tuner_init_kwargs: object, trainable: Callable[..., Any]
 ) -> tuple[tune.TuneConfig, tune.RunConfig]:
-    """Tune and run configs from ``tuner_init_kwargs`` with radas's defaults filled in.
+    """Tune and run configs from ``tuner_init_kwargs`` with radas's defaults filled in where the
+    user said nothing.
 
-    Defaults: trials reuse their worker (``reuse_actors``) for function trainables unless
-    ``tuner_init_kwargs["reuse_actors"]`` or a ``tune_config`` dict says otherwise; failed
-    trials are retried :data:`DEFAULT_MAX_FAILURES` times unless the run config has its own
-    ``failure_config`` (in a ``run_config`` dict, any ``failure_config`` is kept as given); trial
-    output goes to files in the trial folder.
+    A ``TuneConfig`` or ``RunConfig`` *object* is taken as written: every field of it is kept,
+    Ray's defaults included (``reuse_actors=False``, ``FailureConfig()`` without retries), since
+    an object cannot tell a value set on purpose from Ray's default. radas's defaults fill the
+    fields a *dict* of fields leaves out, or a config not given at all:
+
+    * ``reuse_actors``: True for function trainables (their worker serves trial after trial);
+      ``tuner_init_kwargs["reuse_actors"]`` overrides the tune config's;
+    * ``failure_config``: :data:`DEFAULT_MAX_FAILURES` retries;
+    * ``verbose``: 0 (radas shows its own progress line); a ``verbose`` set on a RunConfig object
+      or in a dict is kept, so ``verbose=1`` shows Tune's status table as well;
+    * ``log_to_file``: True (trial output goes to files in the trial folder: radas does not
+      stream the workers' output to the console); Ray's ``False`` on an object counts as unset.
+
+    ``name``, ``storage_path`` and ``storage_filesystem`` are refused: radas owns the experiment
+    folder (``experiment_name`` under the results folder).
     """
     kwargs = check_dict("tuner_init_kwargs", tuner_init_kwargs)
     bad = [k for k in kwargs if k not in TUNER_INIT_KEYS]
@@ -137,26 +148,74 @@ def build_configs(
             f"tuner_init_kwargs: unknown key(s) {bad}; valid keys: {list(TUNER_INIT_KEYS)} "
             "(trainable and param_space are run_experiment's own arguments)"
         )
-    raw_tune = kwargs.get("tune_config")
-    tune_config = _as_dataclass("tuner_init_kwargs['tune_config']", raw_tune, tune.TuneConfig)
+    return _tune_config(kwargs, trainable), _run_config(kwargs.get("run_config"))
+
+
+def _tune_config(kwargs: Mapping[str, Any], trainable: Callable[..., Any]) -> tune.TuneConfig:
+    raw = kwargs.get("tune_config")
+    tune_config = _as_dataclass("tuner_init_kwargs['tune_config']", raw, tune.TuneConfig)
     reuse = kwargs.get("reuse_actors")
-    if reuse is None and isinstance(raw_tune, Mapping):
-        reuse = raw_tune.get("reuse_actors")
+    if reuse is None and (isinstance(raw, tune.TuneConfig) or (isinstance(raw, Mapping) and "reuse_actors" in raw)):
+        reuse = tune_config.reuse_actors
     if reuse is None:
-        reuse = tune_config.reuse_actors or inspect.isfunction(inspect.unwrap(trainable))
+        reuse = inspect.isfunction(inspect.unwrap(trainable))
     if not isinstance(reuse, bool):
         raise RadasTypeError(f"tuner_init_kwargs['reuse_actors'] must be a bool, got {reuse!r}")
     tune_config = dataclasses.replace(tune_config, reuse_actors=reuse)
     _check_metric_mode(tune_config)
-    raw_run = kwargs.get("run_config")
-    run_config = _as_dataclass("tuner_init_kwargs['run_config']", raw_run, tune.RunConfig)
-    changes: dict[str, Any] = {"verbose": 0}
-    user_failure = isinstance(raw_run, Mapping) and "failure_config" in raw_run
-    if not user_failure and run_config.failure_config in (None, tune.FailureConfig()):
+    return tune_config
+
+
+# RunConfig fields that would move the experiment folder away from where radas looks for it
+_FOLDER_FIELDS: dict[str, str] = {
+    "name": "radas names the experiment folder after experiment_name; pass experiment_name instead",
+    "storage_path": "radas keeps results in the user's results folder; set RADAS_RESULTS_DIR (or "
+    "results_dir in the config file, or the cluster's results_dir) instead",
+    "storage_filesystem": "radas keeps results in the user's results folder, a local or shared path; "
+    "set RADAS_RESULTS_DIR (or results_dir in the config file, or the cluster's results_dir) instead",
+}
+
+
+def _run_config(raw: object) -> tune.RunConfig:
+    param = "tuner_init_kwargs['run_config']"
+    if isinstance(raw, Mapping) and isinstance(raw.get("failure_config"), Mapping):
+        failure = _as_dataclass(f"{param}['failure_config']", raw["failure_config"], tune.FailureConfig)
+        raw = {**raw, "failure_config": failure}
+    run_config = _as_dataclass(param, raw, tune.RunConfig)
+    given = _given_run_fields(raw, run_config)
+    for field, why in _FOLDER_FIELDS.items():
+        if field in given:
+            raise RadasValueError(f"{param}: {field}={getattr(run_config, field)!r} cannot be set: {why}")
+    changes: dict[str, Any] = {}
+    if "verbose" not in given:
+        changes["verbose"] = 0
+    if "failure_config" not in given:
         changes["failure_config"] = tune.FailureConfig(max_failures=DEFAULT_MAX_FAILURES)
-    if not run_config.log_to_file:
+    if "log_to_file" not in given:
         changes["log_to_file"] = True
-    return tune_config, dataclasses.replace(run_config, **changes)
+    return dataclasses.replace(run_config, **changes)
+
+
+def _given_run_fields(raw: object, run_config: tune.RunConfig) -> set[str]:
+    """The RunConfig fields the user set: a dict's keys (not None), or what an object holds
+    beyond Ray's defaults (an object's ``failure_config`` always counts as set)."""
+    if raw is None:
+        return set()
+    if isinstance(raw, Mapping):
+        return {key for key, value in raw.items() if value is not None}
+    default = tune.RunConfig()
+    given = {"failure_config"}
+    if run_config.name is not None:
+        given.add("name")
+    if run_config.storage_path != default.storage_path:
+        given.add("storage_path")
+    if run_config.storage_filesystem is not None:
+        given.add("storage_filesystem")
+    if getattr(run_config, "_verbose", None) is not None:  # Ray keeps the verbose it was given
+        given.add("verbose")
+    if run_config.log_to_file:
+        given.add("log_to_file")
+    return given
 
 
 def _check_metric_mode(tune_config: tune.TuneConfig) -> None:

@@ -5,13 +5,21 @@
 * :meth:`Tuner.get_brief_dataframe` - the same without Ray's bookkeeping columns.
 * :meth:`Tuner.get_iteration_dataframe` - every reported row of every trial with its config,
   for learning curves.
+
+A metric the trainable reports under one of Ray's own result keys (``done``, ``pid``,
+``timestamp``, ...) is kept: Ray replaces those values inside the trial before anything is
+recorded, so the Tuner's trainable keeps a copy of them under :data:`REPORTED_KEY` and the
+DataFrames show the trial's own value in that column.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +44,13 @@ BOOKKEEPING_COLUMNS: tuple[str, ...] = (
     "logdir",
 )
 
+# Ray's result keys a trial may also report: Ray replaces most of them inside the trial (pid,
+# done, timestamp, ...) and the brief frame drops them all, so the trial's own values are copied
+# under REPORTED_KEY. trial_id and config name the trial and stay Ray's.
+RAY_RESULT_KEYS: tuple[str, ...] = (
+    *(c for c in BOOKKEEPING_COLUMNS if c != "trial_id"), "experiment_tag",
+)
+REPORTED_KEY = "radas_reported"
 
 NOTES_FILE = "radas-notes.json"
 
@@ -100,13 +115,91 @@ def _error_line(trial: Any) -> str | None:
     return lines[-1] if lines else type(error).__name__
 
 
+def _keep_reported(metrics: Any) -> Any:
+    """``metrics`` plus a copy of the values it reports under Ray's own keys (:data:`REPORTED_KEY`)."""
+    if not isinstance(metrics, Mapping):
+        return metrics
+    clashing = {key: metrics[key] for key in RAY_RESULT_KEYS if key in metrics}
+    return {**metrics, REPORTED_KEY: clashing} if clashing else metrics
+
+
+@contextmanager
+def _keeping_reports() -> Iterator[None]:
+    """While the trial's function runs, every ``tune.report`` keeps the reported values of Ray's
+    keys (the trial's session is where Ray fills in its own)."""
+    from ray.train._internal.session import get_session
+
+    session = get_session()
+    if session is None:
+        yield
+        return
+    report = session.report
+    session.report = lambda metrics, checkpoint=None: report(_keep_reported(metrics), checkpoint=checkpoint)
+    try:
+        yield
+    finally:
+        session.report = report
+
+
+def keep_reported_metrics(trainable: Any) -> Any:
+    """``trainable`` (a function or a ``tune.Trainable`` class, same name) whose results keep
+    the values it reports under Ray's own keys; :class:`Tuner` applies it."""
+    if inspect.isclass(trainable):
+        user_class: Any = trainable
+
+        class _Keeping(user_class):  # type: ignore[misc, valid-type]
+            def step(self) -> Any:
+                return _keep_reported(super().step())
+
+        _Keeping.__name__ = user_class.__name__
+        _Keeping.__qualname__ = user_class.__qualname__
+        return _Keeping
+    if not callable(trainable):  # a registered name: Tune's, left as it is
+        return trainable
+
+    @functools.wraps(trainable)
+    def keeping(config: dict[str, Any]) -> Any:
+        with _keeping_reports():
+            return _keep_reported(trainable(config))
+
+    return keeping
+
+
+def _with_reported(metrics: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """A result's flat metrics with the trial's own values of Ray's keys, and those keys."""
+    metrics = dict(metrics)
+    metrics.pop("config", None)
+    reported = metrics.pop(REPORTED_KEY, None)
+    reported = flatten(reported) if isinstance(reported, Mapping) else {}
+    return {**flatten(metrics), **reported}, set(reported)
+
+
+def _with_reported_columns(history: pd.DataFrame) -> pd.DataFrame:
+    """A trial's per-report frame with the trial's own values of Ray's keys in their columns."""
+    prefix = f"{REPORTED_KEY}/"
+    copies = [c for c in history.columns if c.startswith(prefix)]
+    for column in copies:
+        name = column[len(prefix):]
+        own = history[column]
+        history[name] = own.where(own.notna(), history[name]) if name in history.columns else own
+    return history.drop(columns=copies)
+
+
 class Tuner(tune.Tuner):
-    """A ``ray.tune.Tuner`` with DataFrame accessors; everything of Ray's Tuner works."""
+    """A ``ray.tune.Tuner`` with DataFrame accessors; everything of Ray's Tuner works.
+
+    Its trainable is wrapped with :func:`keep_reported_metrics`, so the DataFrames show a
+    metric the trainable reports under one of Ray's own keys (``done``, ``pid``, ...).
+    """
+
+    def __init__(self, trainable: Any = None, **kwargs: Any) -> None:
+        """``ray.tune.Tuner(trainable, **kwargs)``."""
+        super().__init__(keep_reported_metrics(trainable) if trainable is not None else None, **kwargs)
 
     @classmethod
     def restore(cls, path: str | os.PathLike[str], trainable: Any, **kwargs: Any) -> Tuner:  # type: ignore[override]
         """Load the experiment at ``path`` (see ``ray.tune.Tuner.restore``) as a radas Tuner."""
-        base = tune.Tuner.restore(str(path), trainable, **kwargs)
+        base = tune.Tuner.restore(str(path), keep_reported_metrics(trainable), **kwargs)
         return cls(_tuner_internal=base._local_tuner)
 
     def _trials(self) -> list[Any]:
@@ -122,27 +215,32 @@ class Tuner(tune.Tuner):
 
     def get_dataframe(self) -> pd.DataFrame:
         """One row per trial: last result, ``config/...`` columns, ``status`` and ``error``."""
+        return pd.DataFrame([row for row, _ in self._rows()])
+
+    def _rows(self) -> list[tuple[dict[str, Any], set[str]]]:
+        """Per trial: its :meth:`get_dataframe` row and the Ray keys the trial reported itself."""
         rows = []
         for trial in self._trials():
-            metrics = dict(trial.last_result or {})
-            metrics.pop("config", None)
-            row = flatten(metrics)
+            row, reported = _with_reported(trial.last_result or {})
             row["trial_id"] = trial.trial_id
             row.update(flatten(trial.config, "config/"))
             row.update(read_trial_notes(trial.path))
             row["status"] = trial.status
             row["error"] = _error_line(trial)
-            rows.append(row)
-        return pd.DataFrame(rows)
+            rows.append((row, reported))
+        return rows
 
     def get_brief_dataframe(self) -> pd.DataFrame:
         """:meth:`get_dataframe` without Ray's bookkeeping columns (and without ``error``
-        when no trial errored)."""
-        df = self.get_dataframe()
-        drop = [c for c in BOOKKEEPING_COLUMNS if c in df.columns]
+        when no trial errored). A bookkeeping column a trial reported itself keeps the
+        trial's own value."""
+        df = pd.DataFrame([
+            {key: value for key, value in row.items() if key not in BOOKKEEPING_COLUMNS or key in reported}
+            for row, reported in self._rows()
+        ])
         if "error" in df.columns and df["error"].isna().all():
-            drop.append("error")
-        return df.drop(columns=drop)
+            df = df.drop(columns="error")
+        return df
 
     def get_iteration_dataframe(self) -> pd.DataFrame:
         """Every reported result of every trial (one row per report) with its config and
@@ -153,7 +251,9 @@ class Tuner(tune.Tuner):
             history = results._experiment_analysis.trial_dataframes.get(trial.trial_id)
             if history is None or history.empty:
                 continue
-            history = history.drop(columns=[c for c in history.columns if c.startswith("config/")])
+            history = _with_reported_columns(
+                history.drop(columns=[c for c in history.columns if c.startswith("config/")])
+            )
             history = history.assign(trial_id=trial.trial_id, status=trial.status)
             for key, value in {**read_trial_notes(trial.path), **flatten(trial.config, "config/")}.items():
                 history[key] = [value] * len(history)
@@ -168,4 +268,7 @@ def default_tuner_to_df_fn(tuner: Tuner) -> pd.DataFrame:
     return tuner.get_brief_dataframe()
 
 
-__all__ = ["Tuner", "BOOKKEEPING_COLUMNS", "default_tuner_to_df_fn", "annotate_trial", "read_trial_notes"]
+__all__ = [
+    "Tuner", "BOOKKEEPING_COLUMNS", "REPORTED_KEY", "default_tuner_to_df_fn", "keep_reported_metrics",
+    "annotate_trial", "read_trial_notes",
+]

@@ -84,3 +84,30 @@ async def test_run_experiment_saves_figures_below_cwd(tmp_path, monkeypatch, loc
     assert results["fig"].axes[0].get_title() == "score"
     for fmt in ("png", "pdf"):
         assert (tmp_path / "radas_figures" / "tester" / f"heat.{fmt}").stat().st_size > 0
+
+
+def test_colormap_passes_through_to_seaborn_unchanged():
+    cmap = matplotlib.colormaps["magma"]
+    fig = _plot(sns.heatmap, {"data": lambda df: df.pivot(index="config/wd", columns="config/lr", values="score"),
+                              "cmap": cmap})
+    assert fig.axes[0].collections[0].get_cmap().name == "magma"
+
+
+def test_norm_and_colormap_palette_pass_through_to_seaborn_unchanged():
+    from matplotlib.colors import LogNorm
+
+    palette = sns.color_palette("rocket", as_cmap=True)
+    fig = _plot(sns.scatterplot, {"x": "config/lr", "y": "score", "hue": "score",
+                                  "hue_norm": LogNorm(), "palette": palette})
+    colors = fig.axes[0].collections[0].get_facecolors()
+    expected = palette(LogNorm(vmin=1.0, vmax=3.0)(DF["score"].to_numpy()))
+    assert colors.round(6).tolist() == expected.round(6).tolist()
+
+
+def test_only_data_is_called_with_the_df():
+    import numpy as np
+
+    fig = _plot(sns.regplot, {"data": lambda df: df[df["config/wd"] >= 0], "x": "config/lr", "y": "score",
+                              "x_estimator": np.mean, "ci": None, "fit_reg": False})
+    points = fig.axes[0].collections[0].get_offsets()
+    assert points.tolist() == [[0.1, 1.5], [0.2, 2.5]]

@@ -51,3 +51,32 @@ def test_iteration_dataframe_has_every_report(tuner):
 def test_results_grid_best_result(tuner):
     best = tuner.get_results().get_best_result(metric="metrics/loss", mode="min")
     assert best.config["opt"]["lr"] in (0.1, 0.9)
+
+
+def clashing(config):
+    tune.report({"done": 3, "pid": 7, "score": 1, "logdir": "runs/a"})
+
+
+class ClashingClass(tune.Trainable):
+    def step(self):
+        return {"pid": 7, "timestamp": 5, "score": 2, "done": True}
+
+
+@pytest.mark.parametrize("trainable", [clashing, ClashingClass])
+async def test_user_metrics_named_like_rays_bookkeeping_are_kept(local_ray, trainable):
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name=f"clash-{trainable.__name__}", trainable=trainable,
+        param_space={"a": tune.grid_search([1, 2])}, run_choice="run",
+    )
+    reported = clashing if trainable is clashing else ClashingClass
+    expected = {"done": 3, "pid": 7, "score": 1, "logdir": "runs/a"} if reported is clashing else {
+        "pid": 7, "timestamp": 5, "score": 2, "done": True}
+    brief = results["df"]
+    for column, value in expected.items():
+        assert list(brief[column]) == [value, value], column
+    assert not {"hostname", "node_ip", "date", "time_total_s"} & set(brief.columns)
+    full = results["tuner"].get_dataframe()
+    assert list(full["pid"]) == [7, 7] and full["hostname"].notna().all()
+    iterations = results["tuner"].get_iteration_dataframe()
+    assert set(iterations["pid"]) == {7}
+    assert not [c for c in iterations.columns if "reported" in c]

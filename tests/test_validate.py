@@ -9,6 +9,7 @@ import seaborn as sns
 from ray import tune
 
 import radas
+from radas import _validate
 
 
 def trainable(config):
@@ -76,3 +77,118 @@ async def test_plot_column_not_in_df_lists_available_columns(local_ray):
             plot_fn=sns.lineplot, plot_kwargs={"x": "config/lr", "y": "score"},
         )
     assert "config/lr" in str(info.value) and "config/a" in str(info.value)
+
+
+class Counter(tune.Trainable):
+    def step(self):
+        return {"score": 1, "done": True}
+
+
+@pytest.mark.parametrize(
+    ("tuner_init_kwargs", "trainable_", "reuse"),
+    [
+        (None, trainable, True),  # radas's default for function trainables
+        ({"tune_config": {"num_samples": 2}}, trainable, True),
+        (None, Counter, False),  # classes need reset_config to be reused: Ray's default
+        ({"tune_config": tune.TuneConfig(reuse_actors=False)}, trainable, False),
+        ({"tune_config": tune.TuneConfig(num_samples=2)}, trainable, False),  # an object as written
+        ({"tune_config": {"reuse_actors": False}}, trainable, False),
+        ({"reuse_actors": False}, trainable, False),
+        ({"tune_config": tune.TuneConfig(reuse_actors=False), "reuse_actors": True}, trainable, True),
+    ],
+)
+def test_reuse_actors_default_only_where_the_user_said_nothing(tuner_init_kwargs, trainable_, reuse):
+    tune_config, _ = _validate.build_configs(tuner_init_kwargs, trainable_)
+    assert tune_config.reuse_actors is reuse
+
+
+@pytest.mark.parametrize(
+    ("run_config", "max_failures"),
+    [
+        (None, _validate.DEFAULT_MAX_FAILURES),
+        ({"stop": {"training_iteration": 3}}, _validate.DEFAULT_MAX_FAILURES),
+        ({"failure_config": tune.FailureConfig(max_failures=0)}, 0),
+        ({"failure_config": {"max_failures": 5}}, 5),
+        (tune.RunConfig(failure_config=tune.FailureConfig(max_failures=0)), 0),
+        (tune.RunConfig(failure_config=tune.FailureConfig(max_failures=-1)), -1),
+    ],
+)
+def test_failure_config_of_the_user_is_kept(run_config, max_failures):
+    _, built = _validate.build_configs({"run_config": run_config}, trainable)
+    assert built.failure_config.max_failures == max_failures
+
+
+@pytest.mark.parametrize(
+    ("run_config", "verbose", "log_to_file"),
+    [
+        (None, 0, True),
+        ({}, 0, True),
+        (tune.RunConfig(), 0, True),
+        (tune.RunConfig(verbose=1), 1, True),
+        (tune.RunConfig(verbose=0), 0, True),
+        ({"verbose": 2, "log_to_file": False}, 2, False),
+        (tune.RunConfig(log_to_file="out.log"), 0, "out.log"),
+    ],
+)
+def test_verbose_and_log_to_file_of_the_user_are_kept(run_config, verbose, log_to_file):
+    _, built = _validate.build_configs({"run_config": run_config}, trainable)
+    assert built.verbose == verbose and built.log_to_file == log_to_file
+
+
+@pytest.mark.parametrize(
+    ("run_config", "words"),
+    [
+        ({"name": "mine"}, ["run_config", "name='mine'", "experiment_name"]),
+        (tune.RunConfig(name="mine"), ["run_config", "name='mine'", "experiment_name"]),
+        ({"storage_path": "/data/ray"}, ["storage_path='/data/ray'", "RADAS_RESULTS_DIR", "results_dir"]),
+        (tune.RunConfig(storage_path="/data/ray"), ["storage_path='/data/ray'", "RADAS_RESULTS_DIR"]),
+    ],
+)
+async def test_run_config_name_and_storage_path_are_refused(run_config, words):
+    with pytest.raises(radas.RadasValueError) as info:
+        await radas.run_experiment(**BASE, tuner_init_kwargs={"run_config": run_config})
+    for word in words:
+        assert word in str(info.value)
+    _never_started()
+
+
+def worker_pid(config):
+    import os
+
+    return {"worker_pid": os.getpid()}
+
+
+async def test_tune_config_object_without_reuse_isolates_trials(local_ray):
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name="no-reuse", trainable=worker_pid,
+        param_space={"a": tune.grid_search([1, 2, 3])}, run_choice="run",
+        tuner_init_kwargs={"tune_config": tune.TuneConfig(reuse_actors=False, max_concurrent_trials=1)},
+    )
+    assert results["df"]["worker_pid"].nunique() == 3
+
+
+def always_fails(config):
+    from pathlib import Path
+
+    with Path(config["attempts"]).open("a") as f:
+        f.write("attempt\n")
+    raise RuntimeError("deterministic failure")
+
+
+async def test_failure_config_object_without_retries_runs_once(local_ray, tmp_path):
+    attempts = tmp_path / "attempts.txt"
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name="no-retries", trainable=always_fails,
+        param_space={"attempts": str(attempts)}, run_choice="run",
+        tuner_init_kwargs={"run_config": tune.RunConfig(failure_config=tune.FailureConfig(max_failures=0))},
+    )
+    assert list(results["df"]["status"]) == ["ERROR"]
+    assert attempts.read_text().splitlines() == ["attempt"]
+
+
+async def test_verbose_run_config_shows_tunes_own_table(local_ray, capsys):
+    await radas.run_experiment(
+        user_name="tester", experiment_name="verbose", trainable=trainable, param_space={"a": 1},
+        tuner_init_kwargs={"run_config": tune.RunConfig(verbose=1)}, run_choice="run",
+    )
+    assert "== Status ==" in capsys.readouterr().out
