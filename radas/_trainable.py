@@ -23,6 +23,8 @@ from ray import cloudpickle, tune
 from ray.tune.execution import class_cache as _class_cache
 from ray.tune.trainable.function_trainable import wrap_function
 
+from radas.tuner import KEEPS_REPORTS, keep_reported_metrics
+
 _INSTALLED = tuple(
     os.path.realpath(sysconfig.get_paths()[key]) for key in ("purelib", "platlib", "stdlib")
 )
@@ -60,13 +62,16 @@ def prepare_trainable(
 ) -> type:
     """The Trainable class Tune runs for ``trainable``.
 
-    Each trial loads the secrets of sweep ``sweep_id`` when it starts; its actor gets ``trial_runtime_env``
+    Its results keep the metrics it reports under Ray's own keys
+    (:func:`radas.tuner.keep_reported_metrics`). Each trial loads the secrets of sweep ``sweep_id`` when it starts; its actor gets ``trial_runtime_env``
     (merged into Tune's own); ``resources`` (a ``PlacementGroupFactory``, or None to keep the
     trainable's own, e.g. from ``tune.with_resources``) are its resources per trial. Function
     trainables become Tune's function-trainable class, named as the function (so Tune can
     restore them and trial folders keep the function's name).
     """
     _send_by_value(trainable)
+    own = getattr(trainable, "_resources", None)
+    trainable = keep_reported_metrics(trainable)
     if inspect.isclass(trainable):
         user_class: Any = trainable
 
@@ -84,7 +89,6 @@ def prepare_trainable(
             _load_secrets(user_name, experiment_name, sweep_id)
             return trainable(config)
 
-        own = getattr(trainable, "_resources", None)
         if own is not None:
             run._resources = own  # type: ignore[attr-defined]
         name = getattr(trainable, "__name__", "trainable")
@@ -93,6 +97,7 @@ def prepare_trainable(
         prepared = tune.with_resources(prepared, resources)
     prepared.__name__ = prepared.__qualname__ = name
     setattr(prepared, RUNTIME_ENV_ATTR, dict(trial_runtime_env))
+    setattr(prepared, KEEPS_REPORTS, True)
     return prepared
 
 

@@ -51,6 +51,7 @@ RAY_RESULT_KEYS: tuple[str, ...] = (
     *(c for c in BOOKKEEPING_COLUMNS if c != "trial_id"), "experiment_tag",
 )
 REPORTED_KEY = "radas_reported"
+KEEPS_REPORTS = "_radas_keeps_reports"  # set on trainables whose results already keep them
 
 NOTES_FILE = "radas-notes.json"
 
@@ -144,6 +145,8 @@ def _keeping_reports() -> Iterator[None]:
 def keep_reported_metrics(trainable: Any) -> Any:
     """``trainable`` (a function or a ``tune.Trainable`` class, same name) whose results keep
     the values it reports under Ray's own keys; :class:`Tuner` applies it."""
+    if getattr(trainable, KEEPS_REPORTS, False):  # already done (radas's prepared trainables)
+        return trainable
     if inspect.isclass(trainable):
         user_class: Any = trainable
 
