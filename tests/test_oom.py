@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ray
+import ray.exceptions
+from ray import tune
 
 import radas
 from radas._oom import is_out_of_memory
@@ -23,8 +25,61 @@ async def test_out_of_memory_trial_is_retried_with_doubled_cpus(local_ray, capsy
     assert "ran out of memory with 1 CPU(s)" in out and "start from cpu_per_trial=2" in out
 
 
-def test_out_of_memory_errors_are_recognised():
+class ActivationsTooLarge(MemoryError):
+    """A project's own out-of-memory error: recognised by its type, whatever its name."""
+
+
+def picky(config):
+    """Runs out of memory (its own MemoryError subclass) with one CPU; the other kind fails
+    with a message that merely mentions OOM."""
+    if config["kind"] == "zoom":
+        raise ValueError("ZOOM factor must be positive; see the OOM notes in the docs")
+    if ray.get_runtime_context().get_assigned_resources().get("CPU", 0) < 2:
+        raise ActivationsTooLarge("activations do not fit")
+    return {"cpus": ray.get_runtime_context().get_assigned_resources()["CPU"]}
+
+
+async def test_only_out_of_memory_exception_types_double_resources(local_ray, capsys):
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name="oom-types", trainable=picky,
+        param_space={"kind": tune.grid_search(["big", "zoom"])}, cpu_per_trial=1, run_choice="run",
+        tuner_init_kwargs={"run_config": {"failure_config": {"max_failures": 1}}},
+    )
+    df = results["df"].set_index("config/kind")
+    assert df.loc["big", "status"] == "TERMINATED" and df.loc["big", "cpus"] == 2.0
+    assert df.loc["zoom", "status"] == "ERROR"
+    assert capsys.readouterr().out.count("ran out of memory") == 1
+
+
+def _traceback(last_line: str) -> str:
+    """A trial's error text as Tune writes it: a header, the traceback, the exception line."""
+    return ("Failure # 1 (occurred at 2026-01-01_00-00-00)\n"
+            "ray::ImplicitFunc.train() (pid=1, ip=127.0.0.1, repr=trainable)\n"
+            '  File "/work/train.py", line 3, in trainable\n'
+            '    raise error  # OOM handling below\n'
+            f"{last_line}\n")
+
+
+def test_out_of_memory_exceptions_are_recognised_by_type():
+    import torch
+
     assert is_out_of_memory(MemoryError("x"))
-    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
-    assert is_out_of_memory(RuntimeError("Task was killed due to the node running low on memory."))
-    assert not is_out_of_memory(ValueError("lr too high"))
+    assert is_out_of_memory(ActivationsTooLarge("x"))
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(ray.exceptions.OutOfMemoryError("the node is running low on memory"))
+    assert not is_out_of_memory(ValueError("OOM"))
+    assert not is_out_of_memory(RuntimeError("ZOOM level out of memory range"))
+
+
+def test_out_of_memory_error_texts_are_recognised_by_type_name():
+    assert is_out_of_memory(_traceback("MemoryError: cannot allocate"))
+    assert is_out_of_memory(_traceback("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_out_of_memory(_traceback("torch.cuda.OutOfMemoryError: CUDA out of memory."))
+    assert is_out_of_memory(_traceback("ray.exceptions.OutOfMemoryError: Task was killed"))
+    assert is_out_of_memory("1 worker(s) were killed due to the node running low on memory. Memory on the node ...")
+    assert not is_out_of_memory(_traceback("ValueError: ZOOM factor must be positive; see the OOM notes"))
+    assert not is_out_of_memory(_traceback("RuntimeError: model out of memory budget? MemoryError: no"))
+    assert not is_out_of_memory(_traceback("ValueError: failed\n\nMemoryError: a line of the message"))
+    retried = _traceback("MemoryError: first attempt") + _traceback("ValueError: second attempt")
+    assert not is_out_of_memory(retried)
+    assert not is_out_of_memory("")

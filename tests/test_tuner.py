@@ -61,6 +61,12 @@ class ClashingClass(tune.Trainable):
     def step(self):
         return {"pid": 7, "timestamp": 5, "score": 2, "done": True}
 
+    def save_checkpoint(self, checkpoint_dir):  # Tune checkpoints class trainables at the end
+        return None
+
+    def load_checkpoint(self, checkpoint):
+        pass
+
 
 @pytest.mark.parametrize("trainable", [clashing, ClashingClass])
 async def test_user_metrics_named_like_rays_bookkeeping_are_kept(local_ray, trainable):
@@ -72,6 +78,7 @@ async def test_user_metrics_named_like_rays_bookkeeping_are_kept(local_ray, trai
     expected = {"done": 3, "pid": 7, "score": 1, "logdir": "runs/a"} if reported is clashing else {
         "pid": 7, "timestamp": 5, "score": 2, "done": True}
     brief = results["df"]
+    assert list(brief["status"]) == ["TERMINATED", "TERMINATED"]
     for column, value in expected.items():
         assert list(brief[column]) == [value, value], column
     assert not {"hostname", "node_ip", "date", "time_total_s"} & set(brief.columns)
