@@ -63,8 +63,8 @@ def prepare_trainable(
     """The Trainable class Tune runs for ``trainable``.
 
     Its results keep the metrics it reports under Ray's own keys
-    (:func:`radas.tuner.keep_reported_metrics`). Each trial loads the secrets of sweep ``sweep_id`` when it starts; its actor gets ``trial_runtime_env``
-    (merged into Tune's own); ``resources`` (a ``PlacementGroupFactory``, or None to keep the
+    (:func:`radas.tuner.keep_reported_metrics`). Each trial loads the secrets of sweep
+    ``sweep_id`` when it starts; its actor gets ``trial_runtime_env`` (merged into Tune's own); ``resources`` (a ``PlacementGroupFactory``, or None to keep the
     trainable's own, e.g. from ``tune.with_resources``) are its resources per trial. Function
     trainables become Tune's function-trainable class, named as the function (so Tune can
     restore them and trial folders keep the function's name).
@@ -83,12 +83,17 @@ def prepare_trainable(
         name = user_class.__name__
         prepared: Any = _Prepared
     else:
+        user_function = trainable
 
-        @functools.wraps(trainable)
-        def run(config: dict[str, Any]) -> Any:
+        def returning(config: dict[str, Any]) -> Any:
             _load_secrets(user_name, experiment_name, sweep_id)
-            return trainable(config)
+            return user_function(config)
 
+        def yielding(config: dict[str, Any]) -> Any:  # Tune reports what a generator yields
+            _load_secrets(user_name, experiment_name, sweep_id)
+            yield from user_function(config)
+
+        run = functools.wraps(user_function)(yielding if inspect.isgeneratorfunction(user_function) else returning)
         if own is not None:
             run._resources = own  # type: ignore[attr-defined]
         name = getattr(trainable, "__name__", "trainable")

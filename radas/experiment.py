@@ -77,14 +77,19 @@ async def run_experiment(
             trials through a private file instead of Ray.
         param_space: the search space (``tune.grid_search``, ``tune.loguniform``, ...).
         tuner_init_kwargs: ``tune_config`` / ``run_config`` (objects or dicts of their
-            fields) and ``reuse_actors`` (default True for function trainables).
+            fields) and ``reuse_actors``. An object is used as written, Ray's defaults included;
+            radas's defaults fill what a dict leaves out: ``reuse_actors`` for function
+            trainables, 2 retries of a failed trial, ``verbose=0``, trial output to files.
+            ``run_config`` ``name`` / ``storage_path`` are refused (the folder is
+            ``experiment_name`` under the results folder).
         tuner_to_df_fn: results -> DataFrame (default: ``tuner.get_brief_dataframe()``).
         process_df_fn: ``process_df_fn(df, **process_df_fn_kwargs)`` -> the returned df.
         process_df_fn_kwargs: keyword arguments of ``process_df_fn``.
         process_sns_fn: called with the seaborn module before plotting (theme, context).
         plot_fn: a seaborn function (``sns.relplot``, ``sns.heatmap``, ...) or None.
-        plot_kwargs: its arguments; a value may be a function of the df
-            (``data=lambda df: df.pivot(...)``).
+        plot_kwargs: its arguments, passed to ``plot_fn`` unchanged (colormaps, norms,
+            estimators included); only ``data`` may be a function of the df
+            (``data=lambda df: df.pivot(...)``), called with it.
         rename_mapping: readable names for the columns the axis arguments name.
         matplotlib_rcParams_update: rcParams for this plot only.
         process_g_fn: called with what ``plot_fn`` returned (set titles, limits, ...).

@@ -160,6 +160,16 @@ def keep_reported_metrics(trainable: Any) -> Any:
     if not callable(trainable):  # a registered name: Tune's, left as it is
         return trainable
 
+    if inspect.isgeneratorfunction(trainable):  # Tune reports what it yields
+
+        @functools.wraps(trainable)
+        def keeping_each(config: dict[str, Any]) -> Any:
+            with _keeping_reports():
+                for output in trainable(config):
+                    yield _keep_reported(output)
+
+        return keeping_each
+
     @functools.wraps(trainable)
     def keeping(config: dict[str, Any]) -> Any:
         with _keeping_reports():

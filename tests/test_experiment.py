@@ -63,6 +63,18 @@ async def test_iteration_dataframe_and_num_seeds():
     assert sorted(df.groupby("trial_id")["step"].apply(list).iloc[0]) == [0, 1, 2]
 
 
+def yielding(config):
+    for step in range(3):
+        yield {"score": config["a"] * step}
+
+
+async def test_generator_trainables_report_what_they_yield():
+    results = await radas.run_experiment(user_name="tester", experiment_name=_name("yield"), trainable=yielding,
+                                         param_space={"a": tune.grid_search([1, 2])},
+                                         tuner_to_df_fn=lambda tuner: tuner.get_iteration_dataframe())
+    assert sorted(results["df"]["score"]) == [0, 0, 1, 2, 2, 4]
+
+
 async def test_process_df_fn_and_kwargs():
     results = await radas.run_experiment(
         user_name="tester", experiment_name=_name("proc"), trainable=product,
