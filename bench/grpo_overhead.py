@@ -22,7 +22,7 @@ rollouts, reward calls, optimizer steps and per-step logging, plus, for radas, i
 ``tune.report`` each step. Plain TRL measures it with a small timing callback; for radas it is
 rebuilt from the reported metrics: every report carries ``tokens_per_s`` = (tokens since the last
 report) / (seconds since the last report, the first measured from ``on_train_begin``) and TRL's
-cumulative ``trl/num_tokens``, so the sum of delta_tokens / tokens_per_s is that window exactly.
+cumulative ``num_tokens``, so the sum of delta_tokens / tokens_per_s is that window exactly.
 Tokens are TRL's ``num_tokens`` (prompt + completion tokens), the same counter in both, and equal
 when both runs sample the same completions (the table shows both counts). For context, "setup+train"
 is: plain TRL, building the tokenizer/model/dataset/trainer plus ``train()`` (after the imports);
@@ -59,7 +59,7 @@ COMMON = textwrap.dedent("""
 
     def from_reports(df):
         # on_train_begin -> last log, rebuilt from the reported tokens_per_s and cumulative num_tokens.
-        tokens = df["trl/num_tokens"].tolist()
+        tokens = df["num_tokens"].tolist()
         deltas = [t - p for t, p in zip(tokens, [0.0] + tokens[:-1])]
         loop_s = sum(d / r for d, r in zip(deltas, df["tokens_per_s"].tolist()))
         return {"steps": int(df["step"].iloc[-1]), "tokens": tokens[-1], "loop_s": loop_s,

@@ -61,13 +61,21 @@ Install with ``pip install "radas[grpo]"``; nothing heavy is imported until it i
 
 from __future__ import annotations
 
-from radas.grpo._config import DEFAULTS, KEY_NAMES, REQUIRED_KEYS, describe_keys, validate_grpo_config
-from radas.grpo._files import PromptFileSummary, validate_prompt_file, validate_reward_file
+from radas.grpo._callback import METRIC_NAMES
+from radas.grpo._config import DEFAULTS, ENGINES, KEY_NAMES, REQUIRED_KEYS, describe_keys, validate_grpo_config
+from radas.grpo._files import RESERVED_FIELDS, PromptFileSummary, validate_prompt_file
 from radas.grpo._inference import test_inference
+from radas.grpo._plan import estimate_trial_memory, plan_gpu_per_trial
+from radas.grpo._rewards import validate_reward_file
+from radas.grpo._stopping import GRPOEarlyStopping, StopRules
 from radas.grpo._trainable import grpo_trainable
 
 __all__ = [
     "grpo_trainable",
+    "GRPOEarlyStopping",
+    "StopRules",
+    "plan_gpu_per_trial",
+    "estimate_trial_memory",
     "validate_grpo_config",
     "validate_prompt_file",
     "validate_reward_file",
@@ -77,4 +85,7 @@ __all__ = [
     "KEY_NAMES",
     "REQUIRED_KEYS",
     "describe_keys",
+    "ENGINES",
+    "METRIC_NAMES",
+    "RESERVED_FIELDS",
 ]

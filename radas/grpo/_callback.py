@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from radas.grpo._deps import require
+from radas.grpo._rewards import REWARD_INFO_PREFIX
+from radas.grpo._stopping import STOP_REASON, StopRules, StopWatch
 
 logger = logging.getLogger("radas")
 
@@ -19,11 +21,43 @@ METRIC_NAMES: dict[str, str] = {
     "reward": "reward_mean",
     "reward_std": "reward_std",
     "percent_correct": "percent_correct",
+    "frac_reward_zero_std": "frac_reward_zero_std",
     "loss": "loss",
+    "grad_norm": "grad_norm",
     "kl": "kl",
+    "entropy": "entropy",
+    "clip_ratio/low_mean": "clip_ratio_low",
+    "clip_ratio/low_min": "clip_ratio_low_min",
+    "clip_ratio/high_mean": "clip_ratio_high",
+    "clip_ratio/high_max": "clip_ratio_high_max",
+    "clip_ratio/region_mean": "clip_ratio_region",
     "completions/mean_length": "completion_length",
+    "completions/min_length": "completion_length_min",
+    "completions/max_length": "completion_length_max",
+    "completions/clipped_ratio": "completion_clipped_ratio",
+    "completions/mean_terminated_length": "terminated_length",
+    "completions/min_terminated_length": "terminated_length_min",
+    "completions/max_terminated_length": "terminated_length_max",
     "learning_rate": "learning_rate",
+    "step_time": "step_time",
+    "num_tokens": "num_tokens",
+    "epoch": "epoch",
 }
+
+
+def metric_name(trl_name: str) -> str:
+    """The radas name of a TRL log entry: :data:`METRIC_NAMES`, ``rewards/<f>/mean`` -> ``reward/<f>``,
+    ``rewards/<f>/std`` -> ``reward_std/<f>``, ``reward_info/<k>`` as is, anything else ``trl/<name>``."""
+    if trl_name in METRIC_NAMES:
+        return METRIC_NAMES[trl_name]
+    if trl_name.startswith("rewards/") and trl_name.endswith("/mean"):
+        return "reward/" + trl_name[len("rewards/"):-len("/mean")]
+    if trl_name.startswith("rewards/") and trl_name.endswith("/std"):
+        return "reward_std/" + trl_name[len("rewards/"):-len("/std")]
+    if trl_name.startswith(REWARD_INFO_PREFIX):
+        return trl_name
+    return f"trl/{trl_name}"
+
 
 STATE_FILE = "radas_grpo_state.json"
 
@@ -50,10 +84,13 @@ def make_callback(
     state_fn: Callable[[], Mapping[str, Any]],
     sinks: list[MetricSink] | None = None,
     extra_metrics_fn: Callable[[], Mapping[str, float]] | None = None,
+    stop_rules: StopRules | None = None,
 ) -> Any:
     """A ``transformers.TrainerCallback`` that reports every log step to ``reporter``.
 
     ``extra_metrics_fn()`` adds metrics computed outside TRL (``percent_correct``) at each log.
+    With ``stop_rules``, each report is checked; when a rule fires, the report carries
+    ``stop_reason`` and training ends after it.
 
     Steps where the trainer saves a checkpoint are always logged too, and their metrics are
     reported together with the checkpoint folder (plus ``state_fn()`` written to
@@ -69,6 +106,7 @@ def make_callback(
             self.last_time: float | None = None
             self.last_tokens: float | None = None
             self.reports = 0
+            self.watch = StopWatch(stop_rules) if stop_rules is not None else None
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.last_time = time.perf_counter()
@@ -82,10 +120,10 @@ def make_callback(
         def metrics(self, logs: Mapping[str, Any], state: Any) -> dict[str, Any]:
             out: dict[str, Any] = {"step": int(state.global_step)}
             logs = {**logs, **(extra_metrics_fn() if extra_metrics_fn else {})}
-            for src, dst in METRIC_NAMES.items():
-                v = _number(logs.get(src))
+            for key, value in logs.items():
+                v = _number(value)
                 if v is not None:
-                    out[dst] = v
+                    out[metric_name(key)] = v
             now = time.perf_counter()
             tokens = _number(logs.get("num_tokens"))
             if tokens is not None and self.last_time is not None and self.last_tokens is not None:
@@ -93,10 +131,6 @@ def make_callback(
                 out["tokens_per_s"] = (tokens - self.last_tokens) / dt if dt > 0 else math.nan
                 self.last_tokens = tokens
             self.last_time = now
-            for key, value in logs.items():
-                v = _number(value)
-                if key not in METRIC_NAMES and v is not None:
-                    out[f"trl/{key}"] = v
             return out
 
         def report(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
@@ -119,6 +153,11 @@ def make_callback(
                 logger.info("radas.grpo: training done: %s", dict(logs))
                 return
             metrics = self.metrics(logs, state)
+            reason = self.watch.update(metrics) if self.watch is not None else None
+            if reason:
+                metrics[STOP_REASON] = reason
+                control.should_training_stop = True
+                logger.info("radas.grpo: stopping early at step %s: %s", metrics.get("step"), reason)
             if control.should_save:
                 self.pending = metrics  # reported with the checkpoint in on_save
             else:

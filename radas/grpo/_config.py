@@ -17,6 +17,9 @@ logger = logging.getLogger("radas")
 
 _REQUIRED = object()
 
+# Values of the `generation` key: the rollout engine of a trial.
+ENGINES: tuple[str, ...] = ("auto", "transformers", "paged", "vllm")
+
 # Keys radas itself puts into trial configs; the GRPO trainable passes them on, never rejects them.
 RADAS_INJECTED_KEYS: frozenset[str] = frozenset({"wandb", "swanlab"})
 
@@ -84,6 +87,61 @@ def _int(low: int, *, optional: bool = False) -> Callable[[str, Any], Any]:
     return check
 
 
+def _reward_files(name: str, value: Any) -> str | list[str]:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise RadasValueError(f"config[{name!r}] is an empty list; give one reward file or a list of them")
+        return [_str(name, v) for v in value]
+    return _str(name, value)
+
+
+def _weights(name: str, value: Any) -> list[float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not value or not all(_is_real(v) and math.isfinite(v) for v in value):
+        raise RadasTypeError(
+            f"config[{name!r}] must be a list of numbers, one per reward function (TRL's reward_weights), or None; "
+            f"got {_fmt(value)}"
+        )
+    return [float(v) for v in value]
+
+
+def _choice(valid: tuple[str, ...]) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> str:
+        if value not in valid:
+            raise RadasValueError(f"config[{name!r}] = {value!r} is not valid; valid values: {', '.join(map(repr, valid))}")
+        return str(value)
+
+    return check
+
+
+# transformers' SchedulerType values (5.x); a name not here is looked up in the installed transformers.
+KNOWN_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                    "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+                    "warmup_stable_decay")
+
+
+def _scheduler_type(name: str, value: Any) -> str:
+    value = _str(name, value)
+    if value in KNOWN_SCHEDULERS:
+        return value
+    try:  # slow (imports torch): only for names radas does not know
+        from transformers.trainer_utils import SchedulerType
+    except ImportError:  # checked in the trial, where transformers is needed anyway
+        return value
+    valid = [s.value for s in SchedulerType]
+    if value not in valid:
+        raise RadasValueError(f"config[{name!r}] = {value!r} is not a transformers scheduler; valid: {', '.join(valid)}")
+    return value
+
+
+def _early_stopping(name: str, value: Any) -> Any:
+    from radas.grpo._stopping import StopRules
+
+    StopRules.from_config(value, name)
+    return value
+
+
 def _overrides(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise RadasTypeError(f"config[{name!r}] must be a dict of GRPOConfig fields; got {_fmt(value)}")
@@ -96,12 +154,17 @@ def _overrides(name: str, value: Any) -> dict[str, Any]:
 KEYS: tuple[_Key, ...] = (
     _Key("model", _REQUIRED, _str, 'Hugging Face model id, local folder, or "tiny" (a small random model built locally).'),
     _Key("prompt_file", _REQUIRED, _str, "JSONL prompt file: one object per line with `prompt` and any extra fields."),
-    _Key("reward_file", _REQUIRED, _str, "Python file defining `reward_fn(completion, **extra_fields) -> float`."),
+    _Key("reward_file", _REQUIRED, _reward_files,
+         "Python file defining `reward_fn(completion, **extra_fields) -> float` (or `reward_fns`), "
+         "'file.py:function', or a list of them."),
+    _Key("reward_weights", None, _weights, "Weight of each reward function in the summed reward; None = all 1."),
     _Key("learning_rate", 5e-6, _real(0.0, low_open=True), "AdamW learning rate."),
     _Key("weight_decay", 0.1, _real(0.0), "AdamW weight decay."),
     _Key("adam_beta1", 0.9, _real(0.0, 1.0, high_open=True), "AdamW beta1."),
     _Key("adam_beta2", 0.98, _real(0.0, 1.0, high_open=True), "AdamW beta2."),
     _Key("warmup_ratio", 0.0, _real(0.0, 1.0, high_open=True), "Fraction of the steps with a linear LR warmup."),
+    _Key("lr_scheduler_type", "linear", _scheduler_type,
+         "Learning-rate schedule after the warmup (transformers' names); 'linear' decays to 0 (TRL's default)."),
     _Key("kl_beta", 0.0, _real(0.0), "KL penalty coefficient; 0 loads no reference model (less memory)."),
     _Key("lora_rank", 0, _int(0), "LoRA rank; 0 = full fine-tuning."),
     _Key("lora_alpha", None, _real(0.0, low_open=True, optional=True), "LoRA alpha; None = 2 * lora_rank."),
@@ -122,6 +185,10 @@ KEYS: tuple[_Key, ...] = (
     _Key("logging_steps", 1, _int(1), "Report metrics to Tune every N steps."),
     _Key("correct_threshold", None, _real(optional=True),
          "percent_correct counts rewards >= this; None = rewards at the best reward seen so far."),
+    _Key("generation", "auto", _choice(ENGINES),
+         "Rollout engine: 'auto', 'transformers' (model.generate), 'paged' (continuous batching), 'vllm' (colocated)."),
+    _Key("early_stopping", False, _early_stopping,
+         "Stop a dead run (no learning signal, NaN loss, KL blow-up, reward collapse): True, or a dict of StopRules."),
     _Key("grpo_config_overrides", {}, _overrides, "Any other trl.GRPOConfig field, e.g. {'loss_type': 'dr_grpo'}."),
 )
 
@@ -157,6 +224,12 @@ MANAGED_FIELDS: dict[str, str] = {
     "output_dir": "radas puts the trainer's output in a folder of the trial",
     "report_to": "radas reports metrics to Ray Tune; use the 'wandb' / 'swanlab' keys for loggers",
     "resume_from_checkpoint": "radas resumes from the trial's Tune checkpoint",
+    "lr_scheduler_type": "use the top-level key 'lr_scheduler_type'",
+    "reward_weights": "use the top-level key 'reward_weights'",
+    "use_vllm": "use the top-level key 'generation' ('vllm')",
+    "vllm_mode": "use the top-level key 'generation' ('vllm' runs vLLM colocated in the trial)",
+    "use_transformers_paged": "use the top-level key 'generation' ('paged')",
+    "use_transformers_continuous_batching": "use the top-level key 'generation' ('paged')",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +12,8 @@ from radas.errors import RadasValueError
 from radas.grpo._config import require_concrete, validate_grpo_config
 from radas.grpo._dataset import completion_budget, normalize_prompts, prompt_lengths
 from radas.grpo._deps import require
-from radas.grpo._files import call_reward_fn, load_reward_fn, read_prompt_file, resolve_path
+from radas.grpo._files import read_prompt_file, resolve_path
+from radas.grpo._rewards import check_weights, load_reward_functions, score
 from radas.grpo._model import load_model, load_tokenizer, pick_device
 from radas.utils import set_seed
 
@@ -24,9 +26,12 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
     Uses the config's model (on the GPU when there is one), ``rollout_temperature``, the completion
     budget training would use, and the reward file, exactly as a trial would: a quick check of
     the data, the model and the reward function before a sweep. ``config`` must hold concrete
-    values (no search spaces). Returns a DataFrame with the columns ``prompt`` (as in the file),
-    ``completion`` (the generated text), ``reward``, and one column per extra field of the prompt
-    file (an extra field named like one of those three gets the suffix ``_field``).
+    values (no search spaces). It generates with ``model.generate`` whatever ``generation`` says.
+    Returns a DataFrame with the columns ``prompt`` (as in the file), ``completion`` (the
+    generated text), ``reward`` (the weighted sum when there are several reward functions, each
+    also as ``reward/<name>``), ``reward_info/<name>`` for the numbers a reward function returns
+    in a ``(reward, {name: number})`` tuple, and one column per extra field of the prompt file (an
+    extra field named like ``prompt``, ``completion`` or ``reward`` gets the suffix ``_field``).
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise RadasValueError(f"test_inference: n must be an int >= 1; got {n!r}")
@@ -36,7 +41,9 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
     set_seed(cfg["seed"])
     records = read_prompt_file(cfg["prompt_file"])[:n]
     prompt_path = str(resolve_path(cfg["prompt_file"], "prompt_file"))
-    reward_fn, reward_path = load_reward_fn(cfg["reward_file"])
+    functions = load_reward_functions(cfg["reward_file"])
+    check_weights(cfg["reward_weights"], functions)
+    weights = cfg["reward_weights"] or [1.0] * len(functions)
     overrides = cfg["grpo_config_overrides"]
     device = pick_device(overrides)
     tokenizer = load_tokenizer(cfg["model"])
@@ -72,15 +79,19 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
             eos_token_id=tokenizer.eos_token_id,
         )
     completions = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    wheres = [f"prompt_file {prompt_path!r} line {r.line}" for r in records]
+    messages = [[{"role": "assistant", "content": text}] for text in completions]
+    scored = [score(rf, list(prompts), messages, [r.extra for r in records], wheres) for rf in functions]
     rows = []
-    for record, text in zip(records, completions):
-        row: dict[str, Any] = {
-            "prompt": record.prompt,
-            "completion": text,
-            "reward": call_reward_fn(
-                reward_fn, reward_path, text, record.extra, f"prompt_file {prompt_path!r} line {record.line}"
-            ),
-        }
+    for i, (record, text) in enumerate(zip(records, completions)):
+        values = [rewards[i] for rewards, _ in scored]
+        present = [w * v for w, v in zip(weights, values) if not math.isnan(v)]
+        row: dict[str, Any] = {"prompt": record.prompt, "completion": text,
+                               "reward": sum(present) if present else math.nan}
+        if len(functions) > 1:
+            row.update({f"reward/{rf.name}": v for rf, v in zip(functions, values)})
+        for _, infos in scored:
+            row.update({f"reward_info/{k}": v for k, v in infos[i].items()})
         for key, value in record.extra.items():
             row[f"{key}_field" if key in _BASE_COLUMNS else key] = value
         rows.append(row)

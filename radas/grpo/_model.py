@@ -21,6 +21,19 @@ class Device:
 
     type: str
     bf16: bool
+    tf32: bool = False
+
+    def for_engine(self, engine: str, overrides: Mapping[str, Any] | None = None) -> Device:
+        """The device settings for a rollout ``engine``.
+
+        ``"paged"`` on a bf16 GPU trains in float32 with TF32 matmuls instead of bf16 autocast:
+        TRL's continuous-batching path casts the policy to bf16 for good when bf16 is on, which
+        would leave the optimizer bf16 weights (AdamW steps of ~1e-6 vanish). An explicit
+        ``grpo_config_overrides["bf16"]`` is kept as it is.
+        """
+        if engine == "paged" and self.type == "cuda" and self.bf16 and "bf16" not in (overrides or {}):
+            return Device("cuda", bf16=False, tf32=True)
+        return self
 
     def weights_dtype(self, trained_in_full: bool) -> str:
         """The dtype to load the weights in.

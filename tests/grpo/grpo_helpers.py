@@ -15,3 +15,44 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     """Write ``rows`` (objects, or raw strings written as they are) one per line."""
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
     return path
+
+
+# Reward files as users bring them: a helper module next to the file, several functions, a
+# (reward, {name: number}) tuple, an async function, and TRL's batch form in a second file.
+HELPER = "def share(text, letter):\n    return sum(ch == letter for ch in text) / max(len(text), 1)\n"
+
+MULTI = """
+import asyncio
+
+from letters import share  # a helper module next to the reward file
+
+
+def letter_share(completion, letter, **kwargs):
+    text = completion[0]["content"]
+    return share(text, letter), {"length": len(text), "has_letter": letter in text, "note": "not a number"}
+
+
+async def short(completion, **kwargs):
+    await asyncio.sleep(0)
+    return 1.0 if len(completion[0]["content"]) < 3 else 0.0
+
+
+reward_fns = [letter_share, short]
+"""
+
+BATCH = """
+def distinct(prompts, completions, letter, **kwargs):
+    # TRL's batch form: one reward per completion, the extra field as a list
+    assert len(prompts) == len(completions) == len(letter)
+    return [len(set(c[0]["content"])) / 8 for c in completions]
+"""
+
+
+def reward_files(tmp_path: Path) -> tuple[Path, Path]:
+    """Write letters.py (the helper), multi.py (reward_fns: letter_share, short) and batch.py (distinct)."""
+    (tmp_path / "letters.py").write_text(HELPER)
+    multi = tmp_path / "multi.py"
+    multi.write_text(MULTI)
+    batch = tmp_path / "batch.py"
+    batch.write_text(BATCH)
+    return multi, batch

@@ -64,6 +64,10 @@ def test_missing_required_key() -> None:
         ("max_steps", 0, RadasValueError, ">= 1"),
         ("model", "", RadasTypeError, "non-empty string"),
         ("grpo_config_overrides", ["loss_type"], RadasTypeError, "dict"),
+        ("lr_scheduler_type", "cosin", RadasValueError, "not a transformers scheduler; valid: linear, cosine"),
+        ("reward_weights", [1.0, "a"], RadasTypeError, "list of numbers, one per reward function"),
+        ("reward_file", [], RadasValueError, "empty list"),
+        ("generation", "fast", RadasValueError, "valid values: 'auto', 'transformers', 'paged', 'vllm'"),
     ],
 )
 def test_bad_values_name_key_and_value(key: str, value: object, error: type, fragment: str) -> None:
@@ -96,6 +100,15 @@ def test_override_that_is_not_a_grpo_config_field() -> None:
 def test_override_of_a_field_radas_sets_names_the_key_to_use() -> None:
     with pytest.raises(RadasValueError, match="use the top-level key 'kl_beta'"):
         validate_grpo_config({**BASE, "grpo_config_overrides": {"beta": 0.1}})
+    with pytest.raises(RadasValueError, match="use the top-level key 'lr_scheduler_type'"):
+        validate_grpo_config({**BASE, "grpo_config_overrides": {"lr_scheduler_type": "constant"}})
+
+
+def test_new_keys_defaults_and_lists() -> None:
+    cfg = validate_grpo_config({**BASE, "reward_file": ["a.py", "b.py:score"], "reward_weights": [1, 0.5]})
+    assert cfg["reward_file"] == ["a.py", "b.py:score"] and cfg["reward_weights"] == [1.0, 0.5]
+    assert cfg["lr_scheduler_type"] == "linear"  # TRL's (transformers') default: linear decay to 0
+    assert cfg["generation"] == "auto" and cfg["early_stopping"] is False
 
 
 def test_valid_overrides_kept() -> None:

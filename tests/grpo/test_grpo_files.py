@@ -8,9 +8,10 @@ import pytest
 
 from radas.errors import RadasValueError
 from radas.grpo import validate_prompt_file, validate_reward_file
-from radas.grpo._files import RewardAdapter, resolve_path
+from radas.grpo._files import resolve_path
+from radas.grpo._rewards import RewardBook
 
-from grpo_helpers import TOY_PROMPTS, TOY_REWARD, write_jsonl
+from grpo_helpers import TOY_PROMPTS, TOY_REWARD, reward_files, write_jsonl
 
 GOOD = {"prompt": [{"role": "user", "content": "hi"}], "answer": "42"}
 
@@ -18,8 +19,9 @@ GOOD = {"prompt": [{"role": "user", "content": "hi"}], "answer": "42"}
 def test_toy_files_are_valid() -> None:
     summary = validate_prompt_file(TOY_PROMPTS)
     assert summary.n_prompts == 24 and summary.extra_fields == ("letter",) and summary.conversational
-    fn = validate_reward_file(TOY_REWARD, prompt_file=TOY_PROMPTS)
-    assert fn([{"role": "assistant", "content": "aab"}], letter="a") == pytest.approx(2 / 3)
+    functions = validate_reward_file(TOY_REWARD, prompt_file=TOY_PROMPTS)
+    assert list(functions) == ["toy_reward"]  # a file's reward_fn is named after the file
+    assert functions["toy_reward"]([{"role": "assistant", "content": "aab"}], letter="a") == pytest.approx(2 / 3)
 
 
 def test_plain_string_prompts_and_blank_lines(tmp_path: Path) -> None:
@@ -94,7 +96,7 @@ def test_reward_file_without_reward_fn(tmp_path: Path) -> None:
     with pytest.raises(RadasValueError) as info:
         validate_reward_file(path)
     assert str(path) in str(info.value) and "does not define reward_fn" in str(info.value)
-    assert "['reward']" in str(info.value)
+    assert "['reward']" in str(info.value) and "file.py:function_name" in str(info.value)
 
 
 def test_reward_fn_returning_a_non_number_names_the_prompt_line(tmp_path: Path) -> None:
@@ -125,10 +127,57 @@ def test_relative_paths_resolve_from_the_trial_start_folder(tmp_path: Path, monk
 
 
 def test_percent_correct_definitions() -> None:
-    adapter = RewardAdapter(lambda c: 0.0, Path("r.py"), "p.jsonl")
-    assert adapter.percent_correct([0.0, 0.0, 0.0, 0.0]) == 0.0  # nothing beat anything yet
-    assert adapter.percent_correct([0.0, 1.0, 1.0, 0.0]) == 0.5
-    assert adapter.percent_correct([0.5, 0.5]) == 0.0  # below the best seen so far (1.0)
-    assert adapter.state() == {"best": 1.0, "worst": 0.0}
-    with_threshold = RewardAdapter(lambda c: 0.0, Path("r.py"), "p.jsonl", correct_threshold=0.5)
+    book = RewardBook([1.0])
+    assert book.percent_correct([0.0, 0.0, 0.0, 0.0]) == 0.0  # nothing beat anything yet
+    assert book.percent_correct([0.0, 1.0, 1.0, 0.0]) == 0.5
+    assert book.percent_correct([0.5, 0.5]) == 0.0  # below the best seen so far (1.0)
+    assert book.state() == {"best": 1.0, "worst": 0.0}
+    with_threshold = RewardBook([1.0], correct_threshold=0.5)
     assert with_threshold.percent_correct([0.0, 0.5, 0.7, 0.2]) == 0.5
+
+
+def test_percent_correct_judges_the_weighted_sum() -> None:
+    book = RewardBook([1.0, 2.0], correct_threshold=2.0)
+    book.record(0, [1.0, 0.0, float("nan")])
+    assert book.take_metrics() == {}  # waits for the last function of the batch
+    book.record(1, [0.5, 1.0, 1.0])  # sums: 2.0, 2.0, 2.0 (NaN: not applicable)
+    assert book.take_metrics() == {"percent_correct": 1.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# reward files as users bring them
+
+def test_several_functions_files_and_forms(tmp_path: Path) -> None:
+    multi, batch = reward_files(tmp_path)
+    functions = validate_reward_file([str(multi), f"{batch}:distinct"], prompt_file=TOY_PROMPTS)
+    assert list(functions) == ["letter_share", "short", "distinct"]
+    picked = validate_reward_file(f"{multi}:short", prompt_file=TOY_PROMPTS)
+    assert list(picked) == ["short"]
+
+
+def test_batch_form_returning_the_wrong_number(tmp_path: Path) -> None:
+    path = _reward(tmp_path, "def f(completions, **kwargs):\n    return [1.0]\n")
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a"}])
+    validate_reward_file(f"{path}:f", prompt_file=prompts)  # one completion, one reward: fine
+    from radas.grpo._rewards import load_reward_functions, score
+
+    (rf,) = load_reward_functions(f"{path}:f")
+    with pytest.raises(RadasValueError, match="returned list of 1 values for 2 completions"):
+        score(rf, ["a", "b"], ["x", "y"], [{}, {}], ["line 1", "line 2"])
+
+
+def test_bad_tuple_return_names_the_form(tmp_path: Path) -> None:
+    path = _reward(tmp_path, "def reward_fn(completion, **kwargs):\n    return 1.0, 2.0\n")
+    with pytest.raises(RadasValueError, match=r"\(number, \{'name': number, \.\.\.\}\)"):
+        validate_reward_file(path, prompt_file=TOY_PROMPTS)
+
+
+def test_reward_weights_must_match_the_functions_before_the_sweep(tmp_path: Path) -> None:
+    from radas.grpo import grpo_trainable
+
+    multi, _ = reward_files(tmp_path)  # two functions
+    space = {"model": "tiny", "prompt_file": str(TOY_PROMPTS), "reward_file": str(multi)}
+    grpo_trainable.check_param_space({**space, "reward_weights": [1.0, 2.0]})
+    with pytest.raises(RadasValueError) as info:
+        grpo_trainable.check_param_space({**space, "reward_weights": [1.0, 2.0, 3.0]})
+    assert "has 3 weight(s)" in str(info.value) and "letter_share, short" in str(info.value)

@@ -38,7 +38,7 @@ def test_grpo_learns_the_toy_task(ray_local: None, tmp_path: Path) -> None:
         "n_samples_per_prompt": 8,
         "rollout_max_response_len": 16,
         "seed": 0,
-        "grpo_config_overrides": {"lr_scheduler_type": "constant"},
+        "lr_scheduler_type": "constant",
     }
     # What a user runs on the driver before the sweep:
     validate_grpo_config(param_space)

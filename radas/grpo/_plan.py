@@ -1,0 +1,276 @@
+"""``gpu_per_trial="auto"`` for GRPO sweeps: how many trials fit on one GPU, estimated without loading weights.
+
+A trial's GPU memory is estimated from the model's config (its parameters counted on PyTorch's
+``meta`` device, so no weights are read or allocated) and the sweep's settings, in bytes:
+
+* weights and optimizer: full fine-tuning keeps float32 weights, gradients and AdamW's two
+  moments (16 per parameter) plus bf16 autocast copies of the weights (2 per parameter); LoRA
+  keeps a frozen base (2 per parameter in bf16, 4 with ``generation="paged"``, which trains in
+  float32) plus 16 per LoRA parameter (``lora_rank`` x the in + out features of every linear
+  layer but the output head);
+* the reference model when ``kl_beta > 0`` (full fine-tuning only: LoRA's reference is the base
+  with the adapter off), in float32 like the policy;
+* the KV cache of a rollout: ``rollout_batch_size x n_samples_per_prompt`` sequences of
+  prompt + completion tokens, 2 x layers x KV heads x head size numbers per token (bf16; float32
+  in 256-token pages with ``"paged"``, plus its attention mask); ``"vllm"`` adds its own bf16 copy
+  of the weights, its cache and 1 GiB;
+* activations of a training micro-batch (``per_device_train_batch_size`` sequences): 34 x hidden
+  bytes per token and layer (2 x hidden with gradient checkpointing, TRL's default, plus one
+  layer's worth), and the logits, 10 bytes per token and vocabulary entry;
+* 1.5 GiB for the CUDA context, cuBLAS workspaces and the allocator's slack of the trial's process;
+
+plus a 20% safety margin on all but the last. The sequence length is ``max_seq_length``, or the
+longest prompt's UTF-8 bytes + 32 (a bound on its tokens with a chat template) +
+``rollout_max_response_len`` when that is smaller. Over a ``param_space``, the worst case of its
+grid-search values (and choices, and the upper ends of ranges) counts. ``generation="auto"``
+counts as ``"transformers"`` (vLLM may be installed only where the trials run).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from radas.errors import RadasValueError
+from radas.grpo._config import DEFAULTS, is_search_space
+from radas.grpo._deps import require
+from radas.grpo._engine import PAGED_BATCH_TOKENS
+from radas.grpo._tiny import SPECIAL_TOKENS, TINY_ARCH, TINY_NAME
+
+GIB = 1024**3
+CONTEXT_BYTES = int(1.5 * GIB)
+PAGE_TOKENS = 256
+VLLM_OVERHEAD_BYTES = GIB
+SAFETY = 1.2
+PROMPT_TEMPLATE_TOKENS = 32
+_MAX_COMBINATIONS = 4096
+# Keys whose values change a trial's memory.
+_MEMORY_KEYS = ("model", "lora_rank", "kl_beta", "rollout_batch_size", "n_samples_per_prompt", "max_seq_length",
+                "rollout_max_response_len", "prompt_file", "generation", "grpo_config_overrides")
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the memory estimate needs of a model, read from its config."""
+
+    parameters: int
+    lora_features: int  # sum of in + out features of the linear layers LoRA adapts (all but the output head)
+    layers: int
+    hidden: int
+    vocab: int
+    kv_per_token: int  # KV numbers per token and layer: 2 x KV heads x head size
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One trial's estimated GPU memory, in bytes, by part."""
+
+    weights: int
+    reference: int
+    kv_cache: int
+    activations: int
+    context: int
+    shape: ModelShape
+    lora_rank: int
+    sequences: int
+    sequence_length: int
+
+    @property
+    def total(self) -> int:
+        """All parts with the safety margin."""
+        return int(SAFETY * (self.weights + self.reference + self.kv_cache + self.activations) + self.context)
+
+    def describe(self) -> str:
+        """The parts in words."""
+        mode = "full fine-tuning" if not self.lora_rank else f"LoRA rank {self.lora_rank}"
+        parts = [f"model {_count(self.shape.parameters)} params, {mode}: weights+optimizer {_gib(self.weights)}"]
+        if self.reference:
+            parts.append(f"reference model {_gib(self.reference)}")
+        parts += [f"rollout cache for {self.sequences} sequences x {self.sequence_length} tokens {_gib(self.kv_cache)}",
+                  f"activations {_gib(self.activations)}", f"CUDA context {_gib(self.context)}",
+                  f"+{round((SAFETY - 1) * 100)}% margin"]
+        return "; ".join(parts)
+
+
+def _gib(n: float) -> str:
+    return f"{n / GIB:.2f} GiB"
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+
+
+def _model_config(model: str) -> Any:
+    transformers = require("transformers", "gpu_per_trial='auto'")
+    if model == TINY_NAME:
+        return transformers.Qwen2Config(vocab_size=256 + len(SPECIAL_TOKENS), **TINY_ARCH)
+    try:  # a local folder's config.json, or the hub's (or its cache's) config only
+        return transformers.AutoConfig.from_pretrained(os.path.expanduser(model))
+    except Exception as exc:
+        raise RadasValueError(
+            f"gpu_per_trial='auto' cannot read the config of model {model!r} to plan the trials' GPU memory "
+            f"({type(exc).__name__}: {exc}); give gpu_per_trial as a number, or a model whose config is reachable "
+            f"(a local folder with config.json, a Hugging Face id)"
+        ) from exc
+
+
+def model_shape(model: str) -> ModelShape:
+    """The :class:`ModelShape` of a model id, local folder or ``"tiny"``, without loading weights."""
+    torch = require("torch", "gpu_per_trial='auto'")
+    transformers = require("transformers", "gpu_per_trial='auto'")
+    config = _model_config(model)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    with torch.device("meta"):
+        module = transformers.AutoModelForCausalLM.from_config(config)
+    parameters = sum(p.numel() for p in module.parameters())
+    head = module.get_output_embeddings()
+    lora = sum(m.in_features + m.out_features for m in module.modules()
+               if isinstance(m, torch.nn.Linear) and m is not head)
+    heads = int(text.num_attention_heads)
+    kv_heads = int(getattr(text, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    return ModelShape(parameters, lora, int(text.num_hidden_layers), int(text.hidden_size), int(text.vocab_size),
+                      2 * kv_heads * head_dim)
+
+
+def _longest_prompt_bytes(prompt_file: Any) -> int | None:
+    from radas.grpo._files import read_prompt_file
+
+    try:
+        records = read_prompt_file(prompt_file)
+    except (RadasValueError, TypeError):
+        return None
+    return max(len(json.dumps(r.prompt, ensure_ascii=False).encode()) for r in records)
+
+
+def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = None) -> Estimate:
+    """One trial's GPU memory for a concrete GRPO ``config`` (see the module docstring)."""
+    cfg = {**DEFAULTS, **config}
+    shape = shape or model_shape(cfg["model"])
+    overrides = dict(cfg.get("grpo_config_overrides") or {})
+    rank = int(cfg["lora_rank"] or 0)
+    engine = cfg.get("generation", "auto")
+    p = shape.parameters
+    if rank:
+        weights = (4 if engine == "paged" else 2) * p + 16 * rank * shape.lora_features
+        reference = 0
+    else:
+        weights = (16 if engine == "paged" else 18) * p
+        reference = 4 * p if cfg["kl_beta"] else 0
+    length = int(cfg["max_seq_length"])
+    if cfg.get("rollout_max_response_len"):
+        prompt_bytes = _longest_prompt_bytes(cfg["prompt_file"])
+        if prompt_bytes is not None:
+            length = min(length, prompt_bytes + PROMPT_TEMPLATE_TOKENS + int(cfg["rollout_max_response_len"]))
+    sequences = int(cfg["rollout_batch_size"]) * int(cfg["n_samples_per_prompt"])
+    if engine == "paged":
+        cached = sequences * math.ceil(length / PAGE_TOKENS) * PAGE_TOKENS
+        batch_tokens = max(sequences, min(PAGED_BATCH_TOKENS, sequences * length))
+        kv = cached * shape.layers * shape.kv_per_token * 4 + batch_tokens * (cached + batch_tokens) * 4
+    else:
+        kv = sequences * length * shape.layers * shape.kv_per_token * 2
+    if engine == "vllm":
+        kv += 2 * p + VLLM_OVERHEAD_BYTES
+    micro = int(overrides.get("per_device_train_batch_size") or cfg["n_samples_per_prompt"])
+    checkpointing = overrides.get("gradient_checkpointing", overrides.get("activation_checkpointing",
+                                                                            cfg["model"] != TINY_NAME))
+    tokens = micro * length
+    per_layer = (2 * shape.layers + 34) if checkpointing else 34 * shape.layers
+    activations = tokens * shape.hidden * per_layer + tokens * shape.vocab * 10
+    return Estimate(weights, reference, kv, activations, CONTEXT_BYTES, shape, rank, sequences, length)
+
+
+def _candidates(value: Any) -> list[Any]:
+    """The values a search-space entry can take that matter for the worst case."""
+    if isinstance(value, Mapping) and set(value) == {"grid_search"}:
+        return list(value["grid_search"])
+    if not is_search_space(value):
+        return [value]
+    categories = getattr(value, "categories", None)
+    if categories is not None:
+        return list(categories)
+    upper = getattr(value, "upper", None)
+    if upper is not None:
+        is_int = type(value).__name__ == "Integer"
+        return [upper - 1 if is_int else upper]
+    raise RadasValueError(
+        f"gpu_per_trial='auto' cannot bound the search space {value!r} of a key that changes a trial's memory; "
+        f"give gpu_per_trial as a number"
+    )
+
+
+def _combinations(param_space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    base = {k: v for k, v in param_space.items() if k in _MEMORY_KEYS}
+    overrides = base.pop("grpo_config_overrides", None)
+    keys = list(base)
+    choices = [_candidates(base[k]) for k in keys]
+    override_choices: list[dict[str, Any]] = [{}]
+    if isinstance(overrides, Mapping):
+        okeys = [k for k in ("per_device_train_batch_size", "gradient_checkpointing", "activation_checkpointing")
+                 if k in overrides]
+        override_choices = [dict(zip(okeys, combo)) for combo in itertools.product(*(_candidates(overrides[k])
+                                                                                    for k in okeys))]
+    elif overrides is not None:
+        override_choices = [dict(o) for o in _candidates(overrides) if isinstance(o, Mapping)] or [{}]
+    combos = []
+    for combo in itertools.product(*choices, override_choices):
+        combos.append({**dict(zip(keys, combo[:-1])), "grpo_config_overrides": combo[-1]})
+        if len(combos) > _MAX_COMBINATIONS:
+            break
+    return combos
+
+
+def plan_gpu_per_trial(
+    param_space: Mapping[str, Any], *, gpu_memory_gib: float | None, cpus_per_gpu: float | None,
+    cpu_per_trial: float,
+) -> tuple[float, str]:
+    """The GPU fraction per trial for ``gpu_per_trial="auto"``, and the plan in words.
+
+    Packs ``n`` trials on each GPU (fraction ``1/n``): as many as the estimated memory of the
+    worst trial of ``param_space`` allows on a GPU of ``gpu_memory_gib`` (see the module docstring),
+    and no more than the CPUs allow (``cpus_per_gpu / cpu_per_trial``, when ``cpus_per_gpu`` is known).
+    Reads the model's config only, never its weights. Raises
+    :class:`~radas.errors.RadasValueError` when the GPU memory is unknown (``gpu_memory_gib=None``)
+    or one trial does not fit on one GPU.
+    """
+    if gpu_memory_gib is None:
+        raise RadasValueError(
+            "gpu_per_trial='auto' needs the GPU memory of the machines the trials run on, and it is unknown here: run "
+            "where there is a GPU, or set gram_per_gpu_gb in the cluster's [clusters.<name>] table of the radas "
+            "config file (or give gpu_per_trial as a number)"
+        )
+    if not isinstance(gpu_memory_gib, (int, float)) or gpu_memory_gib <= 0:
+        raise RadasValueError(f"gpu_per_trial='auto': gpu_memory_gib = {gpu_memory_gib!r} must be a number > 0")
+    shapes: dict[str, ModelShape] = {}
+    worst: Estimate | None = None
+    for combo in _combinations(param_space):
+        model = str(combo.get("model"))
+        if model not in shapes:
+            shapes[model] = model_shape(model)
+        estimate = estimate_trial_memory(combo, shapes[model])
+        if worst is None or estimate.total > worst.total:
+            worst = estimate
+    assert worst is not None
+    capacity = gpu_memory_gib * GIB
+    by_memory = int(capacity // worst.total)
+    if by_memory < 1:
+        raise RadasValueError(
+            f"gpu_per_trial='auto': one trial needs about {_gib(worst.total)} ({worst.describe()}), more than one "
+            f"GPU's {gpu_memory_gib:g} GiB; use LoRA (lora_rank), a smaller rollout_batch_size or "
+            f"per_device_train_batch_size, a smaller model, or GPUs with more memory"
+        )
+    by_cpu = int(cpus_per_gpu // cpu_per_trial) if cpus_per_gpu else None
+    n = max(1, min(by_memory, by_cpu)) if by_cpu is not None else by_memory
+    if by_cpu is not None and by_cpu < by_memory:
+        limit = f"limited by the CPUs: {cpus_per_gpu:g} per GPU at cpu_per_trial={cpu_per_trial:g}; memory allows {by_memory}"
+    else:
+        limit = f"limited by memory: {gpu_memory_gib:g} GiB per GPU"
+    fraction = math.floor(10000 / n) / 10000
+    text = (f"{n} trial{'s' if n > 1 else ''} per GPU (gpu_per_trial={fraction:g}, {limit}), "
+            f"~{worst.total / GIB:.1f} GiB each ({worst.describe()})")
+    return fraction, text

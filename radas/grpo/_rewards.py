@@ -1,0 +1,449 @@
+"""Reward files: loading the reward functions users bring, calling them, and serving them to TRL.
+
+A reward file is a Python file. Its folder is put on ``sys.path`` (first, as for a script) before it
+is imported, so a helper module next to it imports. It provides:
+
+* ``reward_fn(completion, **extra_fields)`` - the hosted RL API's per-completion form:
+  ``completion`` is a list of messages (``completion[0]["content"]`` is the text), the keyword
+  arguments are the prompt line's extra fields. It returns a number, or ``(number, {"name":
+  number, ...})`` whose numbers are reported as ``reward_info/<name>`` metrics (mean over the
+  step's completions); or
+* ``reward_fns`` - several functions: a list (named by their ``__name__``) or a dict name -> function;
+* or any function picked with ``"file.py:function_name"``.
+
+Each function may also be TRL's batch form, ``f(completions, **kwargs) -> list`` (recognised by a
+parameter named ``completions``): it gets ``prompts``, ``completions`` and each extra field as a list
+(one value per completion), plus TRL's own keyword arguments in a trial, and returns one number (or
+None: not applicable) per completion. ``async def`` functions are awaited, a step's completions
+concurrently. Several functions are summed with ``reward_weights`` (TRL's), each reported as
+``reward/<name>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import importlib.util
+import inspect
+import json
+import math
+import numbers
+import os
+import re
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from radas.errors import RadasTypeError, RadasValueError
+from radas.grpo._files import read_prompt_file, resolve_path
+
+SAMPLE_COMPLETION = "This is a sample completion."
+REWARD_INFO_PREFIX = "reward_info/"
+_SPEC = re.compile(r"^(?P<path>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+@dataclass(frozen=True)
+class RewardFunction:
+    """One reward function of a sweep: its metric name, the callable, its file and calling form."""
+
+    name: str
+    fn: Callable[..., Any]
+    path: Path
+    batch: bool  # TRL's batch form: f(completions, **kwargs) -> list
+    is_async: bool
+
+
+def _frame_in(exc: BaseException, path: Path) -> str:
+    """' (line N)' of the innermost traceback frame in ``path``, or ''."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename and Path(frame.filename).resolve() == path:
+            line = frame.lineno
+    return f" (line {line})" if line else ""
+
+
+def load_reward_module(path: str | os.PathLike[str]) -> tuple[ModuleType, Path]:
+    """Import a reward file as a fresh module, its folder first on ``sys.path``; errors name the file and line."""
+    p = resolve_path(path, "reward_file")
+    folder = str(p.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # like running a script: modules next to it import
+    name = "radas_reward_" + hashlib.sha1(str(p).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, p)
+    if spec is None or spec.loader is None:
+        raise RadasValueError(f"reward_file {str(p)!r} cannot be imported as Python (use a .py file)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # so dataclasses/pickle inside the file can find their module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        raise RadasValueError(f"reward_file {str(p)!r} line {exc.lineno}: syntax error: {exc.msg}") from exc
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise RadasValueError(
+            f"reward_file {str(p)!r} does not import{_frame_in(exc, p)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module, p
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+def _form(fn: Any, p: Path, label: str) -> tuple[bool, bool]:
+    """(batch form?, async?) of a reward function, checked to take an argument."""
+    if not callable(fn):
+        raise RadasTypeError(f"reward_file {str(p)!r}: {label} is a {type(fn).__name__}, not a function")
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False, _is_async(fn)
+    if "completions" in sig.parameters:
+        return True, _is_async(fn)
+    positional = [q for q in sig.parameters.values()
+                  if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD, q.VAR_POSITIONAL)]
+    if not positional:
+        raise RadasValueError(
+            f"reward_file {str(p)!r}: {label}{sig} takes no positional argument; it must be "
+            f"reward_fn(completion, **kwargs) with the completion (a list of messages) first, or TRL's batch form "
+            f"f(completions, **kwargs) -> list"
+        )
+    return False, _is_async(fn)
+
+
+def _functions_of(module: ModuleType, p: Path, attr: str | None) -> list[tuple[str, Any, str]]:
+    """(name, function, label) of what a reward file provides."""
+    if attr is not None:
+        if not hasattr(module, attr):
+            raise RadasValueError(f"reward_file {str(p)!r} does not define {attr!r} (asked for with ':{attr}')")
+        return [(attr, getattr(module, attr), attr)]
+    fns = getattr(module, "reward_fns", None)
+    if fns is not None:
+        if isinstance(fns, Mapping) and fns:
+            return [(str(k), v, f"reward_fns[{k!r}]") for k, v in fns.items()]
+        if isinstance(fns, (list, tuple)) and fns:
+            return [(getattr(f, "__name__", f"reward_{i}"), f, f"reward_fns[{i}]") for i, f in enumerate(fns)]
+        raise RadasTypeError(f"reward_file {str(p)!r}: reward_fns must be a non-empty list or dict of functions")
+    fn = getattr(module, "reward_fn", None)
+    if fn is None:
+        defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise RadasValueError(
+            f"reward_file {str(p)!r} does not define reward_fn(completion, **kwargs) -> float (or reward_fns, a "
+            f"list of them); it defines {defined}. Name another function with 'file.py:function_name'"
+        )
+    return [(p.stem, fn, "reward_fn")]
+
+
+def reward_specs(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[tuple[str, str | None]]:
+    """(path, function name or None) of each entry of a ``reward_file`` config value."""
+    entries = [reward_file] if isinstance(reward_file, (str, os.PathLike)) else list(reward_file)
+    out: list[tuple[str, str | None]] = []
+    for entry in entries:
+        text = os.fspath(entry)
+        match = _SPEC.match(text)
+        out.append((match["path"], match["name"]) if match and not os.path.exists(text) else (text, None))
+    return out
+
+
+def load_reward_functions(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[RewardFunction]:
+    """The reward functions a ``reward_file`` config value names, in order, with unique names."""
+    modules: dict[str, tuple[ModuleType, Path]] = {}
+    out: list[RewardFunction] = []
+    names: set[str] = set()
+    for path, attr in reward_specs(reward_file):
+        if path not in modules:
+            modules[path] = load_reward_module(path)
+        module, p = modules[path]
+        for name, fn, label in _functions_of(module, p, attr):
+            batch, is_async = _form(fn, p, label)
+            unique, i = name, 2
+            while unique in names:
+                unique, i = f"{name}_{i}", i + 1
+            names.add(unique)
+            out.append(RewardFunction(unique, fn, p, batch, is_async))
+    return out
+
+
+def as_messages(completion: Any) -> list[dict[str, str]]:
+    """A completion as the hosted API passes it: a list of messages (plain text becomes one message)."""
+    if isinstance(completion, str):
+        return [{"role": "assistant", "content": completion}]
+    return list(completion)
+
+
+def _scalar(value: Any) -> Any:
+    item = getattr(value, "item", None)  # 0-d numpy arrays / torch tensors
+    if not isinstance(value, numbers.Real) and callable(item) and getattr(value, "ndim", None) == 0:
+        return item()
+    return value
+
+
+def check_reward_value(value: Any, reward_file: Path, where: str, allow_none: bool = False) -> float:
+    """``value`` as a float (None as NaN when allowed), or an error naming the reward file and the prompt line."""
+    if value is None and allow_none:
+        return math.nan
+    scalar = _scalar(value)
+    if isinstance(scalar, numbers.Real):
+        out = float(scalar)
+        if math.isfinite(out):
+            return out
+    raise RadasValueError(
+        f"reward_file {str(reward_file)!r}: the reward function returned {value!r} ({type(value).__name__}) for "
+        f"{where}; it must return a finite number (float or int){', or None' if allow_none else ''}, or "
+        f"(number, {{'name': number, ...}})"
+    )
+
+
+def _info_numbers(info: Any, reward_file: Path, where: str) -> dict[str, float]:
+    if not isinstance(info, Mapping):
+        raise RadasValueError(
+            f"reward_file {str(reward_file)!r}: the reward function returned a tuple whose second item is "
+            f"{type(info).__name__} for {where}; it must be (number, {{'name': number, ...}})"
+        )
+    out = {}
+    for key, v in info.items():
+        v = _scalar(v)
+        if isinstance(v, numbers.Real) and math.isfinite(float(v)):
+            out[str(key)] = float(v)
+    return out
+
+
+def _split_result(value: Any, reward_file: Path, where: str) -> tuple[float, dict[str, float]]:
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise RadasValueError(
+                f"reward_file {str(reward_file)!r}: the reward function returned a tuple of {len(value)} items for "
+                f"{where}; it must be (number, {{'name': number, ...}})"
+            )
+        return check_reward_value(value[0], reward_file, where), _info_numbers(value[1], reward_file, where)
+    return check_reward_value(value, reward_file, where), {}
+
+
+def _note(exc: BaseException, rf: RewardFunction, where: str) -> BaseException:
+    note = f"radas: raised by reward function {rf.name!r} of reward_file {str(rf.path)!r}{_frame_in(exc, rf.path)} on {where}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+        return exc
+    return RadasValueError(f"{note}: {type(exc).__name__}: {exc}")
+
+
+def _run(coroutines: list[Awaitable[Any]]) -> list[Any]:
+    """Await ``coroutines`` concurrently, from a thread with or without a running event loop."""
+    async def gather() -> list[Any]:
+        return list(await asyncio.gather(*coroutines))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(gather())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # e.g. a notebook's loop runs in this thread
+        return pool.submit(asyncio.run, gather()).result()
+
+
+def score(
+    rf: RewardFunction,
+    prompts: Sequence[Any],
+    completions: Sequence[Any],
+    extras: Sequence[Mapping[str, Any]],
+    wheres: Sequence[str],
+    trl_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Call ``rf`` on a batch as its form asks; return one reward (NaN: not applicable) and one
+    ``{name: number}`` dict per completion."""
+    n = len(completions)
+    if rf.batch:
+        columns: dict[str, list[Any]] = {}
+        for i, extra in enumerate(extras):
+            for key, value in extra.items():
+                columns.setdefault(key, [None] * n)[i] = value
+        kwargs = {**columns, **(trl_kwargs or {})}
+        try:
+            out = rf.fn(prompts=list(prompts), completions=list(completions), **kwargs)
+            if inspect.isawaitable(out):
+                out = _run([out])[0]
+        except Exception as exc:
+            raise _note(exc, rf, f"a batch of {wheres[0] if n == 1 else f'{n} completions'}") from None
+        values = list(out) if isinstance(out, Iterable) and not isinstance(out, (str, bytes, Mapping)) else None
+        if values is None or len(values) != n:
+            raise RadasValueError(
+                f"reward_file {str(rf.path)!r}: {rf.name} (TRL's batch form, it has a 'completions' parameter) returned "
+                f"{type(out).__name__}{f' of {len(values)} values' if values is not None else ''} for {n} completions; "
+                f"it must return a list with one number (or None) per completion"
+            )
+        return [check_reward_value(v, rf.path, w, allow_none=True) for v, w in zip(values, wheres)], [{} for _ in values]
+
+    def call(completion: Any, extra: Mapping[str, Any], where: str) -> Any:
+        try:
+            return rf.fn(as_messages(completion), **extra)
+        except Exception as exc:
+            raise _note(exc, rf, where) from None
+
+    if rf.is_async:
+        async def one(completion: Any, extra: Mapping[str, Any], where: str) -> Any:
+            try:
+                return await rf.fn(as_messages(completion), **extra)
+            except Exception as exc:
+                raise _note(exc, rf, where) from None
+
+        raw = _run([one(c, e, w) for c, e, w in zip(completions, extras, wheres)])
+    else:
+        raw = [call(c, e, w) for c, e, w in zip(completions, extras, wheres)]
+    pairs = [_split_result(v, rf.path, w) for v, w in zip(raw, wheres)]
+    return [r for r, _ in pairs], [i for _, i in pairs]
+
+
+def validate_reward_file(
+    path: str | os.PathLike[str] | Sequence[str],
+    prompt_file: str | os.PathLike[str] | None = None,
+    n_lines: int = 3,
+) -> dict[str, Callable[..., Any]]:
+    """Check a reward file (or a list of them) before a sweep; return its reward functions by metric name.
+
+    Each file must import and provide ``reward_fn``, ``reward_fns`` or the function named with
+    ``"file.py:function"``. With ``prompt_file``, every function is also called on the first
+    ``n_lines`` prompts (a sample completion plus each line's extra fields) and must return a
+    finite number (or ``(number, {"name": number})``; TRL's batch form: a list of them). Errors
+    (:class:`~radas.errors.RadasValueError`) name the reward file and, where it applies, its line
+    and the prompt-file line.
+    """
+    functions = load_reward_functions(path)
+    if prompt_file is not None:
+        records = read_prompt_file(prompt_file)[: max(1, n_lines)]
+        pf = str(resolve_path(prompt_file, "prompt_file"))
+        for rf in functions:
+            for r in records:
+                score(rf, [r.prompt], [as_messages(SAMPLE_COMPLETION)], [r.extra], [f"prompt_file {pf!r} line {r.line}"])
+    return {rf.name: rf.fn for rf in functions}
+
+
+class RewardBook:
+    """What the reward functions of one run share: the weighted sum of their rewards and ``percent_correct``.
+
+    ``percent_correct``: the share of the batch's completions that count as correct, judged on the
+    weighted sum of the rewards. With a ``correct_threshold``, a completion is correct when its
+    reward is ``>= correct_threshold``. Without one, it is correct when its reward reaches the best
+    reward seen so far in the run (this batch included), and only once some reward has beaten the
+    worst one seen (so a run where all rewards are equal reports 0).
+    """
+
+    def __init__(self, weights: Sequence[float], correct_threshold: float | None = None) -> None:
+        self.weights = list(weights)
+        self.correct_threshold = correct_threshold
+        self.best: float | None = None
+        self.worst: float | None = None
+        self._pending: dict[int, list[float]] = {}
+        self._window: list[float] = []  # percent_correct of each batch since the last take_metrics()
+
+    def record(self, index: int, rewards: Sequence[float]) -> None:
+        """Keep function ``index``'s rewards of a batch; with the last function's, score the batch."""
+        self._pending[index] = list(rewards)
+        if index != len(self.weights) - 1:
+            return
+        per_function = [self._pending.get(i, [math.nan] * len(rewards)) for i in range(len(self.weights))]
+        self._pending = {}
+        combined = []
+        for values in zip(*per_function):
+            present = [w * v for w, v in zip(self.weights, values) if not math.isnan(v)]
+            if present:
+                combined.append(sum(present))
+        self._window.append(self.percent_correct(combined))
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint must keep for ``percent_correct`` to continue after a restore."""
+        return {"best": self.best, "worst": self.worst}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state`."""
+        self.best = state.get("best")
+        self.worst = state.get("worst")
+
+    def take_metrics(self) -> dict[str, float]:
+        """``percent_correct`` averaged over the batches scored since the last call ({} if none)."""
+        if not self._window:
+            return {}
+        out = {"percent_correct": sum(self._window) / len(self._window)}
+        self._window.clear()
+        return out
+
+    def percent_correct(self, rewards: Sequence[float]) -> float:
+        """Share of ``rewards`` counted as correct (see the class docstring); updates the running best."""
+        if not rewards:
+            return 0.0
+        if self.correct_threshold is not None:
+            return sum(r >= self.correct_threshold for r in rewards) / len(rewards)
+        hi, lo = max(rewards), min(rewards)
+        self.best = hi if self.best is None else max(self.best, hi)
+        self.worst = lo if self.worst is None else min(self.worst, lo)
+        if self.best <= self.worst:
+            return 0.0
+        tol = 1e-9 * max(1.0, abs(self.best))
+        return sum(r >= self.best - tol for r in rewards) / len(rewards)
+
+
+class RewardAdapter:
+    """One reward function as a TRL reward function (``reward_funcs`` entry).
+
+    TRL calls it with ``prompts``, ``completions`` and one list per dataset column. radas stores
+    each prompt line's extra fields as a JSON string in ``_radas_extra`` and its line number in
+    ``_radas_line``, so the function gets the line's own fields, exactly as written. Numbers a
+    function returns in a ``(reward, {name: number})`` tuple are logged through TRL's
+    ``log_metric`` as ``reward_info/<name>``.
+    """
+
+    def __init__(self, rf: RewardFunction, index: int, book: RewardBook, prompt_file: str) -> None:
+        self.rf = rf
+        self.index = index
+        self.book = book
+        self.prompt_file = prompt_file
+        self.__name__ = rf.name  # TRL names the function's metrics after it
+
+    def __call__(
+        self,
+        prompts: list[Any],
+        completions: list[Any],
+        _radas_extra: list[str] | None = None,
+        _radas_line: list[int] | None = None,
+        **trl_kwargs: Any,
+    ) -> list[float]:
+        """Score a batch for TRL: one float (NaN: not applicable) per completion."""
+        n = len(completions)
+        extras = [json.loads(e) if e else {} for e in (_radas_extra or [None] * n)]
+        wheres = [f"prompt_file {self.prompt_file!r} line {line}" for line in (_radas_line or [0] * n)]
+        rewards, infos = score(self.rf, prompts, completions, extras, wheres,
+                               trl_kwargs if self.rf.batch else None)
+        log_metric = trl_kwargs.get("log_metric")
+        if callable(log_metric):
+            sums: dict[str, list[float]] = {}
+            for info in infos:
+                for key, value in info.items():
+                    sums.setdefault(key, []).append(value)
+            for key, values in sums.items():
+                log_metric(REWARD_INFO_PREFIX + key, sum(values) / len(values))
+        self.book.record(self.index, rewards)
+        return rewards
+
+
+def make_adapters(
+    functions: Sequence[RewardFunction], weights: Sequence[float] | None, prompt_file: str,
+    correct_threshold: float | None,
+) -> tuple[list[RewardAdapter], RewardBook]:
+    """TRL reward functions for ``functions`` and the book they share."""
+    weights = list(weights) if weights is not None else [1.0] * len(functions)
+    check_weights(weights, functions)
+    book = RewardBook(weights, correct_threshold)
+    return [RewardAdapter(rf, i, book, prompt_file) for i, rf in enumerate(functions)], book
+
+
+def check_weights(weights: Sequence[float] | None, functions: Sequence[RewardFunction]) -> None:
+    """``reward_weights`` must have one weight per reward function."""
+    if weights is not None and len(weights) != len(functions):
+        raise RadasValueError(
+            f"config['reward_weights'] has {len(weights)} weight(s) but the reward file(s) provide "
+            f"{len(functions)} reward function(s) ({', '.join(rf.name for rf in functions)}); give one weight each"
+        )

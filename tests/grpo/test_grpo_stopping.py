@@ -1,0 +1,106 @@
+"""GRPO-aware early stopping: the rules, the in-trial switch, and the Tune scheduler in a real sweep."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray.tune.schedulers import ASHAScheduler
+
+import radas
+from radas.errors import RadasTypeError, RadasValueError
+from radas.grpo import GRPOEarlyStopping, StopRules, grpo_trainable, validate_grpo_config
+from radas.grpo._stopping import StopWatch
+from radas.grpo._trainable import run_grpo
+
+from grpo_helpers import TOY_PROMPTS
+
+DEAD = "def reward_fn(completion, **kwargs):\n    return 0.0\n"
+# Different texts get different rewards, so a group of samples never has equal rewards.
+LIVELY = "def reward_fn(completion, **kwargs):\n    return (sum(map(ord, completion[0]['content'])) % 101) / 101\n"
+
+
+def feed(rules: StopRules, reports: list[dict[str, Any]]) -> list[str | None]:
+    watch = StopWatch(rules)
+    return [watch.update(r) for r in reports]
+
+
+def test_no_learning_signal_needs_the_steps_not_the_reports() -> None:
+    rules = StopRules(no_signal_frac=0.9, no_signal_steps=6)
+    reasons = feed(rules, [{"step": s, "frac_reward_zero_std": f} for s, f in
+                           [(2, 1.0), (4, 0.5), (6, 0.95), (8, 1.0), (10, 1.0)]])  # logged every 2 steps
+    assert reasons[:4] == [None] * 4
+    assert reasons[4] is not None and reasons[4].startswith("no learning signal: frac_reward_zero_std >= 0.9 for 6 "
+                                                            "steps (steps 5-10)")
+
+
+def test_nonfinite_loss_kl_blowup() -> None:
+    assert feed(StopRules(), [{"step": 1, "loss": 0.1}, {"step": 2, "loss": math.nan}])[1] == \
+        "non-finite loss: loss=nan at step 2"
+    assert feed(StopRules(), [{"step": 1, "grad_norm": math.inf}])[0] == "non-finite grad_norm: grad_norm=inf at step 1"
+    assert feed(StopRules(stop_on_nonfinite=False), [{"loss": math.nan}]) == [None]
+    assert feed(StopRules(kl_max=0.5), [{"step": 3, "kl": 0.4}, {"step": 4, "kl": 0.7}]) == \
+        [None, "KL blow-up: kl=0.7 > kl_max=0.5 at step 4"]
+
+
+def test_reward_collapse_from_its_best_but_not_on_noise() -> None:
+    rules = StopRules(reward_collapse=0.5, reward_window=2)
+    rise_and_fall = [0.1, 0.1, 0.5, 0.9, 0.9, 0.9, 0.5, 0.2]
+    reasons = feed(rules, [{"step": i + 1, "reward_mean": r, "reward_std": 0.1} for i, r in enumerate(rise_and_fall)])
+    assert reasons[:-1] == [None] * 7
+    assert reasons[-1] == ("reward collapse: reward_mean (mean of the last 2 reports) fell to 0.35 from its best 0.9 "
+                           "(start 0.1) at step 8")
+    flat = [0.01, 0.012, 0.014, 0.01, 0.009, 0.011, 0.01, 0.008]  # gains below half the rewards' spread
+    assert feed(rules, [{"reward_mean": r, "reward_std": 0.05} for r in flat]) == [None] * 8
+
+
+def test_config_switch_and_bad_settings() -> None:
+    base = {"model": "tiny", "prompt_file": "p.jsonl", "reward_file": "r.py"}
+    assert validate_grpo_config(base)["early_stopping"] is False
+    assert StopRules.from_config(True) == StopRules() and StopRules.from_config(False) is None
+    with pytest.raises(RadasValueError, match=r"unknown key\(s\) \['patience'\]; valid keys: \['no_signal_frac'"):
+        validate_grpo_config({**base, "early_stopping": {"patience": 3}})
+    with pytest.raises(RadasValueError, match=r"\['no_signal_frac'\] = 2 is invalid"):
+        validate_grpo_config({**base, "early_stopping": {"no_signal_frac": 2}})
+    with pytest.raises(RadasTypeError, match="must be True, False or a dict"):
+        validate_grpo_config({**base, "early_stopping": "yes"})
+    with pytest.raises(RadasTypeError, match="must be a ray.tune scheduler"):
+        GRPOEarlyStopping("asha")
+
+
+def test_a_dead_run_stops_itself_and_says_why(tmp_path: Path, toy_config: dict[str, Any]) -> None:
+    reward = tmp_path / "dead.py"
+    reward.write_text(DEAD)
+    reports: list[dict] = []
+    run_grpo({**toy_config, "reward_file": str(reward), "max_steps": 6, "early_stopping": {"no_signal_steps": 2}},
+             lambda m, c=None: reports.append(m))
+    assert [m["step"] for m in reports] == [1, 2]
+    assert "stop_reason" not in reports[0]
+    assert reports[-1]["stop_reason"].startswith("no learning signal: frac_reward_zero_std >= 0.95 for 2 steps")
+
+
+async def test_scheduler_stops_the_dead_trial_of_a_sweep_with_asha(tmp_path: Path, local_ray: None) -> None:
+    (tmp_path / "dead.py").write_text(DEAD)
+    (tmp_path / "lively.py").write_text(LIVELY)
+    from ray import tune
+
+    stopper = GRPOEarlyStopping(ASHAScheduler(metric="reward_mean", mode="max", max_t=100, grace_period=100),
+                                no_signal_steps=2)
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name="grpo-stop", trainable=grpo_trainable, run_choice="run",
+        param_space={"model": "tiny", "prompt_file": str(TOY_PROMPTS),
+                     "reward_file": tune.grid_search([str(tmp_path / "dead.py"), str(tmp_path / "lively.py")]),
+                     "max_steps": 4, "rollout_batch_size": 2, "n_samples_per_prompt": 2,
+                     "rollout_max_response_len": 4},
+        tuner_init_kwargs={"tune_config": {"scheduler": stopper}},
+    )
+    df = results["df"].set_index(results["df"]["config/reward_file"].map(lambda p: Path(p).stem))
+    assert df.loc["dead", "step"] == 2 and df.loc["lively", "step"] == 4
+    assert df.loc["dead", "stop_reason"].startswith("no learning signal: frac_reward_zero_std >= 0.95 for 2 steps")
+    assert not isinstance(df.loc["lively", "stop_reason"], str)  # not stopped: no reason
+    assert set(df["status"]) == {"TERMINATED"}
+    curves = results["tuner"].get_iteration_dataframe()
+    dead = curves[curves["config/reward_file"].str.endswith("dead.py")]
+    assert dead["stop_reason"].str.startswith("no learning signal").all()
