@@ -3,19 +3,31 @@
 :func:`grpo_trainable` is a Ray Tune function trainable: pass it to ``radas.run_experiment`` (or a
 ``ray.tune.Tuner``) with a ``param_space`` of the keys below. Files use the hosted RL API's
 formats: the prompt file is JSONL, one object per line with ``prompt`` (a list of chat messages
-``{"role", "content"}`` or a plain string) and any extra fields; the reward file is a Python file
-defining ``reward_fn(completion, **kwargs) -> float``, where ``completion`` is a list of messages
+``{"role", "content"}`` or a plain string) and any extra fields (``prompt`` and ``completion`` are
+reserved: :data:`RESERVED_FIELDS`); the reward file is a Python file defining
+``reward_fn(completion, **kwargs) -> float``, where ``completion`` is a list of messages
 (``completion[0]["content"]`` is the generated text) and ``kwargs`` holds the line's extra fields.
 Check both on the driver with :func:`validate_prompt_file` / :func:`validate_reward_file`, the
 config with :func:`validate_grpo_config`, and the whole chain with :func:`test_inference`.
+
+Reward files as users bring them: ``reward_fn`` may return ``(reward, {"name": number, ...})``
+(the numbers are reported as ``reward_info/<name>``); a file may define ``reward_fns`` (a list
+or dict of functions) instead; ``"file.py:function"`` picks one function; ``reward_file`` may be a
+list of these, summed with ``reward_weights`` (TRL's) and reported each as ``reward/<name>``. The
+reward file's folder is put first on ``sys.path`` before it is imported, so a helper module next to
+it imports. ``async def`` reward functions are awaited (a step's completions concurrently), and
+TRL's batch form ``f(completions, **kwargs) -> list`` (a parameter named ``completions``) gets
+``prompts``, ``completions`` and every extra field as a list.
 
 Config keys (defaults from the hosted RL API's ``create_run`` and slime's ``SlimeRunner``)::
 
     key                       default    meaning
     model                     required   HF model id, local folder, or "tiny" (random ~100k-parameter model, built locally)
     prompt_file               required   JSONL prompt file (relative: to the folder the sweep was launched from)
-    reward_file               required   Python file defining reward_fn(completion, **kwargs) -> float
+    reward_file               required   reward file(s): "r.py", "r.py:function" or a list of them
+    reward_weights            None       one weight per reward function (TRL's reward_weights); None = all 1
     learning_rate             5e-6       AdamW learning rate                                  (hosted API)
+    lr_scheduler_type         "linear"   LR schedule after the warmup; TRL's default "linear" decays it to 0
     weight_decay              0.1        AdamW weight decay                                   (slime)
     adam_beta1                0.9        AdamW beta1
     adam_beta2                0.98       AdamW beta2                                          (slime)
@@ -36,6 +48,8 @@ Config keys (defaults from the hosted RL API's ``create_run`` and slime's ``Slim
     checkpoint_every          None       Tune checkpoint every N steps and at the end; None = none
     logging_steps             1          report metrics to Tune every N steps
     correct_threshold         None       percent_correct counts reward >= this (see below)
+    generation                "auto"     rollout engine: "auto", "transformers", "paged", "vllm" (below)
+    early_stopping            False      True or a dict of StopRules fields: end a dead run, saying why
     grpo_config_overrides     {}         any other trl.GRPOConfig field, e.g. {"loss_type": "dr_grpo"}
 
 A trial trains on its GPU when it has one (give it one, e.g. with
@@ -47,14 +61,43 @@ logging through :mod:`radas.rwandb` / ``radas.rswanlab``. The rollout produces
 micro-batches of ``grpo_config_overrides["per_device_train_batch_size"]`` (default
 ``n_samples_per_prompt``).
 
-Metrics reported to Tune every ``logging_steps``: ``reward_mean``, ``reward_std``,
-``percent_correct``, ``loss``, ``kl`` (only when ``kl_beta > 0``), ``completion_length`` (mean
-tokens), ``learning_rate``, ``step`` (optimizer step), ``tokens_per_s`` (prompt + completion
-tokens processed per second) and TRL's other logs as ``trl/<name>`` (``trl/entropy``...).
-``percent_correct`` is the share of the step's completions that are correct: reward ``>=
+Rollout engines (``generation``): ``"transformers"`` is ``model.generate``; ``"paged"`` is
+transformers' continuous batching (TRL's ``use_transformers_continuous_batching``, transformers
+>= 5.8), with a KV cache sized to the rollout, trained in float32 with TF32 matmuls on a GPU
+(TRL would otherwise cast the policy to bf16 for good); ``"vllm"`` is TRL's vLLM colocate mode
+with a rendezvous port of the trial's own, ``vllm_gpu_memory_utilization`` = 0.3 x the trial's
+GPU share and sleep mode; ``"auto"`` takes vLLM when it is installed and the trial has a GPU,
+else ``"transformers"`` (faster than ``"paged"`` per step in radas's measurements, on an H100 and
+on the CPU). A missing engine is an error naming the key and the install.
+
+Metrics reported to Tune every ``logging_steps`` (TRL's names in brackets): ``reward_mean``
+(reward), ``reward_std``, ``frac_reward_zero_std`` (share of prompt groups whose completions all
+got the same reward: no learning signal), ``percent_correct`` (radas's, below), ``loss``,
+``grad_norm``, ``kl`` (only when ``kl_beta > 0``), ``entropy``, ``clip_ratio_low`` /
+``clip_ratio_high`` / ``clip_ratio_region`` (clip_ratio/low_mean, high_mean, region_mean; also
+``clip_ratio_low_min``, ``clip_ratio_high_max``), ``completion_length`` (+ ``_min``, ``_max``),
+``completion_clipped_ratio`` (completions/clipped_ratio: share truncated at the length limit),
+``terminated_length`` (+ ``_min``, ``_max``: lengths of the completions that ended), ``reward/<f>``
+and ``reward_std/<f>`` per reward function (rewards/<f>/mean, std), ``reward_info/<name>``,
+``learning_rate``, ``step_time`` (seconds per optimizer step), ``num_tokens`` (cumulative prompt +
+completion tokens), ``epoch``, ``step`` (optimizer step), ``tokens_per_s`` (radas's: tokens per
+second since the last report) and any other TRL log as ``trl/<name>``; a run stopped by
+``early_stopping`` adds ``stop_reason`` to its last report. ``percent_correct`` is the share of
+the step's completions that are correct, judged on the (weighted) reward: reward ``>=
 correct_threshold`` when it is set; otherwise reward equal to the best reward seen so far in the
 run (counted only once some reward has beaten the worst one, so 0 while all rewards are equal).
 For 0/1 rewards set ``correct_threshold=1.0`` to get the plain accuracy.
+
+Early stopping (:class:`StopRules`): no learning signal (``frac_reward_zero_std`` >= 0.95 for 20
+steps), NaN/inf ``loss`` or ``grad_norm``, ``kl`` > 1.0, or a reward that collapsed (its
+10-report moving average lost half of its gain from start to best). On in each trial with
+``early_stopping``, or on the driver with the :class:`GRPOEarlyStopping` scheduler (which wraps
+another, e.g. ASHA); either way the DataFrame's ``stop_reason`` says why.
+
+Packing (``gpu_per_trial="auto"``): :func:`plan_gpu_per_trial` (also
+``grpo_trainable.plan_gpu_per_trial``) estimates a trial's GPU memory from the model's config
+(:func:`estimate_trial_memory`, no weights loaded) and packs as many trials per GPU as fit and
+as the CPUs allow.
 
 Install with ``pip install "radas[grpo]"``; nothing heavy is imported until it is used.
 """

@@ -245,11 +245,13 @@ def grpo_trainable(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: GRPO fine-tuning with TRL's ``GRPOTrainer``.
 
     Trains on the trial's GPU when it has one, with bf16 mixed precision (float32 weights for full
-    fine-tuning, a bf16 frozen base for LoRA), else on the CPU in float32. Reports
-    ``reward_mean``, ``reward_std``, ``percent_correct``, ``loss``, ``kl`` (when ``kl_beta > 0``),
-    ``completion_length``, ``learning_rate``, ``step`` and ``tokens_per_s`` (plus TRL's other
-    metrics as ``trl/<name>``) every ``logging_steps`` steps, and a checkpoint every
-    ``checkpoint_every`` steps and at the end. A restored trial (``ray.tune.get_checkpoint()``)
+    fine-tuning, a bf16 frozen base for LoRA), else on the CPU in float32, generating with the
+    ``generation`` engine. Reports TRL's full metric set under radas's names (``reward_mean``,
+    ``frac_reward_zero_std``, ``entropy``, ``clip_ratio_region``, ``completion_clipped_ratio``,
+    ``kl``, ``step_time``, ``reward/<function>``...; see :mod:`radas.grpo`), ``percent_correct``
+    and ``tokens_per_s`` every ``logging_steps`` steps, and a checkpoint every
+    ``checkpoint_every`` steps and at the end. With ``early_stopping`` a dead run ends early
+    with ``stop_reason`` in its last report. A restored trial (``ray.tune.get_checkpoint()``)
     continues from its checkpoint's step with the saved model, optimizer and scheduler. See
     :mod:`radas.grpo` for the config keys.
     """
