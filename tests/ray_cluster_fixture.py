@@ -2,7 +2,8 @@
 
 A head (2 CPUs, dashboard / Jobs API on a free port, token authentication as Ray sets it up:
 ``RAY_AUTH_MODE=token`` and the token in a file named by ``RAY_AUTH_TOKEN_PATH``) and a worker
-node (1 CPU) joining it. Every port is a free one, so other Ray instances on the machine (the
+node (1 CPU, and 1 GPU as Ray counts resources: a logical one, for placing GPU trials; they run
+on its CPU) joining it. Every port is a free one, so other Ray instances on the machine (the
 test process's own local Ray included) are not disturbed. Teardown ends only the processes
 these ``ray start`` calls created (their process groups, plus anything whose command line names
 this cluster's temp dir) - never ``ray stop``.
@@ -125,7 +126,7 @@ def start_cluster() -> RayCluster:
         cluster.groups.append(_ray_start(
             # its own temp dir: two nodes on one machine must not unpack runtime envs (the job's
             # working_dir) into the same folder, or one replaces the other's under a running job
-            ["--address", cluster.gcs, "--num-cpus", "1", "--temp-dir", str(root / "w"), *common,
+            ["--address", cluster.gcs, "--num-cpus", "1", "--num-gpus", "1", "--temp-dir", str(root / "w"), *common,
              *_ports(node_ports)],
             env, root / "worker.log"))
         _wait_for_jobs_api(cluster)

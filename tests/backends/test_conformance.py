@@ -107,7 +107,7 @@ async def test_a_killed_driver_is_an_error_on_attach_and_restore_continues(targe
             driver.kill()
 
 
-@pytest.mark.parametrize(("argument", "value", "kind"), [("cpu_per_trial", 64, "CPU"), ("gpu_per_trial", 1, "GPU")])
+@pytest.mark.parametrize(("argument", "value", "kind"), [("cpu_per_trial", 64, "CPU"), ("gpu_per_trial", 4, "GPU")])
 async def test_impossible_resources_fail_before_anything_starts(target: Target, argument, value, kind):
     exp = name("huge")
     with pytest.raises(radas.InsufficientResourcesError) as info:

@@ -62,3 +62,23 @@ async def test_relative_files_resolve_against_the_launch_folder(tmp_path, monkey
         run_choice="run",
     )
     assert list(results["df"]["status"]) == ["TERMINATED"] and list(results["df"]["step"]) == [2]
+
+
+async def test_gpu_per_trial_auto_needs_a_known_gpu_memory(local_ray, toy_config):
+    with pytest.raises(radas.RadasValueError, match="gpu_per_trial='auto'.*gram_per_gpu_gb"):
+        await radas.run_experiment(user_name="tester", experiment_name="grpo-auto-nogpu", trainable=grpo_trainable,
+                                   param_space=toy_config, gpu_per_trial="auto")
+
+
+async def test_gpu_per_trial_auto_packs_trials_on_a_clusters_gpu(ray_cluster, config_file, tmp_path, monkeypatch,
+                                                                 toy_config, capsys):
+    """The test cluster's worker has one GPU (a logical one: the trials run on its CPU)."""
+    monkeypatch.chdir(tmp_path)
+    config_file(ray_cluster.config(extra="gram_per_gpu_gb = 24\n"))
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name="grpo-auto", trainable=grpo_trainable, run_with="cluster:testc",
+        param_space={**toy_config, "learning_rate": tune.grid_search([1e-3, 5e-3])}, gpu_per_trial="auto")
+    out = capsys.readouterr().out
+    # two CPUs per GPU on the largest node, one CPU per trial: the CPUs allow 2 trials per GPU
+    assert "gpu_per_trial='auto': 2 trials per GPU (gpu_per_trial=0.5, limited by the CPUs" in out
+    assert set(results["df"]["status"]) == {"TERMINATED"} and len(results["df"]) == 2
