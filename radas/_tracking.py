@@ -1,17 +1,21 @@
-"""Shared by :mod:`radas.rwandb` and :mod:`radas.rswanlab`: the config block and the trial."""
+"""Shared by :mod:`radas.rwandb` and :mod:`radas.rswanlab`: the config block, the trial, the run."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
+import logging
 import os
 import string
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from radas.errors import RadasTypeError, RadasValueError
+from radas.errors import MissingDependencyError, RadasError, RadasTypeError, RadasValueError
+
+logger = logging.getLogger("radas")
 
 TRACKER_KEYS = ("wandb", "swanlab")
 _BLOCK_KEYS = {"enable", "api_key", "init_kwargs"}
@@ -139,25 +143,88 @@ def take_api_keys(param_space: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     return space, env
 
 
-def start_run(library: str, init: Any, kwargs: dict[str, Any], api_key: str | None) -> Any:
-    """``init(**kwargs)`` of a tracker; an error that quotes ``api_key`` is re-raised scrubbed."""
-    from radas.errors import RadasError
+class Tracker:
+    """The run of one tracker (``wandb`` or ``swanlab``) in this process, driven by the trial
+    config's block of that name: what :mod:`radas.rwandb` and :mod:`radas.rswanlab` share.
 
-    try:
-        return init(**kwargs)
-    except Exception as exc:
-        if api_key and api_key in str(exc):
-            raise RadasError(f"{library}.init failed: {scrub(str(exc), api_key)}") from None
-        raise
+    Inside a Ray Tune trial radas fills in default ``init`` arguments (``defaults(trial)``); a
+    default is left out when the tracker's own environment sets it (``env``: init argument ->
+    the tracker's variables for it), and ``init_kwargs`` override everything. ``prepare``
+    turns the final arguments into the library's (its settings object, the api_key).
+    """
 
+    def __init__(
+        self,
+        library: str,
+        defaults: Callable[[TrialInfo], dict[str, Any]],
+        env: Mapping[str, tuple[str, ...]],
+        prepare: Callable[[Any, dict[str, Any], str | None], dict[str, Any]],
+        dir_argument: str,
+    ) -> None:
+        self.library = library
+        self.defaults = defaults
+        self.env = env
+        self.prepare = prepare
+        self.dir_argument = dir_argument
+        self.run: Any = None
 
-def log_metrics(run: Any, metrics: Any, step: int | None) -> None:
-    """``run.log(metrics)`` after checking ``metrics`` is a dict (no-op without a run)."""
-    if run is None:
-        return
-    if not isinstance(metrics, Mapping):
-        raise RadasTypeError(f"metrics must be a dict of name -> value, got {type(metrics).__name__} {metrics!r}")
-    if step is None:
-        run.log(dict(metrics))
-    else:
-        run.log(dict(metrics), step=step)
+    def _module(self) -> Any:
+        try:
+            return importlib.import_module(self.library)
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f'config["{self.library}"] is enabled but {self.library} is missing: '
+                f'pip install "radas[{self.library}]"'
+            ) from exc
+
+    def init_kwargs(self, block: TrackerBlock, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``init`` arguments before ``prepare``: radas's defaults the environment does not
+        set, the config to record, then the block's ``init_kwargs``."""
+        info = trial_info()
+        defaults = self.defaults(info) if info is not None else {}
+        kwargs = {
+            name: value
+            for name, value in defaults.items()
+            if value is not None and not any(os.environ.get(var) for var in self.env.get(name, ()))
+        }
+        kwargs["config"] = run_config(config)
+        kwargs.update(block.init_kwargs)
+        return kwargs
+
+    def start(self, config: Mapping[str, Any]) -> Any:
+        """Start the run asked for by ``config`` (finishing this process's previous one); return
+        it, or None when the block is absent or disabled."""
+        block = tracker_block(config, self.library)
+        if block is None:
+            return None
+        module = self._module()
+        kwargs = self.prepare(module, self.init_kwargs(block, config), block.api_key)
+        if kwargs.get(self.dir_argument):
+            os.makedirs(kwargs[self.dir_argument], exist_ok=True)
+        self.finish()
+        try:
+            self.run = module.init(**kwargs)
+        except Exception as exc:
+            if block.api_key and block.api_key in str(exc):
+                raise RadasError(f"{self.library}.init failed: {scrub(str(exc), block.api_key)}") from None
+            raise
+        logger.debug("%s run %s started (project %s)", self.library, getattr(self.run, "id", None),
+                     kwargs.get("project"))
+        return self.run
+
+    def log(self, metrics: Any, step: int | None) -> None:
+        """``run.log(metrics)`` after checking ``metrics`` is a dict (no-op without a run)."""
+        if self.run is None:
+            return
+        if not isinstance(metrics, Mapping):
+            raise RadasTypeError(f"metrics must be a dict of name -> value, got {type(metrics).__name__} {metrics!r}")
+        if step is None:
+            self.run.log(dict(metrics))
+        else:
+            self.run.log(dict(metrics), step=step)
+
+    def finish(self) -> None:
+        """Finish the run (no-op without one)."""
+        run, self.run = self.run, None
+        if run is not None:
+            run.finish()

@@ -8,13 +8,17 @@ Driven by the ``swanlab`` block of the trial's config, like :mod:`radas.rwandb`:
     }
 
 No block, or ``"enable": False``: every function is a no-op returning None. Inside a Ray Tune
-trial the run defaults to ``project`` = ``group`` = the experiment name (characters SwanLab
+trial radas's defaults are ``project`` = ``group`` = the experiment name (characters SwanLab
 does not allow in project names become ``_``), ``name`` = the trial name, a stable ``id``
 derived from the trial with ``resume="allow"`` (a restored trial continues its run), logs in
-``<trial folder>/swanlog``, and ``config`` = the trial's config without the ``wandb`` and
-``swanlab`` blocks. ``init_kwargs`` override any of these; ``SWANLAB_MODE=offline`` (or
-``init_kwargs={"mode": "offline"}``, or ``"local"``) works as usual. Interactive prompts are
-off (trials have no terminal) unless ``init_kwargs["settings"]`` turns them on.
+``<trial folder>/swanlog`` (``log_dir``), and ``config`` = the trial's config without the
+``wandb`` and ``swanlab`` blocks. SwanLab's own environment wins over these defaults:
+``SWANLAB_LOG_DIR``, ``SWANLAB_PROJECT_NAME``, ``SWANLAB_EXPERIMENT_GROUP``,
+``SWANLAB_EXPERIMENT_NAME``, ``SWANLAB_RUN_ID``, ``SWANLAB_RUN_RESUME`` (and their older
+spellings ``SWANLAB_LOGDIR``, ``SWANLAB_PROJ_NAME``, ``SWANLAB_GROUP``, ``SWANLAB_EXP_NAME``,
+``SWANLAB_RESUME``), and ``SWANLAB_MODE`` (radas never sets the mode); ``init_kwargs`` win over
+both. Interactive prompts are off (trials have no terminal) unless ``init_kwargs["settings"]``
+turns them on.
 
 The api_key goes to SwanLab through its in-memory settings (``swanlab.login`` is not called,
 so nothing is saved to a ``.netrc``). Without one, SwanLab uses ``SWANLAB_API_KEY`` or your login.
@@ -22,32 +26,47 @@ so nothing is saved to a ``.netrc``). Without one, SwanLab uses ``SWANLAB_API_KE
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from radas._tracking import log_metrics, run_config, stable_id, start_run, tracker_block, trial_info
-from radas.errors import MissingDependencyError
+from radas._tracking import Tracker, TrialInfo, stable_id
 
-logger = logging.getLogger("radas")
-
-_run: Any = None
+# init argument -> the SwanLab environment variables that set it (and so replace radas's default)
+ENV = {
+    "log_dir": ("SWANLAB_LOG_DIR", "SWANLAB_LOGDIR"),
+    "project": ("SWANLAB_PROJECT_NAME", "SWANLAB_PROJ_NAME"),
+    "group": ("SWANLAB_EXPERIMENT_GROUP", "SWANLAB_GROUP"),
+    "name": ("SWANLAB_EXPERIMENT_NAME", "SWANLAB_EXP_NAME"),
+    "id": ("SWANLAB_RUN_ID",),
+    "resume": ("SWANLAB_RUN_RESUME", "SWANLAB_RESUME"),
+}
 _PROJECT_CHARS = re.compile(r"[^0-9a-zA-Z_\-+.]")
 
 
-def _import_swanlab() -> Any:
-    try:
-        import swanlab
-    except ImportError as exc:
-        raise MissingDependencyError(
-            'config["swanlab"] is enabled but swanlab is missing: pip install "radas[swanlab]"'
-        ) from exc
-    return swanlab
+def project_name(experiment_name: str) -> str:
+    """``experiment_name`` as a SwanLab project name (1-100 of ``0-9a-zA-Z_-+.``)."""
+    return _PROJECT_CHARS.sub("_", experiment_name)[:100] or "radas"
 
 
-def _settings(swanlab: Any, given: Any, api_key: str | None) -> Any:
+def _defaults(trial: TrialInfo) -> dict[str, Any]:
+    return {
+        "project": project_name(trial.experiment_name),
+        "group": trial.experiment_name,
+        "name": trial.trial_name,
+        "id": stable_id(trial.experiment_name, trial.trial_id),
+        "resume": "allow",
+        "log_dir": os.path.join(trial.trial_dir, "swanlog") if trial.trial_dir else None,
+    }
+
+
+def _prepare(swanlab: Any, kwargs: dict[str, Any], api_key: str | None) -> dict[str, Any]:
+    """The older ``logdir`` spelling as ``log_dir``; settings with prompts off and the api_key."""
+    kwargs = dict(kwargs)
+    if "logdir" in kwargs:
+        kwargs["log_dir"] = kwargs.pop("logdir")
+    given = kwargs.get("settings")
     if given is None:
         data: dict[str, Any] = {}
     elif isinstance(given, Mapping):
@@ -57,12 +76,11 @@ def _settings(swanlab: Any, given: Any, api_key: str | None) -> Any:
     data.setdefault("interactive", False)
     if api_key:
         data["api_key"] = api_key
-    return swanlab.Settings(**data)
+    kwargs["settings"] = swanlab.Settings(**data)
+    return kwargs
 
 
-def project_name(experiment_name: str) -> str:
-    """``experiment_name`` as a SwanLab project name (1-100 of ``0-9a-zA-Z_-+.``)."""
-    return _PROJECT_CHARS.sub("_", experiment_name)[:100] or "radas"
+_tracker = Tracker("swanlab", _defaults, ENV, _prepare, dir_argument="log_dir")
 
 
 def rswanlab_init(config: Mapping[str, Any]) -> Any:
@@ -70,54 +88,22 @@ def rswanlab_init(config: Mapping[str, Any]) -> Any:
 
     A run started earlier in this process by ``rswanlab_init`` is finished first.
     """
-    global _run
-    block = tracker_block(config, "swanlab")
-    if block is None:
-        return None
-    swanlab = _import_swanlab()
-    kwargs: dict[str, Any] = {}
-    info = trial_info()
-    if info is not None:
-        kwargs.update(
-            project=project_name(info.experiment_name),
-            group=info.experiment_name,
-            name=info.trial_name,
-            id=stable_id(info.experiment_name, info.trial_id),
-            resume="allow",
-        )
-        if info.trial_dir:
-            kwargs["log_dir"] = os.path.join(info.trial_dir, "swanlog")
-    kwargs["config"] = run_config(config)
-    kwargs.update(block.init_kwargs)
-    if "logdir" in kwargs:  # the older SwanLab spelling
-        kwargs["log_dir"] = kwargs.pop("logdir")
-    if kwargs.get("log_dir"):
-        os.makedirs(kwargs["log_dir"], exist_ok=True)
-    kwargs["settings"] = _settings(swanlab, kwargs.get("settings"), block.api_key)
-    if _run is not None:
-        rswanlab_finish()
-    _run = start_run("swanlab", swanlab.init, kwargs, block.api_key)
-    logger.debug("swanlab run %s started (project %s)", getattr(_run, "id", None), kwargs.get("project"))
-    return _run
+    return _tracker.start(config)
 
 
 def rswanlab_log(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """Log ``metrics`` to the run started by :func:`rswanlab_init` (no-op when there is none)."""
-    log_metrics(_run, metrics, step)
+    _tracker.log(metrics, step)
 
 
 def rswanlab_finish() -> None:
     """Finish the run started by :func:`rswanlab_init` (no-op when there is none)."""
-    global _run
-    run, _run = _run, None
-    if run is not None:
-        run.finish()
-    return None
+    _tracker.finish()
 
 
 def rswanlab_run() -> Any:
     """The run started by :func:`rswanlab_init` in this process, or None."""
-    return _run
+    return _tracker.run
 
 
 __all__ = ["rswanlab_init", "rswanlab_log", "rswanlab_finish", "rswanlab_run", "project_name"]

@@ -8,11 +8,12 @@ Driven by the ``wandb`` block of the trial's config::
     }
 
 No block, or ``"enable": False``: every function is a no-op returning None. Inside a Ray Tune
-trial the run defaults to ``project`` = ``group`` = the experiment name, ``name`` = the trial
+trial radas's defaults are ``project`` = ``group`` = the experiment name, ``name`` = the trial
 name, ``id`` = the trial id with ``resume="allow"`` (a restored trial continues its run), files
-under the trial's folder, and ``config`` = the trial's config without the ``wandb`` and
-``swanlab`` blocks. ``init_kwargs`` override any of these. ``WANDB_MODE=offline`` (or
-``init_kwargs={"mode": "offline"}``) works as usual.
+under the trial's folder (``dir``), and ``config`` = the trial's config without the ``wandb`` and
+``swanlab`` blocks. W&B's own environment wins over these defaults: ``WANDB_DIR``,
+``WANDB_PROJECT``, ``WANDB_RUN_GROUP``, ``WANDB_NAME``, ``WANDB_RUN_ID`` and ``WANDB_RESUME``,
+and ``WANDB_MODE`` (radas never sets the mode), as usual; ``init_kwargs`` win over both.
 
 The api_key goes to wandb through its in-memory settings: no ``wandb login``, nothing written
 to ``~/.netrc`` or to the run's files. Without one, wandb uses ``WANDB_API_KEY`` or your login.
@@ -21,37 +22,49 @@ to ``~/.netrc`` or to the run's files. Without one, wandb uses ``WANDB_API_KEY``
 from __future__ import annotations
 
 import copy
-import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from radas._tracking import log_metrics, run_config, start_run, tracker_block, trial_info
-from radas.errors import MissingDependencyError
+from radas._tracking import Tracker, TrialInfo
 
-logger = logging.getLogger("radas")
-
-_run: Any = None
-
-
-def _import_wandb() -> Any:
-    try:
-        import wandb
-    except ImportError as exc:
-        raise MissingDependencyError(
-            'config["wandb"] is enabled but wandb is missing: pip install "radas[wandb]"'
-        ) from exc
-    return wandb
+# init argument -> the W&B environment variable that sets it (and so replaces radas's default)
+ENV = {
+    "dir": ("WANDB_DIR",),
+    "project": ("WANDB_PROJECT",),
+    "group": ("WANDB_RUN_GROUP",),
+    "name": ("WANDB_NAME",),
+    "id": ("WANDB_RUN_ID",),
+    "resume": ("WANDB_RESUME",),
+}
 
 
-def _with_api_key(wandb: Any, settings: Any, api_key: str) -> Any:
+def _defaults(trial: TrialInfo) -> dict[str, Any]:
+    return {
+        "project": trial.experiment_name,
+        "group": trial.experiment_name,
+        "name": trial.trial_name,
+        "id": trial.trial_id,
+        "resume": "allow",
+        "dir": trial.trial_dir,
+    }
+
+
+def _prepare(wandb: Any, kwargs: dict[str, Any], api_key: str | None) -> dict[str, Any]:
+    """Put the api_key into wandb's in-memory settings (a dict or a ``wandb.Settings`` given)."""
+    if not api_key:
+        return kwargs
+    settings = kwargs.get("settings")
     if settings is None:
-        return wandb.Settings(api_key=api_key)
-    if isinstance(settings, Mapping):
-        return wandb.Settings(**{**settings, "api_key": api_key})
-    settings = copy.copy(settings)
-    settings.api_key = api_key
-    return settings
+        settings = wandb.Settings(api_key=api_key)
+    elif isinstance(settings, Mapping):
+        settings = wandb.Settings(**{**settings, "api_key": api_key})
+    else:
+        settings = copy.copy(settings)
+        settings.api_key = api_key
+    return {**kwargs, "settings": settings}
+
+
+_tracker = Tracker("wandb", _defaults, ENV, _prepare, dir_argument="dir")
 
 
 def rwandb_init(config: Mapping[str, Any]) -> Any:
@@ -59,53 +72,22 @@ def rwandb_init(config: Mapping[str, Any]) -> Any:
 
     A run started earlier in this process by ``rwandb_init`` is finished first.
     """
-    global _run
-    block = tracker_block(config, "wandb")
-    if block is None:
-        return None
-    wandb = _import_wandb()
-    kwargs: dict[str, Any] = {}
-    info = trial_info()
-    if info is not None:
-        kwargs.update(
-            project=info.experiment_name,
-            group=info.experiment_name,
-            name=info.trial_name,
-            id=info.trial_id,
-            resume="allow",
-        )
-        if info.trial_dir:
-            kwargs["dir"] = info.trial_dir
-    kwargs["config"] = run_config(config)
-    kwargs.update(block.init_kwargs)
-    if kwargs.get("dir"):
-        os.makedirs(kwargs["dir"], exist_ok=True)
-    if block.api_key:
-        kwargs["settings"] = _with_api_key(wandb, kwargs.get("settings"), block.api_key)
-    if _run is not None:
-        rwandb_finish()
-    _run = start_run("wandb", wandb.init, kwargs, block.api_key)
-    logger.debug("wandb run %s started (project %s)", getattr(_run, "id", None), kwargs.get("project"))
-    return _run
+    return _tracker.start(config)
 
 
 def rwandb_log(metrics: Mapping[str, Any], step: int | None = None) -> None:
     """Log ``metrics`` to the run started by :func:`rwandb_init` (no-op when there is none)."""
-    log_metrics(_run, metrics, step)
+    _tracker.log(metrics, step)
 
 
 def rwandb_finish() -> None:
     """Finish the run started by :func:`rwandb_init` (no-op when there is none)."""
-    global _run
-    run, _run = _run, None
-    if run is not None:
-        run.finish()
-    return None
+    _tracker.finish()
 
 
 def rwandb_run() -> Any:
     """The run started by :func:`rwandb_init` in this process, or None."""
-    return _run
+    return _tracker.run
 
 
 __all__ = ["rwandb_init", "rwandb_log", "rwandb_finish", "rwandb_run"]

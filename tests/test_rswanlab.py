@@ -86,7 +86,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("RADAS_CONFIG", str(tmp_path / "no-config.toml"))
     _swanlab_env(monkeypatch, home)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(rswanlab, "_run", None)
+    monkeypatch.setattr(rswanlab._tracker, "run", None)
     yield
     rswanlab_finish()
 
@@ -213,17 +213,25 @@ def test_online_key_sent_to_server_never_written(tmp_path: Path) -> None:
 # inside a real Ray Tune grid
 
 
-def test_ray_tune_grid_one_run_per_trial(local_ray: None, tmp_path: Path) -> None:
+def test_ray_tune_grid_one_run_per_trial_env_and_init_kwargs_win(local_ray: None, tmp_path: Path) -> None:
+    """Trial 1 gets radas's defaults; trial 2 sets SwanLab's own SWANLAB_LOG_DIR /
+    SWANLAB_PROJECT_NAME, which win over them; trial 3 sets those and init_kwargs, which win over both."""
     from ray import tune
 
     home = tmp_path / "worker-home"
     env = {"HOME": str(home), "SWANLAB_ROOT": str(home / ".swanlab")}
+    env_dir, kwargs_dir = tmp_path / "env-dir", tmp_path / "kwargs-dir"
 
     def trainable(config: dict[str, Any]) -> dict[str, Any]:
-        # each trial runs in its own actor process: isolate it from the real home and SWANLAB_*
+        # each trial runs in an actor process: isolate it from the real home and SWANLAB_*
         for var in [v for v in os.environ if v.startswith("SWANLAB_")]:
             del os.environ[var]
         os.environ.update(env)
+        if config["a"] >= 2:
+            os.environ.update(SWANLAB_LOG_DIR=str(env_dir), SWANLAB_PROJECT_NAME="env-project")
+        if config["a"] == 3:
+            config = {**config, "swanlab": {"init_kwargs": {"mode": "offline", "log_dir": str(kwargs_dir),
+                                                            "project": "kwargs-project"}}}
         from radas.rswanlab import rswanlab_finish, rswanlab_init, rswanlab_log
 
         rswanlab_init(config)
@@ -234,25 +242,26 @@ def test_ray_tune_grid_one_run_per_trial(local_ray: None, tmp_path: Path) -> Non
 
     tuner = tune.Tuner(
         trainable,
-        param_space={"swanlab": block(mode="offline"), "a": tune.grid_search([1, 2])},
+        param_space={"swanlab": block(mode="offline"), "a": tune.grid_search([1, 2, 3])},
         run_config=tune.RunConfig(name="sl.sweep", storage_path=str(tmp_path / "results"), verbose=0),
     )
     results = tuner.fit()
     assert not results.errors
-    assert len(results) == 2
+    assert len(results) == 3
 
-    run_dirs = sorted((tmp_path / "results" / "sl.sweep").glob("*/swanlog/run-*"))
-    assert len(run_dirs) == 2, run_dirs
+    (default_dir,) = (tmp_path / "results" / "sl.sweep").glob("*/swanlog/run-*")
+    (env_run_dir,) = env_dir.glob("run-*")
+    (kwargs_run_dir,) = kwargs_dir.glob("run-*")
     scores, ids = set(), set()
-    for run_dir in run_dirs:
-        trial_dir = run_dir.parents[1]
+    expected = ((default_dir, "sl.sweep"), (env_run_dir, "env-project"), (kwargs_run_dir, "kwargs-project"))
+    for run_dir, project in expected:
         summary = run_summary(run_dir)
         start = summary["start"]
         assert summary["finished"]
-        assert start.project == "sl.sweep" and start.group == "sl.sweep"
-        assert trial_dir.name.startswith(start.name)
+        assert start.project == project and start.group == "sl.sweep"
         ids.add(start.id)
         scores.add(summary["scalars"]["score"][0][1])
         assert files_containing(run_dir, API_KEY) == []
-    assert scores == {10.0, 20.0} and len(ids) == 2
+    assert default_dir.parents[1].name.startswith(run_summary(default_dir)["start"].name)
+    assert scores == {10.0, 20.0, 30.0} and len(ids) == 3
     assert files_containing(home, API_KEY) == []

@@ -123,7 +123,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     for var, value in WANDB_ENV.items():
         monkeypatch.setenv(var, value)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(rwandb, "_run", None)
+    monkeypatch.setattr(rwandb._tracker, "run", None)
     wandb.teardown()  # wandb reads its environment variables once per setup
     yield
     rwandb_finish()
@@ -248,18 +248,26 @@ def test_online_key_sent_to_server_never_written(tmp_path: Path) -> None:
 # inside a real Ray Tune grid
 
 
-def test_ray_tune_grid_one_run_per_trial(local_ray: None, tmp_path: Path) -> None:
+def test_ray_tune_grid_one_run_per_trial_env_and_init_kwargs_win(local_ray: None, tmp_path: Path) -> None:
+    """Trial 1 gets radas's defaults; trial 2 sets W&B's own WANDB_DIR / WANDB_PROJECT, which win
+    over them; trial 3 sets those and init_kwargs, which win over both."""
     from ray import tune
 
     home = tmp_path / "worker-home"
     env = {"HOME": str(home), **WANDB_ENV}
     env.update({f"WANDB_{d}_DIR": str(home / d.lower()) for d in ("CACHE", "CONFIG", "DATA")})
+    env_dir, kwargs_dir = tmp_path / "env-dir", tmp_path / "kwargs-dir"
 
     def trainable(config: dict[str, Any]) -> dict[str, Any]:
-        # each trial runs in its own actor process: isolate it from the real home and WANDB_*
+        # each trial runs in an actor process: isolate it from the real home and WANDB_*
         for var in [v for v in os.environ if v.startswith("WANDB_")]:
             del os.environ[var]
         os.environ.update(env)
+        if config["a"] >= 2:
+            os.environ.update(WANDB_DIR=str(env_dir), WANDB_PROJECT="env-project")
+        if config["a"] == 3:
+            config = {**config, "wandb": {"init_kwargs": {"mode": "offline", "dir": str(kwargs_dir),
+                                                          "project": "kwargs-project"}}}
         from radas.rwandb import rwandb_finish, rwandb_init, rwandb_log
 
         rwandb_init(config)
@@ -270,26 +278,27 @@ def test_ray_tune_grid_one_run_per_trial(local_ray: None, tmp_path: Path) -> Non
 
     tuner = tune.Tuner(
         trainable,
-        param_space={"wandb": block(mode="offline"), "a": tune.grid_search([1, 2])},
+        param_space={"wandb": block(mode="offline"), "a": tune.grid_search([1, 2, 3])},
         run_config=tune.RunConfig(name="wb-sweep", storage_path=str(tmp_path / "results"), verbose=0),
     )
     results = tuner.fit()
     assert not results.errors
-    assert len(results) == 2
+    assert len(results) == 3
 
-    run_dirs = sorted((tmp_path / "results" / "wb-sweep").glob("*/wandb/offline-run-*"))
-    assert len(run_dirs) == 2, run_dirs
+    (default_dir,) = (tmp_path / "results" / "wb-sweep").glob("*/wandb/offline-run-*")
+    (env_run_dir,) = (env_dir / "wandb").glob("offline-run-*")
+    (kwargs_run_dir,) = (kwargs_dir / "wandb").glob("offline-run-*")
     seen = {}
-    for run_dir in run_dirs:
-        trial_dir = run_dir.parents[1]
+    expected = ((default_dir, "wb-sweep"), (env_run_dir, "env-project"), (kwargs_run_dir, "kwargs-project"))
+    for run_dir, project in expected:
         summary = run_summary(run_dir)
         run = summary["run"]
-        assert run.project == "wb-sweep" and run.run_group == "wb-sweep"
+        assert run.project == project and run.run_group == "wb-sweep"
         assert run.display_name.endswith(run.run_id)  # trial name "trainable_<trial id>"
-        assert trial_dir.name.startswith(run.display_name) and run_dir.name.endswith(run.run_id)
+        assert run_dir.name.endswith(run.run_id)
         assert "wandb" not in summary["config"]
         seen[summary["config"]["a"]] = summary["history"][-1]["score"]
         assert files_containing(run_dir, *SECRETS) == []
-    assert seen == {1: 10, 2: 20}
+    assert default_dir.parents[1].name.startswith(run_summary(default_dir)["run"].display_name)
+    assert seen == {1: 10, 2: 20, 3: 30}
     assert files_containing(home, *SECRETS) == []
-    assert len({r.config["a"] for r in results}) == 2
