@@ -111,6 +111,11 @@ def _param_names(rows: pd.DataFrame, y: str, params: Sequence[str] | None, what:
         problem = f"{missing} not in the DataFrame" if missing else (
             "is empty" if not params else f"contains the metric y={y!r}")
         raise RadasValueError(f"{what}: params={list(params)!r}: {problem}; available columns: {columns}")
+    if not any(_varies(rows[p]) for p in params):
+        raise RadasValueError(
+            f"{what}: params={list(params)!r}: none of them varies among the {len(rows)} trials; "
+            f"pass columns that do"
+        )
     return list(dict.fromkeys(params))
 
 

@@ -76,6 +76,8 @@ def test_errors_name_the_argument(brief_df: pd.DataFrame, config_columns: list[s
         param_importances(brief_df, y="score", params=["config/wd"])
     with pytest.raises(RadasTypeError, match="params"):
         param_importances(brief_df, y="score", params="config/lr")
+    with pytest.raises(RadasValueError, match="none of them varies"):
+        param_importances(brief_df, y="score", params=["config/epochs"])
     with pytest.raises(RadasValueError, match="no config/ column varies"):
         param_importances(brief_df.drop(columns=config_columns), y="score")
     with pytest.raises(RadasTypeError, match="DataFrame"):
