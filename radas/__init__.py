@@ -3,6 +3,10 @@
 ``results = await radas.run_experiment(user_name=..., experiment_name=..., trainable=...,
 param_space=...)`` runs a Ray Tune sweep locally or on a named Ray cluster and returns
 ``{"df", "tuner", "fig"}``.
+
+Also: ``radas.grpo`` (GRPO fine-tuning trainables), ``radas.plots`` (hyperparameter importance
+and parallel coordinates as plot functions), ``radas.clusters``, ``radas.cloud_artifact``,
+``radas.email``, ``radas.rwandb`` / ``radas.rswanlab``, ``radas.core`` and ``radas.utils``.
 """
 
 from radas._client import get_client
