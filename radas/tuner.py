@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
-from radas._progress import FINISHED, PROGRESS_FILE, STOPPED
+from radas._progress import FINISHED, PROGRESS_FILE
 
 BOOKKEEPING_COLUMNS: tuple[str, ...] = (
     "timestamp",
@@ -95,12 +95,13 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _final_statuses(experiment_path: str) -> dict[str, str]:
-    """Trial id -> status when the experiment's radas driver ended (``{}`` otherwise)."""
+    """Trial id -> status when the experiment's radas driver finished it (``{}`` otherwise: a
+    stopped sweep's saved state is what ``restore`` continues from)."""
     try:
         progress = json.loads((Path(experiment_path) / PROGRESS_FILE).read_text())
     except (OSError, ValueError):
         return {}
-    if not isinstance(progress, dict) or progress.get("state") not in (FINISHED, STOPPED):
+    if not isinstance(progress, dict) or progress.get("state") != FINISHED:  # stopped: Ray's state is right
         return {}
     statuses = progress.get("statuses")
     return statuses if isinstance(statuses, dict) else {}

@@ -36,6 +36,12 @@ _startup_lock = threading.Lock()
 # sweeps this process drives, by experiment folder: a stop request reaches them directly
 _running: dict[str, Sweep] = {}
 _quiet = {"count": 0, "level": logging.NOTSET}
+# Tune writes results and its state next to the driver first and copies them to the experiment
+# folder every 10 s or more ("auto"); a driver killed in between would lose finished trials'
+# results from the folder (and restore would run them again). radas's sweeps copy every 2 s
+# unless the user set Tune's own TUNE_GLOBAL_CHECKPOINT_S (or RADAS_STATE_SAVE_S).
+SAVE_PERIOD_ENV = "TUNE_GLOBAL_CHECKPOINT_S"
+DEFAULT_SAVE_PERIOD_S = "2"
 _quiet_guard = threading.Lock()
 
 
@@ -94,6 +100,7 @@ class Sweep:
                                  metric=spec.metric, mode=spec.mode)
         self._secrets = secrets_file(folder.user_root, spec.experiment_name, spec.sweep_id)
         self._starting = False
+        self._saved_period: str | None = None
 
     async def run(self, secrets: Mapping[str, str] | None = None) -> bool:
         """Run the sweep until it ends or is stopped (then True). ``secrets``: written for the
@@ -141,6 +148,9 @@ class Sweep:
         state = FAILED
         _startup_lock.acquire()
         self._starting = True
+        self._saved_period = os.environ.get(SAVE_PERIOD_ENV)
+        if self._saved_period is None:  # Tune reads it once, while it sets the sweep up
+            os.environ[SAVE_PERIOD_ENV] = os.environ.get("RADAS_STATE_SAVE_S", DEFAULT_SAVE_PERIOD_S)
         try:
             with _tune_quiet(), interruptible(self.stop_event):
                 tuner.fit()
@@ -150,9 +160,11 @@ class Sweep:
             self._end(state)
 
     def _started(self) -> None:
-        """Tune has set the sweep up: let the next sweep start."""
+        """Tune has set the sweep up: the user's Tune settings back, let the next sweep start."""
         if self._starting:
             self._starting = False
+            if self._saved_period is None:
+                os.environ.pop(SAVE_PERIOD_ENV, None)
             _startup_lock.release()
 
     def _end(self, state: str) -> None:

@@ -134,6 +134,19 @@ class Target:
             await asyncio.sleep(0.1)
         raise AssertionError(f"the sweep {name} never started running")
 
+    async def wait_saved(self, name: str, a: int) -> None:
+        """Until the experiment folder shows trial ``a`` finished (Tune copies results and its
+        state there every few seconds)."""
+        for _ in range(600):
+            try:
+                df = radas.Tuner.restore(self.exp_dir(name), self.train.slow).get_dataframe()
+                if ((df["config/a"] == a) & (df["status"] == "TERMINATED")).any():
+                    return
+            except Exception:  # noqa: BLE001 - not written yet
+                pass
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"trial a={a} of {name} never showed up finished in the experiment folder")
+
     async def kill_sweep_driver(self, name: str, driver: subprocess.Popen | None) -> None:
         """Kill the process that drives the sweep (SIGKILL): the driver process locally, the
         job's driver on the cluster."""

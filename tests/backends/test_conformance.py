@@ -91,6 +91,7 @@ async def test_a_killed_driver_is_an_error_on_attach_and_restore_continues(targe
     driver = target.start_driver(exp, 25, "run")
     try:
         await target.wait_running(exp, done=1)
+        await target.wait_saved(exp, a=1)
         attach = asyncio.ensure_future(target.run(exp, target.train.slow, run_choice="attach"))
         await asyncio.sleep(1.0)
         await target.kill_sweep_driver(exp, driver)
