@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,9 @@ PROGRESS_FILE = ".radas-progress.json"  # in the experiment folder
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 # trials pending this long while none runs: say why in the progress line
 WAITING_AFTER_S = 10.0
+# Tune's own setting for when it warns about insufficient resources (its spelling): when the user
+# set it, radas says "waiting for resources" after that many seconds instead
+WAITING_AFTER_ENV = "TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S"
 
 
 @dataclass
@@ -168,7 +172,8 @@ class ProgressCallback(Callback):
             return
         if self._idle_since is None:
             self._idle_since = now
-        if now - self._idle_since < WAITING_AFTER_S or now - self._last_free_check < 5.0:
+        after = _waiting_after_s()
+        if now - self._idle_since < after or now - self._last_free_check < min(after, 5.0):
             return
         self._last_free_check = now
         import ray
@@ -181,3 +186,11 @@ class ProgressCallback(Callback):
         since = time.strftime("%H:%M:%S", time.localtime(time.time() - (now - self._idle_since)))
         p.waiting = (f"waiting for resources since {since}: {len(pending)} trial(s) pending, each needs "
                      f"{_resources_text(need)}; free now: {_resources_text(free)} (other work holds the rest)")
+
+
+def _waiting_after_s() -> float:
+    """After how many seconds pending trials with none running are said to wait for resources."""
+    try:
+        return max(float(os.environ[WAITING_AFTER_ENV]), 0.0)
+    except (KeyError, ValueError):
+        return WAITING_AFTER_S

@@ -33,7 +33,7 @@ def test_example_runs(script: Path, tmp_path: Path, monkeypatch, capsys, local_r
     """Each example's ``__main__``, run in this process (sharing its Ray) to keep the suite fast."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CI", "true")
-    monkeypatch.setenv("RADAS_GRPO_STEPS", "10")
+    monkeypatch.setenv("RADAS_GRPO_STEPS", "4")
     monkeypatch.setattr(sys, "argv", [str(script)])
     runpy.run_path(str(script), run_name="__main__")
     assert "succeeded" in capsys.readouterr().out

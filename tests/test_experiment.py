@@ -128,8 +128,10 @@ async def test_resources_of_tune_with_resources_are_honoured():
                                    trainable=tune.with_resources(assigned, {"cpu": 64}))
 
 
-async def test_trials_waiting_for_resources_say_so(capsys):
+async def test_trials_waiting_for_resources_say_so(capsys, monkeypatch):
     import ray
+
+    monkeypatch.setenv("TUNE_WARN_INSUFFICENT_RESOURCE_THRESHOLD_S", "1")  # radas's 10 s, shortened
 
     @ray.remote
     class Hog:

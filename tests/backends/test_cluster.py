@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -70,18 +68,13 @@ def _import_train_file(tmp_path: Path):
     return cluster_train
 
 
-async def test_grid_from_a_file_and_from_the_test_module(tmp_path, ray_cluster):
-    module = _import_train_file(tmp_path)
-    a, b = _name("file"), _name("inline")
-    ra, rb = await asyncio.gather(
-        radas.run_experiment(user_name="tester", experiment_name=a, trainable=module.slow, run_with=RUN_WITH,
-                             param_space={"a": tune.grid_search([1, 2]), "steps": 2, "tag": a}),
-        radas.run_experiment(user_name="tester", experiment_name=b, trainable=stepper, run_with=RUN_WITH,
-                             param_space={"a": tune.grid_search([1, 2, 3])},
-                             tuner_to_df_fn=lambda t: t.get_iteration_dataframe()),
-    )
-    assert sorted(ra["df"]["score"]) == [1, 2] and set(ra["df"]["status"]) == {"TERMINATED"}
-    per_iteration = rb["df"]
+async def test_a_trainable_of_the_test_module_and_the_clusters_folders_in_trials(tmp_path, ray_cluster):
+    """Trainables from a file of the working dir are the backend scenarios' (test_conformance)."""
+    exp = _name("inline")
+    results = await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
+                                         run_with=RUN_WITH, param_space={"a": tune.grid_search([1, 2, 3])},
+                                         tuner_to_df_fn=lambda t: t.get_iteration_dataframe())
+    per_iteration = results["df"]
     assert len(per_iteration) == 9 and sorted(per_iteration["score"])[-1] == 9
     # inside trials on the cluster, radas's folders are the cluster's; the client sees them mounted
     assert set(per_iteration["data_dir"]) == {str(ray_cluster.shared / "data" / "tester")}
@@ -181,7 +174,7 @@ async def test_results_not_visible_here_is_an_error_and_nothing_is_submitted(ray
 async def test_a_job_stopped_by_someone_else_is_an_error_and_restore_continues(tmp_path):
     module = _import_train_file(tmp_path)
     exp = _name("stopped")
-    space = {"a": tune.grid_search([1, 2]), "steps": 30, "tag": exp}
+    space = {"a": tune.grid_search([1, 2]), "steps": 15, "tag": exp}
     task = asyncio.ensure_future(radas.run_experiment(
         user_name="tester", experiment_name=exp, trainable=module.slow, run_with=RUN_WITH, param_space=space,
         tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}))

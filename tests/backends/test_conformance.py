@@ -15,10 +15,17 @@ from ray import tune
 import radas
 
 
-async def test_run_returns_results_and_a_second_run_archives_the_first(target: Target, capsys):
+async def test_results_are_kept_a_second_run_needs_a_choice_and_archives_the_first(target: Target, capsys):
     exp = name("archive")
+    with pytest.raises(radas.ExperimentNotFoundError, match="no results to analyze"):
+        await target.run(exp, target.train.product, dos=["analyze"])
     first = await target.run(exp, target.train.product, param_space={"a": tune.grid_search([1, 2]), "b": 10})
     assert sorted(first["df"]["score"]) == [10, 20] and set(first["df"]["status"]) == {"TERMINATED"}
+    with pytest.raises(radas.ChoiceRequiredError, match="run_choice") as info:  # nobody to ask (CI)
+        await target.run(exp, target.train.product, param_space={"a": 3, "b": 10})
+    assert "'run'" in str(info.value) and "'restore'" in str(info.value)
+    again = await target.run(exp, target.train.product, dos=["analyze"])
+    assert sorted(again["df"]["score"]) == [10, 20]
     second = await target.run(exp, target.train.product, param_space={"a": 3, "b": 10}, run_choice="run")
     assert list(second["df"]["score"]) == [30]
     [archived] = (target.results / ".archive").glob(f"{exp}-*")
@@ -42,9 +49,14 @@ async def test_restore_runs_only_unfinished_trials(target: Target):
     assert target.starts(exp) == {1: 1, 2: 1, 3: 4}
 
 
-async def test_stop_attach_restore_and_attach_from_other_processes(target: Target):
+async def test_other_processes_stop_restore_attach_and_a_killed_driver_is_an_error(target: Target):
+    """A sweep driven by another process (a client, for a cluster): stop_attach from here stops it
+    with partial results; a second driver restores it and attach from here follows it; when that
+    driver is killed, attach is an error naming restore; restore from here finishes the sweep
+    without running a finished trial again."""
     exp = name("others")
-    driver = target.start_driver(exp, 15, "run")
+    space = {"a": tune.grid_search([1, 2, 3]), "steps": 25, "tag": exp}
+    driver = target.start_driver(exp, 25, "run")
     try:
         await target.wait_running(exp, done=1)
         stopped = await target.run(exp, target.train.slow, run_choice="stop_attach")
@@ -52,11 +64,20 @@ async def test_stop_attach_restore_and_attach_from_other_processes(target: Targe
         assert df.loc[1, "status"] == "TERMINATED" and (df["status"] != "TERMINATED").any()
         assert driver.wait(timeout=120) == 0
         since = time.time()
-        driver = target.start_driver(exp, 15, "restore")
+        driver = target.start_driver(exp, 25, "restore")
         await target.wait_running(exp, since=since)
-        attached = await target.run(exp, target.train.slow, run_choice="attach")
-        assert set(attached["df"]["status"]) == {"TERMINATED"} and len(attached["df"]) == 3
-        assert target.starts(exp)[1] == 1  # the finished trial did not run again
+        attach = asyncio.ensure_future(target.run(exp, target.train.slow, run_choice="attach"))
+        await target.wait_saved(exp, a=2)
+        await target.kill_sweep_driver(exp, driver)
+        with pytest.raises(radas.ExperimentFailedError, match="run_choice='restore'"):
+            await attach
+        with pytest.raises(radas.ExperimentFailedError, match="restore"):  # also when it is already dead
+            await target.run(exp, target.train.slow, run_choice="attach")
+        before = target.starts(exp)
+        restored = await target.run(exp, target.train.slow, run_choice="restore", param_space=space)
+        assert set(restored["df"]["status"]) == {"TERMINATED"} and len(restored["df"]) == 3
+        after = target.starts(exp)
+        assert after[1] == 1 and after[2] == before[2] and after[3] == before.get(3, 0) + 1
     finally:
         if driver.poll() is None:
             driver.kill()
@@ -65,7 +86,7 @@ async def test_stop_attach_restore_and_attach_from_other_processes(target: Targe
 async def test_cancelling_the_call(target: Target, capsys):
     """Locally the sweep stops gracefully and restore finishes it; on a cluster it keeps running."""
     exp = name("cancel")
-    space = {"a": tune.grid_search([1, 2, 3]), "steps": 15, "tag": exp}
+    space = {"a": tune.grid_search([1, 2, 3]), "steps": 10, "tag": exp}
     task = asyncio.ensure_future(target.run(exp, target.train.slow, param_space=space,
                                             tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}))
     await target.wait_running(exp)
@@ -86,28 +107,6 @@ async def test_cancelling_the_call(target: Target, capsys):
         assert (stopped["df"]["status"] != "TERMINATED").any()
 
 
-async def test_a_killed_driver_is_an_error_on_attach_and_restore_continues(target: Target):
-    exp = name("killed")
-    driver = target.start_driver(exp, 25, "run")
-    try:
-        await target.wait_running(exp, done=1)
-        await target.wait_saved(exp, a=1)
-        attach = asyncio.ensure_future(target.run(exp, target.train.slow, run_choice="attach"))
-        await asyncio.sleep(1.0)
-        await target.kill_sweep_driver(exp, driver)
-        with pytest.raises(radas.ExperimentFailedError, match="run_choice='restore'"):
-            await attach
-        with pytest.raises(radas.ExperimentFailedError, match="restore"):  # also when it is already dead
-            await target.run(exp, target.train.slow, run_choice="attach")
-        restored = await target.run(exp, target.train.slow, run_choice="restore",
-                                    param_space={"a": tune.grid_search([1, 2, 3]), "steps": 25, "tag": exp})
-        assert set(restored["df"]["status"]) == {"TERMINATED"} and len(restored["df"]) == 3
-        assert target.starts(exp)[1] == 1
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-
-
 @pytest.mark.parametrize(("argument", "value", "kind"), [("cpu_per_trial", 64, "CPU"), ("gpu_per_trial", 4, "GPU")])
 async def test_impossible_resources_fail_before_anything_starts(target: Target, argument, value, kind):
     exp = name("huge")
@@ -118,26 +117,18 @@ async def test_impossible_resources_fail_before_anything_starts(target: Target, 
     assert not target.exp_dir(exp).exists() and not await target.jobs(exp)
 
 
-async def test_runtime_env_reaches_trials(target: Target):
+async def test_runtime_env_and_secrets_reach_trials_and_secrets_nothing_else(target: Target, capsys):
+    key, token = f"wandbkey{time.time_ns()}", f"servicetoken{time.time_ns()}"
     modules = target.workdir / "mods" / "radas_probe_module"
     modules.mkdir(parents=True)
     (modules / "__init__.py").write_text("VALUE = 'from py_modules'\n")
-    results = await target.run(name("env"), target.train.probe, param_space={"x": 1},
-                               runtime_env={"env_vars": {"RADAS_TEST_FLAG": "on"}, "py_modules": ["mods/radas_probe_module"]})
-    row = results["df"].iloc[0]
-    assert row["flag"] == "on" and row["module"] == "from py_modules"
-
-
-async def test_secrets_reach_trials_and_nothing_else(target: Target, capsys):
-    key, token = f"wandbkey{time.time_ns()}", f"servicetoken{time.time_ns()}"
-    modules = target.workdir / "radas_probe_module"
-    modules.mkdir()
-    (modules / "__init__.py").write_text("VALUE = 'here'\n")
     exp = name("secrets")
     results = await target.run(exp, target.train.probe,
                                param_space={"x": 1, "wandb": {"enable": False, "api_key": key}},
-                               runtime_env={"env_vars": {"MY_SERVICE_TOKEN": token}, "py_modules": ["radas_probe_module"]})
+                               runtime_env={"env_vars": {"RADAS_TEST_FLAG": "on", "MY_SERVICE_TOKEN": token},
+                                            "py_modules": ["mods/radas_probe_module"]})
     row = results["df"].iloc[0]
+    assert row["flag"] == "on" and row["module"] == "from py_modules"
     assert row["wandb_key"] == hashlib.sha256(key.encode()).hexdigest()
     assert row["token"] == hashlib.sha256(token.encode()).hexdigest()
     leaks = []
@@ -169,15 +160,3 @@ async def test_two_experiments_gathered_both_complete(target: Target):
         target.run(name("gather-b"), target.train.product, param_space={"a": tune.grid_search([5, 6, 7]), "b": 2}),
     )
     assert sorted(ra["df"]["score"]) == [1, 2] and sorted(rb["df"]["score"]) == [10, 12, 14]
-
-
-async def test_existing_experiment_needs_a_choice_and_analyze_needs_results(target: Target):
-    exp = name("choice")
-    with pytest.raises(radas.ExperimentNotFoundError, match="no results to analyze"):
-        await target.run(exp, target.train.product, dos=["analyze"])
-    await target.run(exp, target.train.product, param_space={"a": 1, "b": 1})
-    with pytest.raises(radas.ChoiceRequiredError, match="run_choice") as info:
-        await target.run(exp, target.train.product, param_space={"a": 1, "b": 1})
-    assert "'run'" in str(info.value) and "'restore'" in str(info.value)
-    again = await target.run(exp, target.train.product, dos=["analyze"])
-    assert list(again["df"]["score"]) == [1]

@@ -98,7 +98,7 @@ async def test_a_second_interrupt_leaves_the_lock_with_the_sweep_until_it_has_sa
     folder = ExperimentFolder(Path(radas.get_ray_results_dir("tester")), name)
     task = asyncio.ensure_future(radas.run_experiment(
         user_name="tester", experiment_name=name, trainable=slow,
-        param_space={"a": tune.grid_search([1, 2]), "steps": 50}))
+        param_space={"a": tune.grid_search([1, 2]), "steps": 20}))
     for _ in range(300):
         progress = folder.progress()
         if progress is not None and progress.running:
