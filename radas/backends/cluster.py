@@ -271,7 +271,8 @@ class ClusterBackend(Backend):
         folder = self.folder(spec)
         line = LiveLine()
         tail: deque[str] = deque(maxlen=40)
-        relay = asyncio.ensure_future(self._relay_logs(job_id, tail))
+        relayed: list[str] = []
+        relay = asyncio.ensure_future(self._relay_logs(job_id, tail, relayed))
         status = "PENDING"
         try:
             while True:
@@ -297,19 +298,23 @@ class ClusterBackend(Backend):
         if status == "STOPPED" and stopping:
             return True
         logs = await self.jobs.logs(job_id)
+        for text in _radas_lines(logs.splitlines(), skip=relayed):  # what the live stream missed
+            say("info", f"(job {job_id}) {text.split(']', 1)[-1].strip()}")
         if status == "SUCCEEDED":
             return bool(_job_result(logs).get("stopped", False))
         info = await self.jobs.info(job_id)
         raise ExperimentFailedError(self._failure(spec, job_id, status, info, logs))
 
-    async def _relay_logs(self, job_id: str, tail: deque[str]) -> None:
-        """Pass the job's own radas messages (warnings, archive paths...) on to the user."""
+    async def _relay_logs(self, job_id: str, tail: deque[str], relayed: list[str]) -> None:
+        """Pass the job's own radas messages (warnings, archive paths...) on to the user as they
+        come (``relayed``: those passed on; the rest is passed on from the full log at the end)."""
         try:
             async for chunk in self.jobs.tail(job_id):
-                for text in chunk.splitlines():
-                    tail.append(text)
-                    if text.startswith("[radas") and "submitting" not in text:
-                        say("info", f"(job {job_id}) {text.split(']', 1)[-1].strip()}")
+                lines = chunk.splitlines()
+                tail.extend(lines)
+                for text in _radas_lines(lines):
+                    relayed.append(text)
+                    say("info", f"(job {job_id}) {text.split(']', 1)[-1].strip()}")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the log stream is a nicety; the status poll is what counts
@@ -357,6 +362,20 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _radas_lines(lines: list[str], skip: list[str] | None = None) -> list[str]:
+    """The job's own radas messages among ``lines``, less those in ``skip`` (each once)."""
+    left = list(skip or [])
+    found = []
+    for text in lines:
+        if not text.startswith("[radas") or "submitting" in text:
+            continue
+        if text in left:
+            left.remove(text)
+        else:
+            found.append(text)
+    return found
 
 
 def _job_id(spec: SweepSpec) -> str:

@@ -68,8 +68,12 @@ def _import_train_file(tmp_path: Path):
     return cluster_train
 
 
-async def test_a_trainable_of_the_test_module_and_the_clusters_folders_in_trials(tmp_path, ray_cluster):
-    """Trainables from a file of the working dir are the backend scenarios' (test_conformance)."""
+async def test_a_trainable_of_the_test_module_then_results_not_visible_here_is_an_error(tmp_path, ray_cluster,
+                                                                                      config_file):
+    """A trainable of this module travels by value; trials see the cluster's folders. Then the
+    client's view of the shared results goes missing or points elsewhere: every call is an error
+    naming the setting, nothing is submitted or archived, and the results stay. (Trainables from
+    a file of the working dir are the backend scenarios', in test_conformance.)"""
     exp = _name("inline")
     results = await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
                                          run_with=RUN_WITH, param_space={"a": tune.grid_search([1, 2, 3])},
@@ -81,6 +85,27 @@ async def test_a_trainable_of_the_test_module_and_the_clusters_folders_in_trials
     assert radas.get_data_dir("tester", run_with=RUN_WITH) == str(ray_cluster.client_mount / "data" / "tester")
     assert ClusterBackend(get_cluster("testc")).user_root("tester") == ray_cluster.client_mount / "results" / "tester"
     assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob("radas_job_*"))  # nothing written here
+
+    backend = ClusterBackend(get_cluster("testc"))
+    jobs_before = await backend.experiment_jobs("tester", exp)
+    config_file(ray_cluster.config(client_results=tmp_path / "not-mounted" / "results"))
+    with pytest.raises(radas.ResultsNotVisibleError) as info:
+        await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper, run_with=RUN_WITH,
+                                   param_space={"a": 1}, run_choice="restore")
+    assert "client_results_dir" in str(info.value) and "not-mounted" in str(info.value)
+    elsewhere = tmp_path / "local-disk" / "results"
+    elsewhere.mkdir(parents=True)
+    config_file(ray_cluster.config(client_results=elsewhere))
+    for choice in (None, "restore", "run"):
+        with pytest.raises(radas.ResultsNotVisibleError, match="is not the cluster's results folder"):
+            await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
+                                       run_with=RUN_WITH, param_space={"a": 1}, run_choice=choice)
+    assert await backend.experiment_jobs("tester", exp) == jobs_before  # no sweep was submitted
+    assert not list((ray_cluster.shared / "results" / "tester" / ".archive").glob(f"{exp}-*"))
+    config_file(ray_cluster.config())
+    again = await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
+                                       run_with=RUN_WITH, dos=["analyze"])
+    assert len(again["df"]) == 3  # the results stayed where they were
 
 
 class _Bomb:
@@ -137,40 +162,6 @@ def hungry(config):
     return {"cpus": ray.get_runtime_context().get_assigned_resources()["CPU"]}
 
 
-async def test_out_of_memory_trial_retried_with_doubled_cpus_on_the_cluster(capsys):
-    results = await radas.run_experiment(user_name="tester", experiment_name=_name("oom"), trainable=hungry,
-                                         param_space={"x": 1}, run_with=RUN_WITH, cpu_per_trial=1,
-                                         run_choice="run")
-    assert list(results["df"]["status"]) == ["TERMINATED"] and list(results["df"]["cpus"]) == [2.0]
-    assert "start from cpu_per_trial=2" in capsys.readouterr().out
-
-
-async def test_results_not_visible_here_is_an_error_and_nothing_is_submitted(ray_cluster, config_file, tmp_path):
-    exp = _name("mount")
-    await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper, run_with=RUN_WITH,
-                               param_space={"a": 1})
-    backend = ClusterBackend(get_cluster("testc"))
-    jobs_before = await backend.experiment_jobs("tester", exp)
-    config_file(ray_cluster.config(client_results=tmp_path / "not-mounted" / "results"))
-    with pytest.raises(radas.ResultsNotVisibleError) as info:
-        await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper, run_with=RUN_WITH,
-                                   param_space={"a": 1}, run_choice="restore")
-    assert "client_results_dir" in str(info.value) and "not-mounted" in str(info.value)
-    elsewhere = tmp_path / "local-disk" / "results"
-    elsewhere.mkdir(parents=True)
-    config_file(ray_cluster.config(client_results=elsewhere))
-    for choice in (None, "restore", "run"):
-        with pytest.raises(radas.ResultsNotVisibleError, match="is not the cluster's results folder"):
-            await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
-                                       run_with=RUN_WITH, param_space={"a": 1}, run_choice=choice)
-    assert await backend.experiment_jobs("tester", exp) == jobs_before  # no sweep was submitted
-    assert not list((ray_cluster.shared / "results" / "tester" / ".archive").glob(f"{exp}-*"))
-    config_file(ray_cluster.config())
-    again = await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=stepper,
-                                       run_with=RUN_WITH, dos=["analyze"])
-    assert list(again["df"]["score"]) == [3]  # the results stayed where they were
-
-
 async def test_a_job_stopped_by_someone_else_is_an_error_and_restore_continues(tmp_path):
     module = _import_train_file(tmp_path)
     exp = _name("stopped")
@@ -202,15 +193,20 @@ def _progress(backend: ClusterBackend, exp: str) -> dict:
         return {}
 
 
-async def test_transient_jobs_api_answers_are_retried(ray_cluster, config_file):
+async def test_transient_jobs_api_answers_are_retried_and_a_trial_out_of_memory_gets_doubled_cpus(
+        ray_cluster, config_file, capsys):
+    """Through a proxy that answers like a head that is starting, a sweep whose trial runs out of
+    memory with one CPU: the Jobs API answers are retried, the trial is retried with two CPUs."""
     from flaky_proxy import NO_AGENT, FlakyProxy
 
     proxy = FlakyProxy(ray_cluster.address).start()
     try:
         config_file(ray_cluster.config(address=proxy.address))
-        results = await radas.run_experiment(user_name="tester", experiment_name=_name("flaky"), trainable=stepper,
-                                             run_with=RUN_WITH, param_space={"a": 2})
-        assert list(results["df"]["score"]) == [6]
+        results = await radas.run_experiment(user_name="tester", experiment_name=_name("flaky-oom"),
+                                             trainable=hungry, param_space={"x": 1}, run_with=RUN_WITH,
+                                             cpu_per_trial=1)
+        assert list(results["df"]["status"]) == ["TERMINATED"] and list(results["df"]["cpus"]) == [2.0]
+        assert "start from cpu_per_trial=2" in capsys.readouterr().out
         assert proxy.refused == 2 and proxy.resets == 2  # it did meet both, and went on
         from radas.clusters._jobs import JobsClient
 
