@@ -305,6 +305,9 @@ def main() -> None:
     parser.add_argument("--cpu-trials", type=int, default=2, help="packed trials when there is no GPU (default 2)")
     parser.add_argument("--deadline-s", type=float, default=None, help="skip variants that would start after this")
     parser.add_argument("--out", default=None, help="folder for results.json (and nothing else)")
+    parser.add_argument("--radas", default="transformers,packed,paged",
+                        help="radas variants after its first one-trial run, comma-separated, from transformers, "
+                             "packed, paged (default: packed,paged, then the other one-trial runs)")
     args = parser.parse_args()
     deadline = time.time() + (args.deadline_s or 7 * 24 * 3600)
     reserve = 40.0  # a variant is not started with less time than this left
@@ -329,7 +332,13 @@ def main() -> None:
                 with open(os.path.join(args.out, "runs.json"), "w") as f:
                     json.dump({"args": vars(args), "parameters": params, "runs": runs}, f, indent=1)
 
-        radas_variants = ["transformers#1", "packed", "paged"] + [f"transformers#{i}" for i in range(2, args.repeats + 1)]
+        wanted = [v.strip() for v in args.radas.split(",") if v.strip()]
+        unknown = sorted(set(wanted) - {"transformers", "packed", "paged"})
+        if unknown:
+            raise SystemExit(f"--radas: unknown variants {unknown}; valid: transformers, packed, paged")
+        radas_variants = ["transformers#1"] + [v for v in ("packed", "paged") if v in wanted]
+        if "transformers" in wanted:
+            radas_variants += [f"transformers#{i}" for i in range(2, args.repeats + 1)]
         for i in range(args.repeats):  # plain first, then radas (one driver), then the other plain runs
             if i == 1:
                 for res in _run(RADAS, {**common, "variants": radas_variants, "tmp": tmp}, env, deadline - time.time()):
