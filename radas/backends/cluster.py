@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import deque
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,12 @@ from radas.backends._secrets import remove_secrets, secrets_file, write_secrets
 from radas.clusters._jobs import ACTIVE, META_EXPERIMENT, META_TAG, META_USER, JobsClient, job_status
 from radas.clusters._registry import Cluster
 from radas.core import radas_env
-from radas.errors import ExperimentFailedError, RadasTimeoutError, RadasValueError, ResultsNotVisibleError
+from radas.errors import (
+    ExperimentFailedError,
+    RadasTimeoutError,
+    RadasValueError,
+    ResultsNotVisibleError,
+)
 from radas.tuner import Tuner
 
 logger = logging.getLogger("radas")
@@ -270,9 +275,8 @@ class ClusterBackend(Backend):
         stopped, is an :class:`ExperimentFailedError` with the end of its log."""
         folder = self.folder(spec)
         line = LiveLine()
-        tail: deque[str] = deque(maxlen=40)
         relayed: list[str] = []
-        relay = asyncio.ensure_future(self._relay_logs(job_id, tail, relayed))
+        relay = asyncio.ensure_future(self._relay_logs(job_id, relayed))
         status = "PENDING"
         try:
             while True:
@@ -299,22 +303,20 @@ class ClusterBackend(Backend):
             return True
         logs = await self.jobs.logs(job_id)
         for text in _radas_lines(logs.splitlines(), skip=relayed):  # what the live stream missed
-            say("info", f"(job {job_id}) {text.split(']', 1)[-1].strip()}")
+            _say_job_line(job_id, text)
         if status == "SUCCEEDED":
             return bool(_job_result(logs).get("stopped", False))
         info = await self.jobs.info(job_id)
         raise ExperimentFailedError(self._failure(spec, job_id, status, info, logs))
 
-    async def _relay_logs(self, job_id: str, tail: deque[str], relayed: list[str]) -> None:
+    async def _relay_logs(self, job_id: str, relayed: list[str]) -> None:
         """Pass the job's own radas messages (warnings, archive paths...) on to the user as they
         come (``relayed``: those passed on; the rest is passed on from the full log at the end)."""
         try:
             async for chunk in self.jobs.tail(job_id):
-                lines = chunk.splitlines()
-                tail.extend(lines)
-                for text in _radas_lines(lines):
+                for text in _radas_lines(chunk.splitlines()):
                     relayed.append(text)
-                    say("info", f"(job {job_id}) {text.split(']', 1)[-1].strip()}")
+                    _say_job_line(job_id, text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the log stream is a nicety; the status poll is what counts
@@ -366,16 +368,21 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _radas_lines(lines: list[str], skip: list[str] | None = None) -> list[str]:
     """The job's own radas messages among ``lines``, less those in ``skip`` (each once)."""
-    left = list(skip or [])
+    left = Counter(skip or [])
     found = []
     for text in lines:
         if not text.startswith("[radas") or "submitting" in text:
             continue
-        if text in left:
-            left.remove(text)
+        if left[text]:
+            left[text] -= 1
         else:
             found.append(text)
     return found
+
+
+def _say_job_line(job_id: str, text: str) -> None:
+    """One of the job's radas messages, told as the job's."""
+    say("info", f"(job {job_id}) {text.split(']', 1)[-1].strip()}")
 
 
 def _job_id(spec: SweepSpec) -> str:
