@@ -51,7 +51,8 @@ PLAIN = textwrap.dedent("""
     from ray import tune
     from train import train
 
-    name, storage, trials, steps, sleep = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    name, storage, trials, steps, sleep = (sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+                                           float(sys.argv[5]))
     ray.init()
     tuner = tune.Tuner(train, param_space={"i": tune.grid_search(list(range(trials))), "steps": steps, "sleep": sleep},
                        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0))

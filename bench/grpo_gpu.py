@@ -23,11 +23,12 @@ the plain runs; a variant that would start within 40 s of ``--deadline-s`` is sk
 Measured: "tokens/s" is each trial's training loop (TRL's ``num_tokens``, prompt + completion, over
 the time from the trainer's start to its last step log, rebuilt from the reported ``tokens_per_s``
 as in ``bench/grpo_overhead.py``), and "after step 1" the same without the first step (CUDA
-warm-up: the first step is most of a short run's loop). "wall" is the whole sweep: the plain script's process, the ``run_experiment`` call for
-radas (Ray already started by then). "experiments / GPU-h" = trials x 3600 / wall (one GPU).
-"GPU memory" is the device's peak used memory during the variant (NVML, all processes) minus what
-was used before it (after waiting for an earlier variant's processes to exit). Without a GPU everything runs on the CPU (``--size tiny`` for a smoke test)
-and the packed variant runs ``--cpu-trials`` trials with no GPU.
+warm-up: the first step is most of a short run's loop). "wall" is the whole sweep: the plain
+script's process, the ``run_experiment`` call for radas (Ray already started by then).
+"experiments / GPU-h" = trials x 3600 / wall (one GPU). "GPU memory" is the device's peak used
+memory during the variant (NVML, all processes) minus what was used before it (after waiting for
+an earlier variant's processes to exit). Without a GPU everything runs on the CPU (``--size tiny``
+for a smoke test) and the packed variant runs ``--cpu-trials`` trials with no GPU.
 
     python bench/grpo_gpu.py --out /tmp/grpo-gpu              # on a GPU machine
     python bench/grpo_gpu.py --size tiny --steps 2 --prompts 2 --samples 2 --max-len 8 --repeats 1
@@ -117,7 +118,8 @@ SAMPLER = textwrap.dedent("""
                 "tokens_after_1": tokens[-1] - tokens[0], "loop_after_1_s": sum(times[1:])}
 
     CFG = {"model": ARGS["model"], "prompt_file": ARGS["prompts"], "reward_file": ARGS["reward"],
-           "max_steps": ARGS["steps"], "rollout_batch_size": ARGS["prompts_per_step"], "n_samples_per_prompt": ARGS["n"],
+           "max_steps": ARGS["steps"], "rollout_batch_size": ARGS["prompts_per_step"],
+           "n_samples_per_prompt": ARGS["n"],
            "rollout_max_response_len": ARGS["max_len"], "learning_rate": 1e-5, "seed": 0, "logging_steps": 1}
 """)
 
@@ -156,7 +158,8 @@ PLAIN = SAMPLER + textwrap.dedent("""
             logging_steps=1, save_strategy="no", save_steps=500, save_total_limit=1, report_to="none",
             use_cpu=not cuda, bf16=bf16, disable_tqdm=True, warmup_steps=0.0)
         timer = Timer()
-        trainer = trl.GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=datasets.Dataset.from_list(rows),
+        trainer = trl.GRPOTrainer(model=model, reward_funcs=reward, args=args,
+                                  train_dataset=datasets.Dataset.from_list(rows),
                                   processing_class=tokenizer, callbacks=[timer])
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
         trainer.train()
@@ -168,7 +171,8 @@ PLAIN = SAMPLER + textwrap.dedent("""
     ref = grpo_args(validate_grpo_config(CFG), ARGS["tmp"], Device("cuda" if cuda else "cpu", bf16),
                     ARGS["max_len"]).to_dict()
     mine = args.to_dict()
-    diff = sorted(k for k in set(ref) | set(mine) if k not in ("output_dir", "logging_dir") and ref.get(k) != mine.get(k))
+    diff = sorted(k for k in set(ref) | set(mine)
+                  if k not in ("output_dir", "logging_dir") and ref.get(k) != mine.get(k))
     if diff:
         raise SystemExit(f"GRPOConfig differs from radas's in {[(k, mine.get(k), ref.get(k)) for k in diff]}")
     (t1, n1), (tn, nn) = timer.logs[0], timer.logs[-1]
@@ -280,7 +284,7 @@ def _gpu_used() -> int:
 
         pynvml.nvmlInit()
         return int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(0)).used)
-    except Exception:
+    except Exception:  # noqa: BLE001 - no NVML: the memory column reads 0
         return 0
 
 
@@ -321,8 +325,8 @@ def main() -> None:
         params = built[0].get("parameters") if built and "parameters" in built[0] else None
         if params is None:
             raise SystemExit(f"building the model failed: {built}")
-        common = {"idle_gpu_bytes": _gpu_used(), "model": model, "prompts": PROMPTS, "reward": REWARD, "steps": args.steps,
-                  "prompts_per_step": args.prompts, "n": args.samples, "max_len": args.max_len,
+        common = {"idle_gpu_bytes": _gpu_used(), "model": model, "prompts": PROMPTS, "reward": REWARD,
+                  "steps": args.steps, "prompts_per_step": args.prompts, "n": args.samples, "max_len": args.max_len,
                   "cpu_trials": args.cpu_trials, "deadline": deadline, "reserve_s": reserve}
         runs: dict[str, list[dict]] = {"plain": [], "transformers": [], "paged": [], "packed": []}
 
@@ -348,14 +352,15 @@ def main() -> None:
             if deadline - time.time() < reserve:
                 runs["plain"].append({"skipped": "deadline"})
                 continue
-            runs["plain"] += _run(PLAIN, {**common, "tmp": os.path.join(tmp, f"plain-{i}")}, env, deadline - time.time())
+            runs["plain"] += _run(PLAIN, {**common, "tmp": os.path.join(tmp, f"plain-{i}")}, env,
+                                  deadline - time.time())
             save()
         if args.repeats < 2:
             for res in _run(RADAS, {**common, "variants": radas_variants, "tmp": tmp}, env, deadline - time.time()):
                 runs.setdefault(res.get("variant", "radas").partition("#")[0], []).append(res)
             save()
 
-    import torch  # noqa: E402  (only for the device's name)
+    import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     ok = {k: [r for r in v if "trials" in r] for k, v in runs.items()}
@@ -385,11 +390,14 @@ def main() -> None:
         print(f"  plan: {r['plan']}")
     ratios = {}
     if "plain" in summary and "transformers" in summary:
-        ratios["radas_1_trial_vs_plain_tokens_per_s"] = summary["transformers"]["tokens_per_s"] / summary["plain"]["tokens_per_s"]
+        ratios["radas_1_trial_vs_plain_tokens_per_s"] = (summary["transformers"]["tokens_per_s"]
+                                                         / summary["plain"]["tokens_per_s"])
     if "paged" in summary and "transformers" in summary:
-        ratios["paged_vs_transformers_tokens_per_s"] = summary["paged"]["tokens_per_s"] / summary["transformers"]["tokens_per_s"]
+        ratios["paged_vs_transformers_tokens_per_s"] = (summary["paged"]["tokens_per_s"]
+                                                        / summary["transformers"]["tokens_per_s"])
     if "packed" in summary and "transformers" in summary:
-        ratios["packed_vs_1_trial_exp_per_gpu_h"] = summary["packed"]["exp_per_gpu_h"] / summary["transformers"]["exp_per_gpu_h"]
+        ratios["packed_vs_1_trial_exp_per_gpu_h"] = (summary["packed"]["exp_per_gpu_h"]
+                                                     / summary["transformers"]["exp_per_gpu_h"])
     best = max((summary[k]["tokens_per_s"] for k in ("transformers", "paged") if k in summary), default=None)
     if best is not None and args.size == "76m" and args.max_len == 128:
         ratios["best_1_trial_vs_issue_table_tokens_per_s"] = best / ISSUE_RADAS_ONE_TRIAL

@@ -9,8 +9,8 @@ and parallel coordinates as plot functions), ``radas.clusters``, ``radas.cloud_a
 ``radas.email``, ``radas.rwandb`` / ``radas.rswanlab``, ``radas.core`` and ``radas.utils``.
 """
 
-from radas._client import get_client
 from radas._explode import explode, explode_dict_of_tensors, explode_tensor
+from radas.clusters import get_client
 from radas.core import get_cold_data_dir, get_data_dir, get_ray_results_dir
 from radas.errors import (
     ChoiceRequiredError,
@@ -24,8 +24,8 @@ from radas.errors import (
     InsufficientResourcesError,
     MissingDependencyError,
     RadasError,
-    RadasTypeError,
     RadasTimeoutError,
+    RadasTypeError,
     RadasValueError,
     ResultsNotVisibleError,
     VersionMismatchError,

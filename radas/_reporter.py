@@ -23,7 +23,7 @@ def in_notebook() -> bool:
     ipython = sys.modules.get("IPython")
     if ipython is None:
         return False
-    shell = ipython.get_ipython()  # type: ignore[attr-defined]
+    shell = ipython.get_ipython()
     return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
@@ -58,7 +58,7 @@ class LiveLine:
             return
         self._last = text
         if self._notebook:
-            from IPython.display import display  # type: ignore[import-not-found]
+            from IPython.display import display
 
             if self._handle is None:
                 self._handle = display({"text/plain": text}, raw=True, display_id=True)

@@ -126,23 +126,6 @@ def scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-_KEY_ENV = {"wandb": "WANDB_API_KEY", "swanlab": "SWANLAB_API_KEY"}
-
-
-def take_api_keys(param_space: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Move tracker API keys out of ``param_space`` (Ray writes the config of every trial to
-    its results files) into environment variables for the trials, where wandb and SwanLab
-    read them. Returns the cleaned space and those variables."""
-    space = dict(param_space)
-    env: dict[str, str] = {}
-    for key, env_var in _KEY_ENV.items():
-        block = space.get(key)
-        if isinstance(block, Mapping) and isinstance(block.get("api_key"), str):
-            env[env_var] = block["api_key"]
-            space[key] = {k: v for k, v in block.items() if k != "api_key"}
-    return space, env
-
-
 class Tracker:
     """The run of one tracker (``wandb`` or ``swanlab``) in this process, driven by the trial
     config's block of that name: what :mod:`radas.rwandb` and :mod:`radas.rswanlab` share.

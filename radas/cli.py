@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(get_cluster_availability(timeout=args.timeout))
             return 0
-        from radas._client import get_client
+        from radas.clusters import get_client
         from radas.utils import get_current_user_name
 
         run_with = f"cluster:{args.cluster}"

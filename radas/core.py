@@ -26,7 +26,7 @@ from pathlib import Path
 
 from radas._config import config_path, config_table
 from radas._names import check_name
-from radas.clusters._registry import get_cluster, parse_run_with
+from radas.clusters import get_cluster, parse_run_with
 from radas.utils import get_current_user_name
 
 _ROOTS = {
@@ -57,7 +57,7 @@ def radas_env(run_with: str = "local") -> dict[str, str]:
     With ``run_with="cluster:<name>"``: the cluster's folders as its nodes see them (only those
     the cluster configures), for its jobs and trials.
     """
-    from radas.cloud_artifact._root import ENV_VAR, default_root
+    from radas.cloud_artifact import ENV_VAR, default_root
 
     cluster_name = parse_run_with(run_with)
     if cluster_name is not None:

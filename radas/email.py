@@ -55,7 +55,7 @@ from radas.utils import get_current_user_name, print_warning
 
 logger = logging.getLogger("radas")
 
-AddressArg = Union[str, Sequence[str]]
+AddressArg = str | Sequence[str]
 AttachmentsArg = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
 
 _SECURITIES = ("ssl", "starttls", "none")
@@ -262,7 +262,7 @@ def _make_client(yagmail: Any, settings: SmtpSettings) -> Any:
     """A yagmail client that logs in with ``settings.user`` but sends as ``settings.sender``."""
     login = (settings.user, settings.password)
 
-    class _Client(yagmail.Client):  # type: ignore[misc, name-defined]
+    class _Client(yagmail.Client):  # type: ignore[misc]
         def _login(self, password: Any) -> None:
             # smtp_skip_login=True: yagmail only connects (and STARTTLS); we log in ourselves so
             # that the login name may differ from the sender and no keyring/prompt is involved.

@@ -1,5 +1,9 @@
 """Shared test setup: every radas folder and the config file live under one temporary
-folder for the whole session, set before Ray starts so its workers inherit them."""
+folder for the whole session, set before Ray starts so its workers inherit them.
+
+Tests that start Ray (this machine's, or the test cluster) carry the ``ray`` marker; the fast
+lane, ``pytest -m "not ray"``, runs the others. A test without the marker that starts Ray fails
+at once, in either lane, so the lanes stay honest."""
 
 from __future__ import annotations
 
@@ -21,6 +25,37 @@ for _var, _sub in (
     os.environ[_var] = str(_ROOT / _sub)
 os.environ["RADAS_CONFIG"] = str(_ROOT / "config.toml")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ray: the test starts Ray (local or the test cluster); "
+                            "the fast lane is pytest -m 'not ray'")
+
+
+RAY_FIXTURES = frozenset({"ray_cluster", "local_ray", "ray_local", "target"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a Ray fixture are ``ray`` tests."""
+    for item in items:
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting Ray in a test without the ``ray`` marker is an error."""
+    if request.node.get_closest_marker("ray") is not None:
+        return
+    import ray
+
+    from radas.backends import _ray
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts Ray: mark it with @pytest.mark.ray")
+
+    monkeypatch.setattr(_ray, "install", refuse)
+    monkeypatch.setattr(ray, "init", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +83,19 @@ def config_file(radas_root: Path):
 
     yield write
     path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch):
+    """A real SMTP server on loopback that keeps what it receives; radas's settings point at it."""
+    from aiosmtpd.controller import Controller
+    from smtp_server import Sink, free_port
+
+    sink, port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    for var, value in {"RADAS_SMTP_HOST": "127.0.0.1", "RADAS_SMTP_PORT": str(port),
+                       "RADAS_SMTP_SECURITY": "none", "RADAS_EMAIL_FROM": "radas@example.org"}.items():
+        monkeypatch.setenv(var, value)
+    yield sink
+    controller.stop()

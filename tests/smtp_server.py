@@ -21,7 +21,7 @@ class Sink:
     def __init__(self) -> None:
         self.envelopes: list = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
         return "250 Message accepted"
 

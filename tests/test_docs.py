@@ -37,7 +37,7 @@ async def test_snippets_run_in_order(page: Path, tmp_path: Path, monkeypatch: py
     for line, source in blocks:
         code = compile(source, f"{page.name}:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         try:
-            result = eval(code, namespace)  # noqa: S307 - the documentation's own snippets
+            result = eval(code, namespace)
             if inspect.iscoroutine(result):
                 await result
         except Exception as exc:

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py"))
 
 
+@pytest.mark.ray  # Ray starts in the subprocess
 def test_quickstart_runs_as_a_script(tmp_path: Path) -> None:
     env = {**os.environ, "CI": "true"}
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], cwd=tmp_path, env=env,
@@ -39,6 +40,7 @@ def test_example_runs(script: Path, tmp_path: Path, monkeypatch, capsys, local_r
     assert "succeeded" in capsys.readouterr().out
 
 
+@pytest.mark.ray  # Ray starts in the subprocess
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_runs_with_top_level_await(notebook: Path, tmp_path: Path) -> None:
     nb = nbformat.read(notebook, as_version=4)

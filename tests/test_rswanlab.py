@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from radas import rswanlab  # noqa: E402
-from radas._tracking import stable_id  # noqa: E402
-from radas.errors import RadasTypeError, RadasValueError  # noqa: E402
-from radas.rswanlab import project_name, rswanlab_finish, rswanlab_init, rswanlab_log  # noqa: E402
+from radas import rswanlab
+from radas._tracking import stable_id
+from radas.errors import RadasTypeError, RadasValueError
+from radas.rswanlab import project_name, rswanlab_finish, rswanlab_init, rswanlab_log
 
 API_KEY = "radasSwanTestKey0123456789abcdef"
 REPO = Path(__file__).resolve().parents[1]

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wandb
 
-import wandb  # noqa: E402
-
-from radas import rwandb  # noqa: E402
-from radas._tracking import tracker_block  # noqa: E402
-from radas.errors import RadasTypeError, RadasValueError  # noqa: E402
-from radas.rwandb import rwandb_finish, rwandb_init, rwandb_log  # noqa: E402
+from radas import rwandb
+from radas._tracking import tracker_block
+from radas.errors import RadasTypeError, RadasValueError
+from radas.rwandb import rwandb_finish, rwandb_init, rwandb_log
 
 API_KEY = "radastestkey0123456789abcdef0123456789abcdef"  # 40+ characters, like a real key
 REPO = Path(__file__).resolve().parents[1]

@@ -1,15 +1,41 @@
-"""Where sweeps run: one module per target behind the :class:`Backend` contract."""
+"""Where sweeps run: one module per target behind the :class:`Backend` contract.
+
+``local`` (this machine's Ray), ``cluster`` (a named Ray cluster over Ray Jobs) and ``memory``
+(in this process, without Ray: for testing code that calls ``run_experiment``). The package
+also holds what every target shares: the experiment-folder protocol, secrets, progress, the
+out-of-memory retry, trial preparation, the trainable hooks and, in one module, every use of
+Ray's internals.
+"""
 
 from __future__ import annotations
 
 from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
-from radas.backends._resources import Capacity
+from radas.backends._hooks import ChecksParamSpace, PlansGpuPerTrial
+from radas.backends._ray import setting as ray_setting
+from radas.backends._resources import AUTO, Capacity
+from radas.backends._secrets import take_secrets
+from radas.backends._tuner import (
+    BOOKKEEPING_COLUMNS,
+    REPORTED_KEY,
+    ResultFrames,
+    Tuner,
+    annotate_trial,
+    default_tuner_to_df_fn,
+    keep_reported_metrics,
+    read_trial_notes,
+)
 from radas.backends.local import LocalBackend
-from radas.clusters._registry import get_cluster, parse_run_with
+from radas.clusters import get_cluster, parse_run_with
+
+MEMORY = "memory"
 
 
 def get_backend(run_with: str) -> Backend:
-    """The backend for ``run_with`` ("local" or "cluster:<name>")."""
+    """The backend for ``run_with`` ("local", "cluster:<name>" or "memory")."""
+    if run_with == MEMORY:
+        from radas.backends.memory import MemoryBackend
+
+        return MemoryBackend()
     cluster_name = parse_run_with(run_with)
     if cluster_name is None:
         return LocalBackend()
@@ -18,4 +44,9 @@ def get_backend(run_with: str) -> Backend:
     return ClusterBackend(get_cluster(cluster_name))
 
 
-__all__ = ["Backend", "Capacity", "ExperimentState", "SweepRequest", "SweepSpec", "LocalBackend", "get_backend"]
+__all__ = [
+    "AUTO", "BOOKKEEPING_COLUMNS", "REPORTED_KEY", "Backend", "Capacity", "ChecksParamSpace", "ExperimentState",
+    "LocalBackend", "PlansGpuPerTrial", "ResultFrames", "SweepRequest", "SweepSpec", "Tuner", "annotate_trial",
+    "default_tuner_to_df_fn", "get_backend", "keep_reported_metrics", "ray_setting", "read_trial_notes",
+    "take_secrets",
+]

@@ -21,10 +21,10 @@ from typing import Any
 from ray import tune
 
 from radas._reporter import say
-from radas._trainable import prepare_trainable
 from radas.backends._folder import ExperimentFolder
 from radas.backends._resources import AUTO, Capacity, TrialResources, check_fits, plan_auto_gpu, resolve_resources
-from radas.tuner import Tuner
+from radas.backends._trainable import prepare_trainable
+from radas.backends._tuner import Tuner
 
 
 @dataclass
@@ -112,8 +112,14 @@ class Backend(abc.ABC):
         """The runtime_env of each trial's actor, from the user's ``runtime_env`` and the
         folders trials must see."""
 
-    async def check_storage(self) -> None:
+    async def check_storage(self) -> None:  # noqa: B027 - a hook: most targets need no check
         """Fail with a clear error when this process cannot see the target's results."""
+
+    def prepare_trainable(self, request: SweepRequest, sweep_id: str, resources: TrialResources) -> Any:
+        """The trainable as the target runs it: for Ray, Tune's trainable class with the sweep's
+        secrets, runtime_env and resources (:func:`radas.backends._trainable.prepare_trainable`)."""
+        return prepare_trainable(request.trainable, request.user_name, request.experiment_name, sweep_id,
+                                 self.trial_runtime_env(request.runtime_env), resources.factory)
 
     async def prepare(self, request: SweepRequest, check_resources: bool) -> SweepSpec:
         """The sweep as this target runs it: resources resolved (``gpu_per_trial="auto"``
@@ -131,14 +137,14 @@ class Backend(abc.ABC):
             say("info", f"gpu_per_trial='auto': {plan}")
             gpu = fraction
         resources: TrialResources = resolve_resources(
-            request.trainable, cpu, gpu, self.default_gpu_per_trial(1.0 if cpu is None else cpu))
+            request.trainable, cpu, None if gpu is None else float(gpu),
+            self.default_gpu_per_trial(1.0 if cpu is None else cpu))
         check_fits(resources, capacity)
         sweep_id = uuid.uuid4().hex[:12]
-        trainable = await asyncio.to_thread(
-            prepare_trainable, request.trainable, request.user_name, request.experiment_name, sweep_id,
-            self.trial_runtime_env(request.runtime_env), resources.factory)
+        trainable = await asyncio.to_thread(self.prepare_trainable, request, sweep_id, resources)
         return SweepSpec(
-            sweep_id=sweep_id, user_name=request.user_name, experiment_name=request.experiment_name, trainable=trainable,
+            sweep_id=sweep_id, user_name=request.user_name, experiment_name=request.experiment_name,
+            trainable=trainable,
             param_space=request.param_space, tune_config=request.tune_config, run_config=request.run_config,
             resources=resources.summary(), runtime_env=request.runtime_env, total_trials=request.total_trials,
             metric=request.metric, mode=request.mode,

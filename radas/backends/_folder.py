@@ -2,13 +2,19 @@
 
 Everything about one experiment lives under its user's results folder::
 
-    <results>/<user>/
-        <experiment>/                       Tune's results, plus
-            .radas-progress.json            progress and how the sweep ended (written by its driver)
-            .radas-stop                     a stop request from another process
-        .radas-locks/<experiment>.lock      the driver lock, held while a sweep of it runs
-        .radas-secrets/<experiment>.json    secrets for the running sweep's trials (0600)
-        .archive/<experiment>-<time>/       earlier results, moved aside by a fresh run
+    <results>/
+        .radas-storage.json                 a cluster's storage marker (is this the cluster's folder?)
+        <user>/
+            <experiment>/                   Tune's results, plus
+                .radas-progress.json        progress and how the sweep ended (written by its driver)
+                .radas-stop                 a stop request from another process
+                <trial>/radas-notes.json    values radas recorded about a trial (DataFrame columns)
+            .radas-locks/<experiment>.lock  the driver lock, held while a sweep of it runs
+            .radas-secrets/<experiment>-<sweep id>.json
+                                            secrets for the running sweep's trials (0600)
+            .archive/<experiment>-<time>/   earlier results, moved aside by a fresh run
+
+This module is the one owner of these names.
 
 The driver lock is an OS lock (``flock``) on a file outside the experiment folder, so it cannot
 go stale: the OS drops it when its process ends, however it ends, and a reused PID means
@@ -32,12 +38,16 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from radas._progress import FAILED, FINISHED, PROGRESS_FILE, RUNNING, STOPPED, Progress
+from radas.backends._progress import FAILED, FINISHED, RUNNING, STOPPED, Progress
 from radas.errors import ExperimentRunningError, RadasTimeoutError
 
+PROGRESS_FILE = ".radas-progress.json"
 STOP_FILE = ".radas-stop"
 LOCKS_DIR = ".radas-locks"
+SECRETS_DIR = ".radas-secrets"
 ARCHIVE_DIR = ".archive"
+NOTES_FILE = "radas-notes.json"
+STORAGE_MARKER = ".radas-storage.json"
 RADAS_FILES = frozenset({PROGRESS_FILE, STOP_FILE, PROGRESS_FILE + ".tmp"})
 POLL_S = 0.5
 
@@ -53,7 +63,7 @@ def _process_start() -> str:
         import psutil
 
         return datetime.fromtimestamp(psutil.Process().create_time()).isoformat(timespec="seconds")
-    except Exception:  # psutil comes with Ray; without it the lock still works
+    except Exception:  # noqa: BLE001 - psutil comes with Ray; without it the lock still works
         return ""
 
 
@@ -160,6 +170,16 @@ class ExperimentFolder:
         self.lock = DriverLock(user_root / LOCKS_DIR / f"{experiment}.lock")
 
     # ---- what is there ------------------------------------------------------------------
+    def secrets_file(self, sweep_id: str) -> Path:
+        """Where the secrets of sweep ``sweep_id`` of this experiment are kept."""
+        return self.user_root / SECRETS_DIR / f"{self.name}-{sweep_id}.json"
+
+    def stale_secrets(self, keep: Path) -> list[Path]:
+        """The secrets files of this experiment's earlier sweeps (all but ``keep``)."""
+        prefix = f"{self.name}-"
+        return [path for path in (self.user_root / SECRETS_DIR).glob(f"{self.name}-*.json")
+                if path != keep and path.name[len(prefix):-len(".json")].isalnum()]
+
     def has_results(self) -> bool:
         """True when the folder holds anything besides radas's own files."""
         try:
@@ -257,3 +277,12 @@ class ExperimentFolder:
             return f"the last sweep of {self.name!r} failed in its driver"
         return (f"the driver of the last sweep of {self.name!r} died before the sweep ended "
                 "(killed, or its machine went down)")
+
+
+def final_statuses(experiment_path: Path) -> dict[str, str]:
+    """Trial id -> status when the experiment's radas driver finished it (``{}`` otherwise: a
+    stopped sweep's saved state is what ``restore`` continues from)."""
+    progress = Progress.read(experiment_path / PROGRESS_FILE)
+    if progress is None or progress.state != FINISHED:
+        return {}
+    return dict(progress.statuses)

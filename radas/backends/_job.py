@@ -18,7 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RESULT_MARKER = "RADAS_JOB_RESULT "
+# the wire between the client (radas.backends.cluster) and this entry point, defined once
+RESULT_MARKER = "RADAS_JOB_RESULT "  # the job's last line: its outcome as JSON
+SPEC_FILE = "spec.pkl"  # in the shipped package: the pickled SweepSpec
+META_FILE = "meta.json"  # in the shipped package: job id, the client's Python / Ray, restore or not
 EXIT_VERSION_MISMATCH = 3
 
 
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m radas.backends._job <package shipped with the job>", file=sys.stderr)
         return 2
     folder = Path(importlib.import_module(argv[0]).__file__ or "").parent
-    meta = json.loads((folder / "meta.json").read_text())
+    meta = json.loads((folder / META_FILE).read_text())
     problem = check_versions(meta)
     if problem:
         print(f"[radas error] {problem}", file=sys.stderr, flush=True)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from radas.backends._sweep import Sweep, ensure_ray, request_stop
     from radas.backends.local import LocalBackend
 
-    spec = cloudpickle.loads((folder / "spec.pkl").read_bytes())
+    spec = cloudpickle.loads((folder / SPEC_FILE).read_bytes())
     ensure_ray(os.environ.get("RAY_ADDRESS", "auto"))
     sweep = Sweep(spec, LocalBackend().folder(spec), restore=bool(meta.get("restore")), job_id=meta.get("job_id", ""))
     signal.signal(signal.SIGTERM, lambda signum, frame: request_stop(sweep.folder))

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
-from ray.tune.execution.placement_groups import PlacementGroupFactory, resource_dict_to_pg_factory
+from ray.tune import PlacementGroupFactory
 
+from radas.backends import _ray
+from radas.backends._hooks import PlansGpuPerTrial
 from radas.errors import InsufficientResourcesError, RadasValueError
 
 AUTO = "auto"
@@ -56,17 +58,18 @@ def own_resources(trainable: Any) -> PlacementGroupFactory | Callable[..., Any] 
     """The resources the trainable asks for itself (``tune.with_resources``, or a Trainable
     class's ``default_resource_request``): a factory, a function of the config, or None."""
     if not inspect.isclass(trainable):
-        own = getattr(trainable, "_resources", None)
-        return own if own is not None else None
-    if trainable.default_resource_request.__func__ is tune.Trainable.default_resource_request.__func__:
+        return _ray.own_resources(trainable)
+    cls: Any = trainable
+    base: Any = tune.Trainable
+    if cls.default_resource_request.__func__ is base.default_resource_request.__func__:
         return None
     try:
-        request = trainable.default_resource_request({})
+        request = cls.default_resource_request({})
     except Exception:  # noqa: BLE001 - depends on config keys: a function of the config
-        return trainable.default_resource_request
+        return cls.default_resource_request
     if isinstance(request, Mapping):
-        request = resource_dict_to_pg_factory(dict(request))
-    return request if isinstance(request, PlacementGroupFactory) else trainable.default_resource_request
+        request = _ray.resources_factory(dict(request))
+    return request if isinstance(request, PlacementGroupFactory) else cls.default_resource_request
 
 
 def _static(request: Any) -> PlacementGroupFactory | None:
@@ -83,7 +86,7 @@ def resolve_resources(
     if own is None:
         cpu = 1.0 if cpu_per_trial is None else float(cpu_per_trial)
         gpu = default_gpu if gpu_per_trial is None else float(gpu_per_trial)
-        factory = resource_dict_to_pg_factory({"cpu": cpu, "gpu": gpu})
+        factory = _ray.resources_factory({"cpu": cpu, "gpu": gpu})
         origin = f"cpu_per_trial={cpu:g}" + (f", gpu_per_trial={gpu:g}" if gpu else "")
         return TrialResources(factory, [dict(b) for b in factory.bundles], factory.strategy, origin)
     static = _static(own)
@@ -135,13 +138,12 @@ def plan_auto_gpu(
 ) -> tuple[float, str]:
     """``gpu_per_trial="auto"``: the trainable's own estimate (``plan_gpu_per_trial``) of how many
     trials fit one GPU of the target; returns the GPU share per trial and the plan to show."""
-    plan = getattr(trainable, "plan_gpu_per_trial", None)
-    if not callable(plan):
+    if not isinstance(trainable, PlansGpuPerTrial):
         raise RadasValueError(
             "gpu_per_trial='auto' needs a trainable that can estimate its GPU memory (such as "
             "radas.grpo.grpo_trainable); give this trainable a number, e.g. gpu_per_trial=0.5"
         )
     cpus_per_gpu = capacity.cpu / capacity.gpu if capacity is not None and capacity.gpu else None
-    fraction, text = plan(dict(param_space), gpu_memory_gib=gpu_memory_gib, cpus_per_gpu=cpus_per_gpu,
-                          cpu_per_trial=cpu_per_trial)
+    fraction, text = trainable.plan_gpu_per_trial(dict(param_space), gpu_memory_gib=gpu_memory_gib,
+                                                  cpus_per_gpu=cpus_per_gpu, cpu_per_trial=cpu_per_trial)
     return float(fraction), str(text)

@@ -16,18 +16,17 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any
 
 import ray
 
-from radas._oom import OutOfMemoryRetry
-from radas._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
 from radas._reporter import LiveLine, say
+from radas.backends import _ray
 from radas.backends._base import SweepSpec
 from radas.backends._folder import DriverInfo, ExperimentFolder
-from radas.backends._interrupt import interruptible
-from radas.backends._secrets import remove_secrets, remove_stale_secrets, secrets_file, write_secrets
-from radas.tuner import Tuner
+from radas.backends._oom import OutOfMemoryRetry
+from radas.backends._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
+from radas.backends._secrets import remove_secrets, write_secrets
+from radas.backends._tuner import Tuner
 
 _ray_lock = threading.Lock()
 # Tune's trainable registry is not thread-safe: concurrent sweeps start one at a time (until
@@ -47,8 +46,10 @@ _quiet_guard = threading.Lock()
 
 def ensure_ray(address: str | None = None) -> None:
     """Connect this process to Ray unless it already is: to ``address`` (a cluster job's own
-    cluster), else start this machine's Ray quietly."""
+    cluster), else start this machine's Ray quietly. Ray's version is checked and radas's
+    patches installed first (:func:`radas.backends._ray.install`)."""
     with _ray_lock:
+        _ray.install()
         if ray.is_initialized():
             return
         if address:
@@ -98,14 +99,14 @@ class Sweep:
         self.stop_event = threading.Event()
         self.progress = Progress(experiment=spec.experiment_name, total=spec.total_trials,
                                  metric=spec.metric, mode=spec.mode)
-        self._secrets = secrets_file(folder.user_root, spec.experiment_name, spec.sweep_id)
+        self._secrets = folder.secrets_file(spec.sweep_id)
         self._starting = False
         self._saved_period: str | None = None
 
     async def run(self, secrets: Mapping[str, str] | None = None) -> bool:
         """Run the sweep until it ends or is stopped (then True). ``secrets``: written for the
         trials now (a cluster job finds them already written by its client)."""
-        lock = self.folder.take_lock(DriverInfo.of_this_process(self.job_id))
+        self.folder.take_lock(DriverInfo.of_this_process(self.job_id))
         try:
             if not self.restore:
                 archived = await asyncio.to_thread(self.folder.archive)
@@ -113,7 +114,8 @@ class Sweep:
                     say("info", f"earlier results of {self.spec.experiment_name!r} archived to {archived}")
             self.folder.path.mkdir(parents=True, exist_ok=True)
             self.folder.clear_stop()
-            remove_stale_secrets(self.folder.user_root, self.spec.experiment_name, keep=self._secrets)
+            for stale in self.folder.stale_secrets(keep=self._secrets):
+                remove_secrets(stale)
             if secrets:
                 write_secrets(self._secrets, secrets)
             self.progress.write(self.folder.progress_file)
@@ -132,7 +134,7 @@ class Sweep:
         ours = [callback, OutOfMemoryRetry()]
         if self.restore:
             tuner = Tuner.restore(self.folder.path, self.spec.trainable, resume_unfinished=True, resume_errored=True)
-            run_config = tuner._local_tuner.get_run_config()
+            run_config = _ray.run_config_of(tuner)
             run_config.callbacks = [
                 c for c in (run_config.callbacks or []) if not isinstance(c, (ProgressCallback, OutOfMemoryRetry))
             ] + ours
@@ -152,7 +154,7 @@ class Sweep:
         if self._saved_period is None:  # Tune reads it once, while it sets the sweep up
             os.environ[SAVE_PERIOD_ENV] = os.environ.get("RADAS_STATE_SAVE_S", DEFAULT_SAVE_PERIOD_S)
         try:
-            with _tune_quiet(), interruptible(self.stop_event):
+            with _tune_quiet(), _ray.interruptible(self.stop_event):
                 tuner.fit()
             state = STOPPED if self.stop_event.is_set() else FINISHED
         finally:

@@ -36,11 +36,12 @@ from ray import cloudpickle
 
 from radas._reporter import LiveLine, say
 from radas.backends._base import Backend, ExperimentState, SweepSpec
-from radas.backends._folder import ExperimentFolder
+from radas.backends._folder import STORAGE_MARKER, ExperimentFolder
+from radas.backends._job import META_FILE, RESULT_MARKER, SPEC_FILE
 from radas.backends._resources import Capacity
-from radas.backends._secrets import remove_secrets, secrets_file, write_secrets
-from radas.clusters._jobs import ACTIVE, META_EXPERIMENT, META_TAG, META_USER, JobsClient, job_status
-from radas.clusters._registry import Cluster
+from radas.backends._secrets import remove_secrets, write_secrets
+from radas.backends._tuner import Tuner
+from radas.clusters import ACTIVE, META_EXPERIMENT, META_TAG, META_USER, Cluster, JobsClient, job_status
 from radas.core import radas_env
 from radas.errors import (
     ExperimentFailedError,
@@ -48,14 +49,9 @@ from radas.errors import (
     RadasValueError,
     ResultsNotVisibleError,
 )
-from radas.tuner import Tuner
 
 logger = logging.getLogger("radas")
 
-RESULT_MARKER = "RADAS_JOB_RESULT "
-SPEC_FILE = "spec.pkl"
-META_FILE = "meta.json"
-STORAGE_MARKER = ".radas-storage.json"
 LARGE_WORKING_DIR = 50 * 1024**2
 # how long a stop request (the stop file) may take before the job is stopped through Ray
 STOP_GRACE_S = 60.0
@@ -68,7 +64,7 @@ _POLL_S = 0.5
 # the storage probe: runs on the cluster with its Python only (no upload), argv = folder, id, name
 _PROBE = (
     "import json, os, sys, time\n"
-    "marker = os.path.join(sys.argv[1], '.radas-storage.json')\n"
+    f"marker = os.path.join(sys.argv[1], {STORAGE_MARKER!r})\n"
     "try:\n    data = json.load(open(marker))\nexcept (OSError, ValueError):\n    data = None\n"
     "if not data or data.get('id') != sys.argv[2]:\n    print('RADAS_STORAGE', 'missing')\n    sys.exit(0)\n"
     "data.setdefault('seen_by', {})[sys.argv[3]] = time.strftime('%Y-%m-%dT%H:%M:%S')\n"
@@ -130,7 +126,8 @@ class ClusterBackend(Backend):
         where = (f"client_results_dir = {str(root)!r}" if self.cluster.client_results_dir
                  else f"results_dir = {str(root)!r} (set client_results_dir if it is mounted elsewhere here)")
         fix = (f"Mount the cluster's shared storage (results_dir = {self.cluster.results_dir!r} on the cluster) on "
-               f"this machine and point [clusters.{self.cluster.name}] {where.split(' =')[0]} at it; nothing was submitted.")
+               f"this machine and point [clusters.{self.cluster.name}] {where.split(' =')[0]} at it; "
+               "nothing was submitted.")
         if not root.is_dir() and root.parent.is_dir():  # a first sweep: the probe below tells a wrong place
             with contextlib.suppress(OSError):
                 root.mkdir()
@@ -149,7 +146,8 @@ class ClusterBackend(Backend):
                     json.dump({"id": uuid.uuid4().hex, "seen_by": {}}, f)
             data = _read_json(marker)
         job_id = f"radas-storage-check-{uuid.uuid4().hex[:8]}"
-        args = " ".join(shlex.quote(a) for a in (self.cluster.results_dir or "", str(data.get("id")), self.cluster.name))
+        args = " ".join(shlex.quote(a) for a in
+                        (self.cluster.results_dir or "", str(data.get("id")), self.cluster.name))
         await self.jobs.submit(entrypoint=f"python -c {shlex.quote(_PROBE)} {args}", submission_id=job_id,
                                metadata={META_TAG: "storage-check"})
         deadline = time.monotonic() + PROBE_TIMEOUT_S
@@ -210,7 +208,7 @@ class ClusterBackend(Backend):
         for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
             logging.getLogger(name).setLevel(logging.WARNING)  # upload chatter; radas says what matters
         job_id = _job_id(spec)
-        client_secrets = secrets_file(self.user_root(spec.user_name), spec.experiment_name, spec.sweep_id)
+        client_secrets = self.folder(spec).secrets_file(spec.sweep_id)
         if secrets:
             await asyncio.to_thread(write_secrets, client_secrets, secrets)
         submitted = time.time()
@@ -246,7 +244,8 @@ class ClusterBackend(Backend):
     async def attach(self, spec: SweepSpec) -> None:
         """Follow the running job(s) of this experiment until they end."""
         for job in await self.running_jobs(spec):
-            say("info", f"attached to job {job.submission_id} of {spec.experiment_name!r} on cluster {self.cluster.name!r}")
+            say("info", f"attached to job {job.submission_id} of {spec.experiment_name!r} "
+                f"on cluster {self.cluster.name!r}")
             await self._follow(spec, job.submission_id, since=0.0, stopping=False)
 
     async def stop(self, spec: SweepSpec) -> None:
@@ -319,7 +318,7 @@ class ClusterBackend(Backend):
                     _say_job_line(job_id, text)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the log stream is a nicety; the status poll is what counts
+        except Exception as exc:  # noqa: BLE001 - the log stream is a nicety; the status poll is what counts
             logger.debug("log tail of %s ended: %r", job_id, exc)
 
     def _still_running(self, spec: SweepSpec, job_id: str) -> str:
@@ -346,9 +345,8 @@ class ClusterBackend(Backend):
     def _runtime_env(self, spec: SweepSpec, package: Path) -> dict[str, Any]:
         env = dict(spec.runtime_env)
         env["working_dir"] = os.getcwd()
-        import radas
-
-        env["py_modules"] = [*env.get("py_modules", []), str(package), str(Path(radas.__file__).parent)]
+        radas_package = Path(__file__).resolve().parents[1]  # radas itself travels with the job
+        env["py_modules"] = [*env.get("py_modules", []), str(package), str(radas_package)]
         env["env_vars"] = {
             **{str(k): str(v) for k, v in (env.get("env_vars") or {}).items()},
             **radas_env(self.target),

@@ -30,7 +30,7 @@ import os
 from typing import Any
 
 from radas.cloud_artifact import _formats, _store
-from radas.cloud_artifact._root import Area, NotInitializedError, clean_path, default_root, open_area
+from radas.cloud_artifact._root import ENV_VAR, Area, NotInitializedError, clean_path, default_root, open_area
 from radas.cloud_artifact._store import ArtifactNotFoundError
 
 logger = logging.getLogger("radas")
@@ -113,6 +113,8 @@ def cloud_artifact_exists(path: str | os.PathLike[str]) -> bool:
 
 
 __all__ = [
+    "ENV_VAR",
+    "default_root",
     "init",
     "save_cloud_artifact",
     "load_cloud_artifact",
@@ -120,7 +122,6 @@ __all__ = [
     "list_cloud_artifacts",
     "cloud_artifact_exists",
     "get_cloud_artifact_root",
-    "default_root",
     "ArtifactNotFoundError",
     "NotInitializedError",
 ]

@@ -7,15 +7,13 @@ one dead cluster costs seconds, not minutes.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from radas._aio import run_sync
 from radas.clusters._registry import Cluster, clusters
 
-T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 3.0
 HEADER = "All available clusters are listed below, with status and suggestions of when to use which cluster:"
 
@@ -47,10 +45,10 @@ async def probe(cluster: Cluster, timeout: float = DEFAULT_TIMEOUT_S) -> Cluster
 
     started = time.monotonic()
     url = cluster.address.rstrip("/") + "/api/version"
-    base = {"name": cluster.name, "description": cluster.description, "address": cluster.address}
+    base: dict[str, Any] = {"name": cluster.name, "description": cluster.description, "address": cluster.address}
     try:
         headers = cluster.auth_headers()
-    except Exception as exc:  # an unreadable token file: say so, as a status
+    except Exception as exc:  # noqa: BLE001 - an unreadable token file: say so, as a status
         return ClusterStatus(**base, status="unauthorized", detail=str(exc))
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
@@ -111,14 +109,3 @@ def get_cluster_availability(timeout: float = DEFAULT_TIMEOUT_S) -> str:
         - [status: offline] pro6000: 96G GRAM, only use when you need GRAM > 32G per GPU
     """
     return format_availability(get_cluster_statuses(timeout))
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion from synchronous code, even when this thread already runs
-    an event loop (a notebook cell): then it runs on a helper thread's loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()

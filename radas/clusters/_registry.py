@@ -141,14 +141,15 @@ def get_cluster(name: str) -> Cluster:
 
 
 def parse_run_with(run_with: object) -> str | None:
-    """``None`` for ``"local"``, the cluster name for ``"cluster:<name>"``; else an error."""
+    """``None`` for ``"local"`` (and ``"memory"``, which keeps its folders locally), the
+    cluster name for ``"cluster:<name>"``; else an error."""
     if not isinstance(run_with, str):
         raise RadasTypeError(f"run_with must be a str, got {type(run_with).__name__} {run_with!r}")
-    if run_with == "local":
+    if run_with in ("local", "memory"):
         return None
     if run_with.startswith("cluster:") and run_with[len("cluster:") :]:
         return run_with[len("cluster:") :]
     raise RadasValueError(
-        f"run_with={run_with!r} is not valid: use 'local' or 'cluster:<name>' "
+        f"run_with={run_with!r} is not valid: use 'local', 'cluster:<name>' or 'memory' (in this process, no Ray) "
         f"(configured clusters: {sorted(clusters()) or 'none'})"
     )

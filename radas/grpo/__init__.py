@@ -19,38 +19,8 @@ it imports. ``async def`` reward functions are awaited (a step's completions con
 TRL's batch form ``f(completions, **kwargs) -> list`` (a parameter named ``completions``) gets
 ``prompts``, ``completions`` and every extra field as a list.
 
-Config keys (defaults from the hosted RL API's ``create_run`` and slime's ``SlimeRunner``)::
-
-    key                       default    meaning
-    model                     required   HF model id, local folder, or "tiny" (random ~100k-parameter model, built locally)
-    prompt_file               required   JSONL prompt file (relative: to the folder the sweep was launched from)
-    reward_file               required   reward file(s): "r.py", "r.py:function" or a list of them
-    reward_weights            None       one weight per reward function (TRL's reward_weights); None = all 1
-    learning_rate             5e-6       AdamW learning rate                                  (hosted API)
-    lr_scheduler_type         "linear"   LR schedule after the warmup; TRL's default "linear" decays it to 0
-    weight_decay              0.1        AdamW weight decay                                   (slime)
-    adam_beta1                0.9        AdamW beta1
-    adam_beta2                0.98       AdamW beta2                                          (slime)
-    warmup_ratio              0.0        fraction of the steps with a linear LR warmup, in [0, 1)
-    kl_beta                   0.0        KL penalty; 0 loads no reference model (less memory)
-    lora_rank                 0          0 = full fine-tuning, > 0 = LoRA on all linear layers (hosted API)
-    lora_alpha                None       LoRA alpha; None = 2 * lora_rank
-    max_seq_length            1024       max prompt + completion tokens                       (hosted API)
-    epochs                    1          passes over the prompt file                          (hosted API)
-    max_steps                 None       optimizer steps (one rollout each); overrides epochs
-    n_samples_per_prompt      8          completions per prompt = GRPO group size             (slime)
-    rollout_batch_size        32         prompts per rollout; one optimizer step per rollout  (slime)
-    rollout_temperature       1.0        sampling temperature                                 (slime)
-    rollout_max_response_len  None       max completion tokens; None = max_seq_length - longest prompt
-    eps_clip                  0.2        lower clip: ratio >= 1 - eps_clip                    (slime)
-    eps_clip_high             0.28       upper clip: ratio <= 1 + eps_clip_high               (slime)
-    seed                      0          seeds Python/NumPy/torch, the tiny model and the data order
-    checkpoint_every          None       Tune checkpoint every N steps and at the end; None = none
-    logging_steps             1          report metrics to Tune every N steps
-    correct_threshold         None       percent_correct counts reward >= this (see below)
-    generation                "auto"     rollout engine: "auto", "transformers", "paged", "vllm" (below)
-    early_stopping            False      True or a dict of StopRules fields: end a dead run, saying why
-    grpo_config_overrides     {}         any other trl.GRPOConfig field, e.g. {"loss_type": "dr_grpo"}
+Config keys (defaults from the hosted RL API's ``create_run`` and slime's ``SlimeRunner``): the
+fields of :class:`GRPOTrialConfig`, listed at the end of this docstring.
 
 A trial trains on its GPU when it has one (give it one, e.g. with
 ``tune.with_resources(grpo_trainable, {"gpu": 1})``), with bf16 mixed precision (float32
@@ -105,7 +75,15 @@ Install with ``pip install "radas[grpo]"``; nothing heavy is imported until it i
 from __future__ import annotations
 
 from radas.grpo._callback import METRIC_NAMES
-from radas.grpo._config import DEFAULTS, ENGINES, KEY_NAMES, REQUIRED_KEYS, describe_keys, validate_grpo_config
+from radas.grpo._config import (
+    DEFAULTS,
+    ENGINES,
+    KEY_NAMES,
+    REQUIRED_KEYS,
+    GRPOTrialConfig,
+    describe_keys,
+    validate_grpo_config,
+)
 from radas.grpo._files import RESERVED_FIELDS, PromptFileSummary, validate_prompt_file
 from radas.grpo._inference import test_inference
 from radas.grpo._plan import estimate_trial_memory, plan_gpu_per_trial
@@ -113,8 +91,11 @@ from radas.grpo._rewards import validate_reward_file
 from radas.grpo._stopping import GRPOEarlyStopping, StopRules
 from radas.grpo._trainable import grpo_trainable
 
+__doc__ = f"{__doc__}\nConfig keys::\n\n" + "\n".join(f"    {line}" for line in describe_keys().splitlines()) + "\n"
+
 __all__ = [
     "grpo_trainable",
+    "GRPOTrialConfig",
     "GRPOEarlyStopping",
     "StopRules",
     "plan_gpu_per_trial",

@@ -98,7 +98,7 @@ def make_callback(
     """
     transformers = require("transformers")
 
-    class TuneReportCallback(transformers.TrainerCallback):
+    class TuneReportCallback(transformers.TrainerCallback):  # type: ignore[misc, name-defined]
         """Reports TRL's logs as radas metrics (``reward_mean``, ``percent_correct``...) to Ray Tune."""
 
         def __init__(self) -> None:
@@ -164,12 +164,13 @@ def make_callback(
                 self.report(metrics, None)
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
-            if not os.path.isdir(folder):
-                logger.warning("radas.grpo: checkpoint folder %s not found; reporting without it", folder)
+            path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+            folder: str | None = path
+            if not os.path.isdir(path):
+                logger.warning("radas.grpo: checkpoint folder %s not found; reporting without it", path)
                 folder = None
             else:
-                with open(os.path.join(folder, STATE_FILE), "w") as f:
+                with open(os.path.join(path, STATE_FILE), "w") as f:
                     json.dump(dict(state_fn()), f)
             metrics = self.pending or {"step": int(state.global_step)}
             self.pending = None

@@ -1,35 +1,30 @@
-"""The GRPO trial config: known keys, defaults, validation and translation to ``GRPOConfig``."""
+"""The GRPO trial config: :class:`GRPOTrialConfig`, a frozen dataclass whose fields are the keys of a
+trial's config (default, help and check in each field's metadata, cross-field checks in one
+``__post_init__``), and what is derived from it: the key table, defaults, validation."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
 import numbers
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from radas.errors import RadasTypeError, RadasValueError
 
 logger = logging.getLogger("radas")
 
-_REQUIRED = object()
+REQUIRED: Any = dataclasses.MISSING  # a field's default when the key must be given
 
 # Values of the `generation` key: the rollout engine of a trial.
 ENGINES: tuple[str, ...] = ("auto", "transformers", "paged", "vllm")
 
 # Keys radas itself puts into trial configs; the GRPO trainable passes them on, never rejects them.
 RADAS_INJECTED_KEYS: frozenset[str] = frozenset({"wandb", "swanlab"})
-
-
-@dataclass(frozen=True)
-class _Key:
-    name: str
-    default: Any
-    check: Callable[[str, Any], Any]
-    doc: str
 
 
 def _fmt(value: Any) -> str:
@@ -66,7 +61,8 @@ def _real(low: float | None = None, high: float | None = None, *, low_open: bool
         if bad:
             lo = "" if low is None else f"{'(' if low_open else '['}{low}"
             hi = "" if high is None else f"{high}{')' if high_open else ']'}"
-            raise RadasValueError(f"config[{name!r}] = {value!r} is out of range; valid: {lo or '(-inf'}, {hi or 'inf)'}")
+            raise RadasValueError(
+                f"config[{name!r}] = {value!r} is out of range; valid: {lo or '(-inf'}, {hi or 'inf)'}")
         return value
 
     return check
@@ -109,7 +105,8 @@ def _weights(name: str, value: Any) -> list[float] | None:
 def _choice(valid: tuple[str, ...]) -> Callable[[str, Any], Any]:
     def check(name: str, value: Any) -> str:
         if value not in valid:
-            raise RadasValueError(f"config[{name!r}] = {value!r} is not valid; valid values: {', '.join(map(repr, valid))}")
+            raise RadasValueError(
+                f"config[{name!r}] = {value!r} is not valid; valid values: {', '.join(map(repr, valid))}")
         return str(value)
 
     return check
@@ -131,7 +128,8 @@ def _scheduler_type(name: str, value: Any) -> str:
         return value
     valid = [s.value for s in SchedulerType]
     if value not in valid:
-        raise RadasValueError(f"config[{name!r}] = {value!r} is not a transformers scheduler; valid: {', '.join(valid)}")
+        raise RadasValueError(
+            f"config[{name!r}] = {value!r} is not a transformers scheduler; valid: {', '.join(valid)}")
     return value
 
 
@@ -151,52 +149,146 @@ def _overrides(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-KEYS: tuple[_Key, ...] = (
-    _Key("model", _REQUIRED, _str, 'Hugging Face model id, local folder, or "tiny" (a small random model built locally).'),
-    _Key("prompt_file", _REQUIRED, _str, "JSONL prompt file: one object per line with `prompt` and any extra fields."),
-    _Key("reward_file", _REQUIRED, _reward_files,
-         "Python file defining `reward_fn(completion, **extra_fields) -> float` (or `reward_fns`), "
-         "'file.py:function', or a list of them."),
-    _Key("reward_weights", None, _weights, "Weight of each reward function in the summed reward; None = all 1."),
-    _Key("learning_rate", 5e-6, _real(0.0, low_open=True), "AdamW learning rate."),
-    _Key("weight_decay", 0.1, _real(0.0), "AdamW weight decay."),
-    _Key("adam_beta1", 0.9, _real(0.0, 1.0, high_open=True), "AdamW beta1."),
-    _Key("adam_beta2", 0.98, _real(0.0, 1.0, high_open=True), "AdamW beta2."),
-    _Key("warmup_ratio", 0.0, _real(0.0, 1.0, high_open=True), "Fraction of the steps with a linear LR warmup."),
-    _Key("lr_scheduler_type", "linear", _scheduler_type,
-         "Learning-rate schedule after the warmup (transformers' names); 'linear' decays to 0 (TRL's default)."),
-    _Key("kl_beta", 0.0, _real(0.0), "KL penalty coefficient; 0 loads no reference model (less memory)."),
-    _Key("lora_rank", 0, _int(0), "LoRA rank; 0 = full fine-tuning."),
-    _Key("lora_alpha", None, _real(0.0, low_open=True, optional=True), "LoRA alpha; None = 2 * lora_rank."),
-    _Key("max_seq_length", 1024, _int(2), "Maximum prompt + completion tokens."),
-    _Key("epochs", 1, _real(0.0, low_open=True), "Passes over the prompt file (ignored when max_steps is set)."),
-    _Key("max_steps", None, _int(1, optional=True), "Number of optimizer steps (one rollout batch each); overrides epochs."),
-    _Key("n_samples_per_prompt", 8, _int(2), "Completions sampled per prompt (the GRPO group size)."),
-    _Key("rollout_batch_size", 32, _int(1), "Prompts per rollout; one optimizer step per rollout."),
-    _Key("rollout_temperature", 1.0, _real(0.0, low_open=True), "Sampling temperature of the rollouts."),
-    _Key("rollout_max_response_len", None, _int(1, optional=True),
-         "Maximum completion tokens; None = max_seq_length minus the longest prompt."),
-    _Key("eps_clip", 0.2, _real(0.0, low_open=True), "Lower PPO clip range (ratio >= 1 - eps_clip)."),
-    _Key("eps_clip_high", 0.28, _real(0.0, low_open=True, optional=True),
-         "Upper PPO clip range (ratio <= 1 + eps_clip_high); None = eps_clip."),
-    _Key("seed", 0, _int(0), "Seed of Python, NumPy, torch, the tiny model's weights and the data order."),
-    _Key("checkpoint_every", None, _int(1, optional=True),
-         "Report a Tune checkpoint every N steps (and at the end); None = no checkpoints."),
-    _Key("logging_steps", 1, _int(1), "Report metrics to Tune every N steps."),
-    _Key("correct_threshold", None, _real(optional=True),
-         "percent_correct counts rewards >= this; None = rewards at the best reward seen so far."),
-    _Key("generation", "auto", _choice(ENGINES),
-         "Rollout engine: 'auto', 'transformers' (model.generate), 'paged' (continuous batching), 'vllm' (colocated)."),
-    _Key("early_stopping", False, _early_stopping,
-         "Stop a dead run (no learning signal, NaN loss, KL blow-up, reward collapse): True, or a dict of StopRules."),
-    _Key("grpo_config_overrides", {}, _overrides, "Any other trl.GRPOConfig field, e.g. {'loss_type': 'dr_grpo'}."),
-)
+def key(default: Any, check: Callable[[str, Any], Any], help: str) -> Any:
+    """A field of :class:`GRPOTrialConfig`: its default (:data:`REQUIRED`: none), the ``check``
+    that validates and normalizes a concrete value (search spaces are left as they are), and
+    its ``help`` text (the key table)."""
+    metadata = {"check": check, "help": help}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
-KEY_NAMES: tuple[str, ...] = tuple(k.name for k in KEYS)
-_BY_NAME = {k.name: k for k in KEYS}
 
-DEFAULTS: dict[str, Any] = {k.name: k.default for k in KEYS if k.default is not _REQUIRED}
-REQUIRED_KEYS: tuple[str, ...] = tuple(k.name for k in KEYS if k.default is _REQUIRED)
+@dataclass(frozen=True, kw_only=True)
+class GRPOTrialConfig:
+    """The keys of a GRPO trial's config, checked. Build it with :meth:`from_config`; a value may
+    be a Ray Tune search space (checked per trial once Tune resolves it)."""
+
+    model: Any = key(REQUIRED, _str,
+        'Hugging Face model id, local folder, or "tiny" (a small random model built locally).')
+    prompt_file: Any = key(REQUIRED, _str,
+        'JSONL prompt file: one object per line with `prompt` and any extra fields.')
+    reward_file: Any = key(REQUIRED, _reward_files,
+        "Python file defining `reward_fn(completion, **extra_fields) -> float` (or `reward_fns`), "
+        "'file.py:function', or a list of them.")
+    reward_weights: Any = key(None, _weights,
+        'Weight of each reward function in the summed reward; None = all 1.')
+    learning_rate: Any = key(5e-06, _real(0.0, low_open=True),
+        "AdamW learning rate (the hosted API's default).")
+    weight_decay: Any = key(0.1, _real(0.0),
+        "AdamW weight decay (slime's default).")
+    adam_beta1: Any = key(0.9, _real(0.0, 1.0, high_open=True),
+        'AdamW beta1.')
+    adam_beta2: Any = key(0.98, _real(0.0, 1.0, high_open=True),
+        "AdamW beta2 (slime's default).")
+    warmup_ratio: Any = key(0.0, _real(0.0, 1.0, high_open=True),
+        'Fraction of the steps with a linear LR warmup.')
+    lr_scheduler_type: Any = key('linear', _scheduler_type,
+        "Learning-rate schedule after the warmup (transformers' names); 'linear' decays to 0 (TRL's default).")
+    kl_beta: Any = key(0.0, _real(0.0),
+        'KL penalty coefficient; 0 loads no reference model (less memory).')
+    lora_rank: Any = key(0, _int(0),
+        "LoRA rank; 0 = full fine-tuning (the hosted API's default).")
+    lora_alpha: Any = key(None, _real(0.0, low_open=True, optional=True),
+        'LoRA alpha; None = 2 * lora_rank.')
+    max_seq_length: Any = key(1024, _int(2),
+        "Maximum prompt + completion tokens (the hosted API's default).")
+    epochs: Any = key(1, _real(0.0, low_open=True),
+        "Passes over the prompt file (ignored when max_steps is set) (the hosted API's default).")
+    max_steps: Any = key(None, _int(1, optional=True),
+        'Number of optimizer steps (one rollout batch each); overrides epochs.')
+    n_samples_per_prompt: Any = key(8, _int(2),
+        "Completions sampled per prompt (the GRPO group size) (slime's default).")
+    rollout_batch_size: Any = key(32, _int(1),
+        "Prompts per rollout; one optimizer step per rollout (slime's default).")
+    rollout_temperature: Any = key(1.0, _real(0.0, low_open=True),
+        "Sampling temperature of the rollouts (slime's default).")
+    rollout_max_response_len: Any = key(None, _int(1, optional=True),
+        'Maximum completion tokens; None = max_seq_length minus the longest prompt.')
+    eps_clip: Any = key(0.2, _real(0.0, low_open=True),
+        "Lower PPO clip range (ratio >= 1 - eps_clip) (slime's default).")
+    eps_clip_high: Any = key(0.28, _real(0.0, low_open=True, optional=True),
+        "Upper PPO clip range (ratio <= 1 + eps_clip_high); None = eps_clip (slime's default).")
+    seed: Any = key(0, _int(0),
+        "Seed of Python, NumPy, torch, the tiny model's weights and the data order.")
+    checkpoint_every: Any = key(None, _int(1, optional=True),
+        'Report a Tune checkpoint every N steps (and at the end); None = no checkpoints.')
+    logging_steps: Any = key(1, _int(1),
+        'Report metrics to Tune every N steps.')
+    correct_threshold: Any = key(None, _real(optional=True),
+        'percent_correct counts rewards >= this; None = rewards at the best reward seen so far.')
+    generation: Any = key('auto', _choice(ENGINES),
+        "Rollout engine: 'auto', 'transformers' (model.generate), 'paged' (continuous batching), 'vllm' (colocated).")
+    early_stopping: Any = key(False, _early_stopping,
+        'Stop a dead run (no learning signal, NaN loss, KL blow-up, reward collapse): True, or a dict of StopRules.')
+    grpo_config_overrides: Any = key({}, _overrides,
+        "Any other trl.GRPOConfig field, e.g. {'loss_type': 'dr_grpo'}.")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "grpo_config_overrides" and value is None:
+                value = {}
+            if not is_search_space(value):
+                object.__setattr__(self, f.name, f.metadata["check"](f.name, value))
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Checks of keys against each other (those whose values are concrete)."""
+        overrides = self.grpo_config_overrides
+        if not is_search_space(overrides):
+            _check_overrides(overrides)
+        concrete = {name: getattr(self, name) for name in ("rollout_batch_size", "n_samples_per_prompt")
+                    if not is_search_space(getattr(self, name))}
+        micro = overrides.get("per_device_train_batch_size") if isinstance(overrides, Mapping) else None
+        if len(concrete) == 2 and isinstance(micro, int) and _is_int(micro):
+            batch = concrete["rollout_batch_size"] * concrete["n_samples_per_prompt"]
+            if micro <= 0 or batch % micro:
+                raise RadasValueError(
+                    f"config['grpo_config_overrides']['per_device_train_batch_size'] = {micro} must divide "
+                    f"rollout_batch_size * n_samples_per_prompt = {batch}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> GRPOTrialConfig:
+        """The checked config of ``config`` (a trial's config, or a ``param_space``): an unknown
+        key (with a "did you mean"), a missing required key or a bad value is an error naming it.
+        Keys radas puts into trial configs (``wandb``, ``swanlab``) are left to the caller."""
+        if not isinstance(config, Mapping):
+            raise RadasTypeError(f"config must be a dict; got {_fmt(config)}")
+        unknown = [k for k in config if k not in KEY_NAMES and k not in RADAS_INJECTED_KEYS]
+        if unknown:
+            k = unknown[0]
+            close = difflib.get_close_matches(str(k), KEY_NAMES, n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise RadasValueError(
+                f"config key {k!r} is not a GRPO config key.{hint} Known keys: {', '.join(KEY_NAMES)} "
+                f"(and {', '.join(sorted(RADAS_INJECTED_KEYS))}, set by radas); other trl.GRPOConfig fields go "
+                f"in 'grpo_config_overrides'"
+            )
+        missing = [k for k in REQUIRED_KEYS if k not in config]
+        if missing:
+            raise RadasValueError(
+                f"config is missing the required key(s) {missing}; required: {list(REQUIRED_KEYS)}"
+            )
+        return cls(**{k: v for k, v in config.items() if k in KEY_NAMES})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key with its (checked) value."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+FIELDS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(GRPOTrialConfig)
+KEY_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+DEFAULTS: dict[str, Any] = {f.name: _default(f) for f in FIELDS if _default(f) is not REQUIRED}
+REQUIRED_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS if _default(f) is REQUIRED)
 
 # GRPOConfig fields radas sets from its own keys (or itself); overriding them is an error that names the key to use.
 MANAGED_FIELDS: dict[str, str] = {
@@ -249,7 +341,7 @@ def grpo_config_field_names() -> frozenset[str] | None:
     try:
         import dataclasses
 
-        from trl import GRPOConfig
+        from trl import GRPOConfig  # type: ignore[attr-defined]
     except ImportError:
         return None
     return frozenset(f.name for f in dataclasses.fields(GRPOConfig))
@@ -289,42 +381,12 @@ def validate_grpo_config(config: Mapping[str, Any]) -> dict[str, Any]:
     (``tune.uniform(...)``, ``tune.grid_search([...])``), which are accepted as they are. Keys radas
     injects into trial configs (``wandb``, ``swanlab``) are passed through. Raises
     :class:`~radas.errors.RadasValueError` for an unknown key (listing the known ones), a missing
-    required key, a value out of range or a ``grpo_config_overrides`` name that is not a field of
-    ``trl.GRPOConfig``; :class:`~radas.errors.RadasTypeError` for a value of the wrong type.
+    required key, a value out of range, keys that contradict each other or a
+    ``grpo_config_overrides`` name that is not a field of ``trl.GRPOConfig``;
+    :class:`~radas.errors.RadasTypeError` for a value of the wrong type. See :class:`GRPOTrialConfig`.
     """
-    if not isinstance(config, Mapping):
-        raise RadasTypeError(f"config must be a dict; got {_fmt(config)}")
-    unknown = [k for k in config if k not in _BY_NAME and k not in RADAS_INJECTED_KEYS]
-    if unknown:
-        k = unknown[0]
-        close = difflib.get_close_matches(str(k), KEY_NAMES, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise RadasValueError(
-            f"config key {k!r} is not a GRPO config key.{hint} Known keys: {', '.join(KEY_NAMES)} "
-            f"(and {', '.join(sorted(RADAS_INJECTED_KEYS))}, set by radas); other trl.GRPOConfig fields go "
-            f"in 'grpo_config_overrides'"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in config]
-    if missing:
-        raise RadasValueError(
-            f"config is missing the required key(s) {missing}; required: {list(REQUIRED_KEYS)}"
-        )
-    out: dict[str, Any] = {}
-    for key in KEYS:
-        value = config.get(key.name, key.default)
-        if key.name == "grpo_config_overrides" and value is None:
-            value = {}
-        if is_search_space(value):
-            out[key.name] = value
-            continue
-        value = key.check(key.name, value)
-        if key.name == "grpo_config_overrides":
-            value = {k: v for k, v in value.items()}
-            _check_overrides(value)
-        out[key.name] = value
-    for k in RADAS_INJECTED_KEYS:
-        if k in config:
-            out[k] = config[k]
+    out = GRPOTrialConfig.from_config(config).to_dict()
+    out.update({k: config[k] for k in RADAS_INJECTED_KEYS if k in config})
     return out
 
 
@@ -347,10 +409,15 @@ def require_concrete(config: Mapping[str, Any], where: str) -> None:
         )
 
 
-def describe_keys() -> str:
-    """A plain-text table of the config keys, their defaults and meaning."""
+def describe_keys(markdown: bool = False) -> str:
+    """The key table: each key, its default and meaning (plain text, or a Markdown table)."""
     rows = []
-    for k in KEYS:
-        default = "required" if k.default is _REQUIRED else repr(k.default)
-        rows.append(f"{k.name:<25} {default:<10} {k.doc}")
+    for f in FIELDS:
+        default = "required" if _default(f) is REQUIRED else repr(_default(f))
+        if markdown:
+            rows.append(f"| `{f.name}` | {default} | {f.metadata['help']} |")
+        else:
+            rows.append(f"{f.name:<25} {default:<10} {f.metadata['help']}")
+    if markdown:
+        return "\n".join(["| key | default | meaning |", "|---|---|---|", *rows])
     return "\n".join(rows)

@@ -125,7 +125,7 @@ def gpu_share() -> float:
         if not ray.is_initialized():
             return 1.0
         share = ray.get_runtime_context().get_assigned_resources().get("GPU")
-    except Exception:  # not in a Ray worker
+    except Exception:  # noqa: BLE001 - not in a Ray worker
         return 1.0
     return float(share) if share else 1.0
 
@@ -145,7 +145,7 @@ def prepare_process(engine: Engine) -> None:
 
 
 def _page_size() -> int:
-    from transformers.generation import ContinuousBatchingConfig
+    from transformers.generation import ContinuousBatchingConfig  # type: ignore[attr-defined]
 
     config = ContinuousBatchingConfig()
     return int(getattr(config, "page_size", None) or getattr(config, "block_size", None) or 256)
@@ -160,6 +160,7 @@ def engine_fields(
     ``overrides`` (``grpo_config_overrides``) win."""
     if engine.name == "paged":
         flag = paged_flag(grpo_config_fields)
+        assert flag is not None, "choose_engine gives 'paged' only when TRL has its flag"
         blocks = sequences * math.ceil(sequence_length / _page_size())
         batch_tokens = max(sequences, min(PAGED_BATCH_TOKENS, sequences * prompt_length))
         cb = {"num_blocks": blocks, "max_batch_tokens": batch_tokens,

@@ -13,8 +13,8 @@ from radas.grpo._config import require_concrete, validate_grpo_config
 from radas.grpo._dataset import completion_budget, normalize_prompts, prompt_lengths
 from radas.grpo._deps import require
 from radas.grpo._files import read_prompt_file, resolve_path
-from radas.grpo._rewards import check_weights, load_reward_functions, score
 from radas.grpo._model import load_model, load_tokenizer, pick_device
+from radas.grpo._rewards import check_weights, load_reward_functions, score
 from radas.utils import set_seed
 
 _BASE_COLUMNS = ("prompt", "completion", "reward")
@@ -83,13 +83,13 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
     messages = [[{"role": "assistant", "content": text}] for text in completions]
     scored = [score(rf, list(prompts), messages, [r.extra for r in records], wheres) for rf in functions]
     rows = []
-    for i, (record, text) in enumerate(zip(records, completions)):
+    for i, (record, text) in enumerate(zip(records, completions, strict=True)):
         values = [rewards[i] for rewards, _ in scored]
-        present = [w * v for w, v in zip(weights, values) if not math.isnan(v)]
+        present = [w * v for w, v in zip(weights, values, strict=True) if not math.isnan(v)]
         row: dict[str, Any] = {"prompt": record.prompt, "completion": text,
                                "reward": sum(present) if present else math.nan}
         if len(functions) > 1:
-            row.update({f"reward/{rf.name}": v for rf, v in zip(functions, values)})
+            row.update({f"reward/{rf.name}": v for rf, v in zip(functions, values, strict=True)})
         for _, infos in scored:
             row.update({f"reward_info/{k}": v for k, v in infos[i].items()})
         for key, value in record.extra.items():

@@ -213,13 +213,13 @@ def _combinations(param_space: Mapping[str, Any]) -> list[dict[str, Any]]:
     if isinstance(overrides, Mapping):
         okeys = [k for k in ("per_device_train_batch_size", "gradient_checkpointing", "activation_checkpointing")
                  if k in overrides]
-        override_choices = [dict(zip(okeys, combo)) for combo in itertools.product(*(_candidates(overrides[k])
-                                                                                    for k in okeys))]
+        override_choices = [dict(zip(okeys, combo, strict=True))
+                            for combo in itertools.product(*(_candidates(overrides[k]) for k in okeys))]
     elif overrides is not None:
         override_choices = [dict(o) for o in _candidates(overrides) if isinstance(o, Mapping)] or [{}]
     combos = []
     for combo in itertools.product(*choices, override_choices):
-        combos.append({**dict(zip(keys, combo[:-1])), "grpo_config_overrides": combo[-1]})
+        combos.append({**dict(zip(keys, combo[:-1], strict=True)), "grpo_config_overrides": combo[-1]})
         if len(combos) > _MAX_COMBINATIONS:
             break
     return combos
@@ -267,7 +267,8 @@ def plan_gpu_per_trial(
     by_cpu = int(cpus_per_gpu // cpu_per_trial) if cpus_per_gpu else None
     n = max(1, min(by_memory, by_cpu)) if by_cpu is not None else by_memory
     if by_cpu is not None and by_cpu < by_memory:
-        limit = f"limited by the CPUs: {cpus_per_gpu:g} per GPU at cpu_per_trial={cpu_per_trial:g}; memory allows {by_memory}"
+        limit = (f"limited by the CPUs: {cpus_per_gpu:g} per GPU at cpu_per_trial={cpu_per_trial:g}; "
+                 f"memory allows {by_memory}")
     else:
         limit = f"limited by memory: {gpu_memory_gib:g} GiB per GPU"
     fraction = math.floor(10000 / n) / 10000

@@ -93,7 +93,7 @@ def load_reward_module(path: str | os.PathLike[str]) -> tuple[ModuleType, Path]:
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004 - an async __call__
 
 
 def _form(fn: Any, p: Path, label: str) -> tuple[bool, bool]:
@@ -226,7 +226,8 @@ def _split_result(value: Any, reward_file: Path, where: str) -> tuple[float, dic
 
 
 def _note(exc: BaseException, rf: RewardFunction, where: str) -> BaseException:
-    note = f"radas: raised by reward function {rf.name!r} of reward_file {str(rf.path)!r}{_frame_in(exc, rf.path)} on {where}"
+    note = (f"radas: raised by reward function {rf.name!r} of reward_file {str(rf.path)!r}"
+            f"{_frame_in(exc, rf.path)} on {where}")
     if hasattr(exc, "add_note"):
         exc.add_note(note)
         return exc
@@ -267,34 +268,36 @@ def score(
             out = rf.fn(prompts=list(prompts), completions=list(completions), **kwargs)
             if inspect.isawaitable(out):
                 out = _run([out])[0]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
             raise _note(exc, rf, f"a batch of {wheres[0] if n == 1 else f'{n} completions'}") from None
         values = list(out) if isinstance(out, Iterable) and not isinstance(out, (str, bytes, Mapping)) else None
         if values is None or len(values) != n:
             raise RadasValueError(
-                f"reward_file {str(rf.path)!r}: {rf.name} (TRL's batch form, it has a 'completions' parameter) returned "
+                f"reward_file {str(rf.path)!r}: {rf.name} (TRL's batch form, it has a 'completions' parameter) "
+                f"returned "
                 f"{type(out).__name__}{f' of {len(values)} values' if values is not None else ''} for {n} completions; "
                 f"it must return a list with one number (or None) per completion"
             )
-        return [check_reward_value(v, rf.path, w, allow_none=True) for v, w in zip(values, wheres)], [{} for _ in values]
+        checked = [check_reward_value(v, rf.path, w, allow_none=True) for v, w in zip(values, wheres, strict=True)]
+        return checked, [{} for _ in values]
 
     def call(completion: Any, extra: Mapping[str, Any], where: str) -> Any:
         try:
             return rf.fn(as_messages(completion), **extra)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
             raise _note(exc, rf, where) from None
 
     if rf.is_async:
         async def one(completion: Any, extra: Mapping[str, Any], where: str) -> Any:
             try:
                 return await rf.fn(as_messages(completion), **extra)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
                 raise _note(exc, rf, where) from None
 
-        raw = _run([one(c, e, w) for c, e, w in zip(completions, extras, wheres)])
+        raw = _run([one(c, e, w) for c, e, w in zip(completions, extras, wheres, strict=True)])
     else:
-        raw = [call(c, e, w) for c, e, w in zip(completions, extras, wheres)]
-    pairs = [_split_result(v, rf.path, w) for v, w in zip(raw, wheres)]
+        raw = [call(c, e, w) for c, e, w in zip(completions, extras, wheres, strict=True)]
+    pairs = [_split_result(v, rf.path, w) for v, w in zip(raw, wheres, strict=True)]
     return [r for r, _ in pairs], [i for _, i in pairs]
 
 
@@ -318,7 +321,8 @@ def validate_reward_file(
         pf = str(resolve_path(prompt_file, "prompt_file"))
         for rf in functions:
             for r in records:
-                score(rf, [r.prompt], [as_messages(SAMPLE_COMPLETION)], [r.extra], [f"prompt_file {pf!r} line {r.line}"])
+                score(rf, [r.prompt], [as_messages(SAMPLE_COMPLETION)], [r.extra],
+                      [f"prompt_file {pf!r} line {r.line}"])
     return {rf.name: rf.fn for rf in functions}
 
 
@@ -348,8 +352,8 @@ class RewardBook:
         per_function = [self._pending.get(i, [math.nan] * len(rewards)) for i in range(len(self.weights))]
         self._pending = {}
         combined = []
-        for values in zip(*per_function):
-            present = [w * v for w, v in zip(self.weights, values) if not math.isnan(v)]
+        for values in zip(*per_function, strict=True):
+            present = [w * v for w, v in zip(self.weights, values, strict=True) if not math.isnan(v)]
             if present:
                 combined.append(sum(present))
         self._window.append(self.percent_correct(combined))
@@ -413,7 +417,7 @@ class RewardAdapter:
     ) -> list[float]:
         """Score a batch for TRL: one float (NaN: not applicable) per completion."""
         n = len(completions)
-        extras = [json.loads(e) if e else {} for e in (_radas_extra or [None] * n)]
+        extras = [json.loads(e) if e else {} for e in (_radas_extra or [""] * n)]
         wheres = [f"prompt_file {self.prompt_file!r} line {line}" for line in (_radas_line or [0] * n)]
         rewards, infos = score(self.rf, prompts, completions, extras, wheres,
                                trl_kwargs if self.rf.batch else None)

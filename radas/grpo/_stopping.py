@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from radas.backends import ray_setting
 from radas.errors import RadasTypeError, RadasValueError
 
 STOP_REASON = "stop_reason"
@@ -59,7 +60,8 @@ class StopRules:
             return value
         if not isinstance(value, Mapping):
             raise RadasTypeError(
-                f"config[{name!r}] must be True, False or a dict of rule settings; got {value!r} ({type(value).__name__})"
+                f"config[{name!r}] must be True, False or a dict of rule settings; "
+                f"got {value!r} ({type(value).__name__})"
             )
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in value if k not in names]
@@ -79,7 +81,8 @@ class StopRules:
 
         if self.no_signal_frac is not None and not (number(self.no_signal_frac) and 0 < self.no_signal_frac <= 1):
             raise bad("no_signal_frac", "a number in (0, 1], or None")
-        if self.no_signal_steps is not None and not (isinstance(self.no_signal_steps, int) and self.no_signal_steps >= 1):
+        steps = self.no_signal_steps
+        if steps is not None and not (isinstance(steps, int) and steps >= 1):
             raise bad("no_signal_steps", "an int >= 1, or None")
         if not isinstance(self.stop_on_nonfinite, bool):
             raise bad("stop_on_nonfinite", "True or False")
@@ -105,8 +108,8 @@ class StopWatch:
     rules: StopRules
     _last_step: int = 0
     _no_signal_from: int | None = None  # the step before the first report of the current no-signal streak
-    _rewards: deque = field(default_factory=deque)
-    _stds: list = field(default_factory=list)
+    _rewards: deque[float] = field(default_factory=deque)
+    _stds: list[float] = field(default_factory=list)
     _start: float | None = None
     _best: float | None = None
     _min_gain: float = 0.0
@@ -218,8 +221,9 @@ class GRPOEarlyStopping(_trial_scheduler_base()):  # type: ignore[misc]
 
         super().__init__()
         if rules is not None and rule_settings:
-            raise RadasValueError("GRPOEarlyStopping: give either rules=StopRules(...) or rule keyword arguments, not both")
-        self.rules = rules if rules is not None else StopRules.from_config(rule_settings or True, "GRPOEarlyStopping")
+            raise RadasValueError(
+                "GRPOEarlyStopping: give either rules=StopRules(...) or rule keyword arguments, not both")
+        self.rules = rules or StopRules.from_config(rule_settings or True, "GRPOEarlyStopping") or StopRules()
         if scheduler is not None and not isinstance(scheduler, TrialScheduler):
             raise RadasTypeError(
                 f"GRPOEarlyStopping(scheduler=...) must be a ray.tune scheduler (e.g. ASHAScheduler); got {scheduler!r}"
@@ -228,8 +232,8 @@ class GRPOEarlyStopping(_trial_scheduler_base()):  # type: ignore[misc]
         self._watches: dict[str, StopWatch] = {}
 
     @property
-    def _metric(self) -> Any:  # type: ignore[override]
-        return getattr(self.scheduler, "_metric", None)
+    def _metric(self) -> Any:
+        return ray_setting(self.scheduler, "metric")
 
     @_metric.setter
     def _metric(self, value: Any) -> None:
@@ -237,15 +241,15 @@ class GRPOEarlyStopping(_trial_scheduler_base()):  # type: ignore[misc]
 
     @property
     def _mode(self) -> Any:
-        return getattr(self.scheduler, "_mode", None)
+        return ray_setting(self.scheduler, "mode")
 
     @_mode.setter
     def _mode(self, value: Any) -> None:
         pass
 
     @property
-    def _supports_buffered_results(self) -> bool:  # type: ignore[override]
-        return bool(getattr(self.scheduler, "_supports_buffered_results", True))
+    def _supports_buffered_results(self) -> bool:
+        return bool(ray_setting(self.scheduler, "supports_buffered_results", True))
 
     @_supports_buffered_results.setter
     def _supports_buffered_results(self, value: bool) -> None:
@@ -275,7 +279,7 @@ class GRPOEarlyStopping(_trial_scheduler_base()):  # type: ignore[misc]
             return TrialScheduler.STOP
         decision = self.scheduler.on_trial_result(tune_controller, trial, result)
         if decision == TrialScheduler.STOP and not result.get("done"):
-            time_attr, max_t = getattr(self.scheduler, "_time_attr", None), getattr(self.scheduler, "_max_t", None)
+            time_attr, max_t = ray_setting(self.scheduler, "time_attr"), ray_setting(self.scheduler, "max_t")
             at_end = time_attr and isinstance(max_t, (int, float)) and result.get(time_attr, 0) >= max_t
             if not at_end:  # stopping at its max_t is the end of the run, not an early stop
                 step = result.get("step", result.get("training_iteration"))

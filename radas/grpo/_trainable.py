@@ -83,12 +83,7 @@ def grpo_args(
     overrides = dict(cfg["grpo_config_overrides"])
     n = cfg["n_samples_per_prompt"]
     generation_batch = cfg["rollout_batch_size"] * n
-    micro = overrides.pop("per_device_train_batch_size", None) or n
-    if generation_batch % micro:
-        raise RadasValueError(
-            f"grpo_config_overrides['per_device_train_batch_size'] = {micro} must divide rollout_batch_size * "
-            f"n_samples_per_prompt = {generation_batch}"
-        )
+    micro = overrides.pop("per_device_train_batch_size", None) or n  # divides the rollout: checked with the config
     kwargs: dict[str, Any] = {
         "output_dir": output_dir,
         "learning_rate": cfg["learning_rate"],

@@ -107,6 +107,6 @@ def parallel_coordinates(
     ax.grid(False)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    for axis, x in zip(axes, xs):
+    for axis, x in zip(axes, xs, strict=True):
         _draw_axis(ax, axis, float(x))
     return ax.figure

@@ -1,10 +1,10 @@
 """The targets every backend scenario runs against: this machine's Ray, and a real two-node Ray
 cluster on 127.0.0.1 reached only through its Jobs API and a shared folder.
 
-Each scenario gets a :class:`Target` (the ``target`` fixture of this folder's conftest): its ``run_with``, where the user's results are as the test
-sees them, the folder where trials record their starts, a way to start a driver in another
-process (a client for the cluster) and to kill the sweep's driver, and the places a secret must
-never reach.
+Each scenario gets a :class:`Target` (the ``target`` fixture of this folder's conftest): its
+``run_with``, where the user's results are as the test sees them, the folder where trials record
+their starts, a way to start a driver in another process (a client for the cluster) and to kill
+the sweep's driver, and the places a secret must never reach.
 """
 
 from __future__ import annotations
@@ -171,9 +171,9 @@ class Target:
         """Folders a secret must never reach: the results, and Ray's session files."""
         if self.kind == "cluster":
             return [self.cluster.root]
-        import ray
+        from radas.backends import _ray
 
-        return [self.results, Path(ray._private.worker._global_node.get_session_dir_path())]
+        return [self.results, Path(_ray.session_dir())]
 
 
 def name(prefix: str) -> str:

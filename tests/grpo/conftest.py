@@ -15,7 +15,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 if str(Path(__file__).parent) not in sys.path:  # for `import grpo_helpers` under any import mode
     sys.path.insert(0, str(Path(__file__).parent))
 
-from grpo_helpers import TOY_PROMPTS, TOY_REWARD  # noqa: E402
+from grpo_helpers import TOY_PROMPTS, TOY_REWARD
 
 
 @pytest.fixture

@@ -125,3 +125,31 @@ def test_missing_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "trl", None)  # makes `import trl` fail
     with pytest.raises(MissingDependencyError, match=r'pip install "radas\[grpo\]"'):
         require("trl")
+
+
+def test_the_key_table_of_the_readme_and_the_docstring_is_generated_from_the_dataclass():
+    from pathlib import Path
+
+    import radas.grpo
+    from radas.grpo import GRPOTrialConfig, describe_keys
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert describe_keys(markdown=True) in readme
+    assert all(line in radas.grpo.__doc__ for line in describe_keys().splitlines())
+    fields = {f.name: f for f in __import__("dataclasses").fields(GRPOTrialConfig)}
+    assert set(fields) == set(KEY_NAMES) and all(f.metadata["help"] for f in fields.values())
+
+
+def test_the_config_is_a_frozen_dataclass_with_cross_field_checks():
+    import dataclasses
+
+    from radas.grpo import GRPOTrialConfig
+
+    cfg = GRPOTrialConfig.from_config(BASE)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.learning_rate = 1.0  # type: ignore[misc]
+    with pytest.raises(RadasValueError, match=r"per_device_train_batch_size'\] = 7 must divide .* = 256"):
+        GRPOTrialConfig.from_config({**BASE, "grpo_config_overrides": {"per_device_train_batch_size": 7}})
+    spaced = GRPOTrialConfig.from_config({**BASE, "rollout_batch_size": tune.grid_search([4, 8]),
+                                          "grpo_config_overrides": {"per_device_train_batch_size": 16}})
+    assert spaced.rollout_batch_size == {"grid_search": [4, 8]}  # checked per trial, once Tune resolves it

@@ -104,6 +104,7 @@ def test_paged_runs_for_real_on_the_cpu(toy_config: dict[str, Any]) -> None:
 
 def test_user_continuous_batching_settings_are_merged(toy_config: dict[str, Any]) -> None:
     cfg = validate_grpo_config({**toy_config, "generation": "paged",
-                                "grpo_config_overrides": {"transformers_continuous_batching_config": {"num_blocks": 9}}})
+                                "grpo_config_overrides": {
+                                    "transformers_continuous_batching_config": {"num_blocks": 9}}})
     args = grpo_args(cfg, "/tmp/unused", Device("cpu", False), 4, Engine("paged", "asked for"), prompt_length=30)
     assert args.transformers_continuous_batching_config == {"num_blocks": 9, "max_batch_tokens": 120}

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from grpo_helpers import TOY_PROMPTS, TOY_REWARD, reward_files, write_jsonl
 
 from radas.errors import RadasValueError
 from radas.grpo import validate_prompt_file, validate_reward_file
 from radas.grpo._files import resolve_path
 from radas.grpo._rewards import RewardBook
-
-from grpo_helpers import TOY_PROMPTS, TOY_REWARD, reward_files, write_jsonl
 
 GOOD = {"prompt": [{"role": "user", "content": "hi"}], "answer": "42"}
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from grpo_helpers import reward_files, write_jsonl
 from ray import tune
 
 import radas.grpo as rg
 from radas.errors import RadasValueError
 from radas.grpo._trainable import run_grpo
-
-from grpo_helpers import reward_files, write_jsonl
 
 # TRL's metric set under radas's names (kl only with kl_beta > 0), and radas's own.
 METRICS = {"reward_mean", "reward_std", "frac_reward_zero_std", "percent_correct", "loss", "grad_norm", "entropy",

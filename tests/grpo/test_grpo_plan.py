@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 import transformers
+from grpo_helpers import TOY_PROMPTS, TOY_REWARD
 from ray import tune
 
 from radas.errors import RadasValueError
 from radas.grpo import estimate_trial_memory, grpo_trainable
 from radas.grpo._plan import GIB, model_shape
 from radas.grpo._tiny import build_tiny_model, build_tiny_tokenizer
-
-from grpo_helpers import TOY_PROMPTS, TOY_REWARD
 
 BASE = {"prompt_file": str(TOY_PROMPTS), "reward_file": str(TOY_REWARD), "rollout_batch_size": 16,
         "n_samples_per_prompt": 8, "rollout_max_response_len": 128}
@@ -39,7 +38,8 @@ def test_tiny_preset_counts_its_real_parameters_and_packs_by_cpus() -> None:
     assert model_shape("tiny").parameters == real
     fraction, text = plan({**BASE, "model": "tiny"}, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)
     assert fraction == 0.0625
-    assert text.startswith("16 trials per GPU (gpu_per_trial=0.0625, limited by the CPUs: 16 per GPU at cpu_per_trial=1")
+    assert text.startswith("16 trials per GPU (gpu_per_trial=0.0625, limited by the CPUs: "
+                           "16 per GPU at cpu_per_trial=1")
     fraction, text = plan({**BASE, "model": "tiny"}, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=4)
     assert fraction == 0.25 and text.startswith("4 trials per GPU")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from grpo_helpers import TOY_PROMPTS
 from ray.tune.schedulers import ASHAScheduler
 
 import radas
@@ -14,8 +15,6 @@ from radas.errors import RadasTypeError, RadasValueError
 from radas.grpo import GRPOEarlyStopping, StopRules, grpo_trainable, validate_grpo_config
 from radas.grpo._stopping import StopWatch
 from radas.grpo._trainable import run_grpo
-
-from grpo_helpers import TOY_PROMPTS
 
 DEAD = "def reward_fn(completion, **kwargs):\n    return 0.0\n"
 # Different texts get different rewards, so a group of samples never has equal rewards.

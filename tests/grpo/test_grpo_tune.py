@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 import ray
+from grpo_helpers import TOY_PROMPTS, TOY_REWARD, write_jsonl
 from ray import tune
 
 from radas.grpo import grpo_trainable, validate_grpo_config, validate_prompt_file, validate_reward_file
-
-from grpo_helpers import TOY_PROMPTS, TOY_REWARD, write_jsonl
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
 
-from radas import _analysis  # noqa: E402
-from radas.errors import RadasTypeError, RadasValueError  # noqa: E402
-from radas.plots import importance, param_importances  # noqa: E402
+from radas.errors import RadasTypeError, RadasValueError
+from radas.experiment import _analysis
+from radas.plots import importance, param_importances
 
 
 def test_importances_sum_to_one_and_rank_the_parameter_that_matters(

@@ -6,16 +6,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 
-from radas import _analysis  # noqa: E402
-from radas.errors import RadasTypeError, RadasValueError  # noqa: E402
-from radas.plots import parallel_coordinates  # noqa: E402
+from radas.errors import RadasTypeError, RadasValueError
+from radas.experiment import _analysis
+from radas.plots import parallel_coordinates
 
 
 def axes_by_label(fig: Figure) -> dict[str, object]:
@@ -23,7 +23,7 @@ def axes_by_label(fig: Figure) -> dict[str, object]:
     main, *twins = fig.axes
     names = [t.get_text() for t in main.get_xticklabels()]
     assert len(twins) == len(names)
-    return dict(zip(names, twins))
+    return dict(zip(names, twins, strict=True))
 
 
 def lines_of(fig: Figure) -> LineCollection:

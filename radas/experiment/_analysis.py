@@ -117,7 +117,7 @@ def plot(
         matplotlib.use("Agg", force=False)
     with matplotlib.rc_context():
         process_sns_fn(sns)
-        matplotlib.rcParams.update(dict(matplotlib_rcParams_update))
+        matplotlib.rcParams.update(dict(matplotlib_rcParams_update))  # type: ignore[arg-type]  # keys checked
         kwargs = _resolve_kwargs(df, plot_kwargs, rename_mapping)
         if getattr(plot_fn, "__name__", "") not in FIGURE_LEVEL and "ax" not in kwargs:
             plt.figure()  # axes-level functions draw on the current figure: give them their own

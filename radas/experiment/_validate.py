@@ -10,6 +10,7 @@ from typing import Any
 
 from ray import tune
 
+from radas.backends import ray_setting
 from radas.errors import RadasTypeError, RadasValueError
 
 DOS: tuple[str, ...] = ("run", "analyze")
@@ -211,7 +212,7 @@ def _given_run_fields(raw: object, run_config: tune.RunConfig) -> set[str]:
         given.add("storage_path")
     if run_config.storage_filesystem is not None:
         given.add("storage_filesystem")
-    if getattr(run_config, "_verbose", None) is not None:  # Ray keeps the verbose it was given
+    if ray_setting(run_config, "verbose") is not None:  # Ray keeps the verbose it was given
         given.add("verbose")
     if run_config.log_to_file:
         given.add("log_to_file")
@@ -249,8 +250,8 @@ def metric_mode(tune_config: Any) -> tuple[str | None, str | None]:
     for source in (tune_config, tune_config.search_alg, tune_config.scheduler):
         if source is None:
             continue
-        metric = getattr(source, "metric", None) or getattr(source, "_metric", None)
-        mode = getattr(source, "mode", None) or getattr(source, "_mode", None)
+        metric = getattr(source, "metric", None) or ray_setting(source, "metric")
+        mode = getattr(source, "mode", None) or ray_setting(source, "mode")
         if isinstance(metric, str) and mode in ("min", "max"):
             return metric, mode
     return None, None

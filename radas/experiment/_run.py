@@ -17,20 +17,23 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
-from radas import _analysis, _notify, _validate
-from radas._choice import RUN_CHOICES, choose
 from radas._names import check_name
 from radas._reporter import say
-from radas._tracking import take_api_keys
-from radas.backends import Backend, ExperimentState, SweepRequest, SweepSpec, get_backend
-from radas.backends._resources import AUTO
-from radas.backends._secrets import split_secret_env
+from radas.backends import (
+    AUTO,
+    Backend,
+    ChecksParamSpace,
+    ExperimentState,
+    SweepRequest,
+    SweepSpec,
+    Tuner,
+    default_tuner_to_df_fn,
+    get_backend,
+    take_secrets,
+)
 from radas.errors import ExperimentFailedError, ExperimentNotFoundError, RadasValueError
-from radas.tuner import Tuner, default_tuner_to_df_fn
-
-default_process_sns_fn = _analysis.default_process_sns_fn
-
-__all__ = ["run_experiment", "default_process_sns_fn"]
+from radas.experiment import _analysis, _notify, _validate
+from radas.experiment._choice import RUN_CHOICES, choose
 
 
 def _identity(x: Any) -> Any:
@@ -48,7 +51,7 @@ async def run_experiment(
     tuner_to_df_fn: Callable[[Tuner], pd.DataFrame] = default_tuner_to_df_fn,
     process_df_fn: Callable[..., pd.DataFrame] = _identity,
     process_df_fn_kwargs: dict[str, Any] | None = None,
-    process_sns_fn: Callable[[Any], Any] = default_process_sns_fn,
+    process_sns_fn: Callable[[Any], Any] = _analysis.default_process_sns_fn,
     plot_fn: Callable[..., Any] | None = None,
     plot_kwargs: dict[str, Any] | None = None,
     rename_mapping: dict[str, str] | None = None,
@@ -130,9 +133,8 @@ async def run_experiment(
     _validate.check_run_choice(run_choice, phases, RUN_CHOICES)
     if not isinstance(yes, bool):
         raise RadasValueError(f"yes={yes!r}: must be True or False")
-    env, secrets = _split_secrets(_validate.check_runtime_env(runtime_env))
-    space, tracker_keys = take_api_keys(_validate.check_dict("param_space", param_space))
-    secrets.update(tracker_keys)
+    env, space, secrets = take_secrets(_validate.check_runtime_env(runtime_env),
+                                       _validate.check_dict("param_space", param_space))
     df_kwargs = _validate.check_dict("process_df_fn_kwargs", process_df_fn_kwargs)
     kwargs = _validate.check_dict("plot_kwargs", plot_kwargs)
     renames = _validate.check_dict("rename_mapping", rename_mapping)
@@ -151,9 +153,8 @@ async def run_experiment(
         if "seed" in space:
             raise RadasValueError("num_seeds is given but param_space already has 'seed'; use one of them")
         space["seed"] = tune.grid_search(list(range(num_seeds)))
-    check_space = getattr(trainable, "check_param_space", None)
-    if callable(check_space):  # trainables may check their own keys and files, e.g. radas.grpo
-        check_space(space)
+    if isinstance(trainable, ChecksParamSpace):  # trainables may check their own keys and files, e.g. radas.grpo
+        trainable.check_param_space(space)
     tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable)
     metric, mode = _validate.metric_mode(tune_config)
     backend = get_backend(run_with)
@@ -210,18 +211,6 @@ async def run_experiment(
     return result
 
 
-def _split_secrets(runtime_env: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """``runtime_env`` without its secret-looking ``env_vars`` (names with KEY, TOKEN, SECRET,
-    PASSWORD...), and those: they reach the trials like other secrets, never through Ray."""
-    if not runtime_env.get("env_vars"):
-        return runtime_env, {}
-    plain, secret = split_secret_env(runtime_env["env_vars"])
-    if secret:
-        say("info", f"runtime_env env_vars {sorted(secret)} look like secrets: they reach the trials through a "
-            "private file, not through Ray (never in job metadata, logs or the results)")
-    return {**runtime_env, "env_vars": plain}, secret
-
-
 async def _do(backend: Backend, spec: SweepSpec, action: str, state: ExperimentState,
               secrets: dict[str, str]) -> bool:
     """Carry out ``action``; True when the sweep was stopped before it finished."""
@@ -244,11 +233,12 @@ async def _do(backend: Backend, spec: SweepSpec, action: str, state: ExperimentS
     return state.running
 
 
-def _report_errors(tuner: Tuner) -> None:
+def _report_errors(tuner: Any) -> None:
     """Say how many trials errored, the first error, and where its full traceback is."""
     errored = [r for r in tuner.get_results() if r.error is not None]
     if errored:
         first = errored[0]
-        last_line = str(first.error).strip().splitlines()[-1] if str(first.error).strip() else type(first.error).__name__
-        say("warning", f"{len(errored)} trial(s) errored (after retries); first: {last_line}. "
-            f"Full traceback: {first.path}/error.txt")
+        text = str(first.error).strip()
+        last_line = text.splitlines()[-1] if text else type(first.error).__name__
+        where = f" Full traceback: {first.path}/error.txt" if first.path else ""
+        say("warning", f"{len(errored)} trial(s) errored (after retries); first: {last_line}.{where}")

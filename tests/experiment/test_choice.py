@@ -11,6 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
     import asyncio, sys
     from ray import tune
@@ -56,6 +58,7 @@ class _Terminal:
         return seen[:end]
 
 
+@pytest.mark.ray  # Ray starts in the subprocess
 def test_terminal_user_is_asked_and_answer_is_followed(tmp_path: Path) -> None:
     script = tmp_path / "ask.py"
     script.write_text(SCRIPT)

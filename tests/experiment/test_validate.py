@@ -9,7 +9,7 @@ import seaborn as sns
 from ray import tune
 
 import radas
-from radas import _validate
+from radas.experiment import _validate
 
 
 def trainable(config):
@@ -27,7 +27,8 @@ def _never_started() -> None:
     ("override", "error", "words"),
     [
         ({"run_with": "gpu-cluster"}, radas.RadasValueError, ["run_with='gpu-cluster'", "'local'", "cluster:<name>"]),
-        ({"run_with": "cluster:nope"}, radas.ClusterNotFoundError, ["nope", "Configured clusters: none", "config.toml"]),
+        ({"run_with": "cluster:nope"}, radas.ClusterNotFoundError,
+         ["nope", "Configured clusters: none", "config.toml"]),
         ({"run_choice": "resume"}, radas.RadasValueError, ["run_choice='resume'", "restore", "stop_attach"]),
         ({"dos": ["run", "plot"]}, radas.RadasValueError, ["dos=", "'plot'", "analyze"]),
         ({"dos": "run"}, radas.RadasTypeError, ["dos must be a list"]),
@@ -38,7 +39,8 @@ def _never_started() -> None:
         ({"param_space": [1, 2]}, radas.RadasTypeError, ["param_space must be a dict"]),
         ({"plot_kwargs": "x=a"}, radas.RadasTypeError, ["plot_kwargs must be a dict"]),
         ({"tuner_init_kwargs": {"tune_cfg": {}}}, radas.RadasValueError, ["tune_cfg", "tune_config", "run_config"]),
-        ({"tuner_init_kwargs": {"tune_config": {"num_sample": 3}}}, radas.RadasValueError, ["num_sample", "num_samples"]),
+        ({"tuner_init_kwargs": {"tune_config": {"num_sample": 3}}}, radas.RadasValueError,
+         ["num_sample", "num_samples"]),
         ({"user_name": "../etc"}, radas.RadasValueError, ["user_name='../etc'", "folder name"]),
         ({"experiment_name": "a/b"}, radas.RadasValueError, ["experiment_name='a/b'"]),
         ({"experiment_name": ".."}, radas.RadasValueError, ["experiment_name='..'"]),
@@ -49,7 +51,8 @@ def _never_started() -> None:
         ({"yes": "yes"}, radas.RadasValueError, ["yes='yes'"]),
         ({"cpu_per_trial": 0}, radas.RadasValueError, ["cpu_per_trial=0"]),
         ({"num_seeds": 2, "param_space": {"seed": 1}}, radas.RadasValueError, ["num_seeds", "seed"]),
-        ({"tuner_init_kwargs": {"tune_config": {"metric": "score"}}}, radas.RadasValueError, ["metric='score'", "mode=None"]),
+        ({"tuner_init_kwargs": {"tune_config": {"metric": "score"}}}, radas.RadasValueError,
+         ["metric='score'", "mode=None"]),
     ],
 )
 async def test_bad_arguments_fail_fast(override, error, words):

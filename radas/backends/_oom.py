@@ -9,6 +9,7 @@ from typing import Any
 from ray.tune import Callback
 
 from radas._reporter import say
+from radas.backends import _ray
 
 # the exception types that mean "out of memory" (subclasses count too), by qualified name so
 # that torch need not be imported to check
@@ -82,29 +83,17 @@ def _latest_error(trial: Any) -> BaseException | str:
 
     error_file = Path(trial.local_path or "") / "error.txt"
     text = error_file.read_text(errors="replace") if error_file.is_file() else str(trial.get_error() or "")
-    exception = _pickled_error(trial)
+    exception = _ray.pickled_error(trial)
     if isinstance(exception, RayTaskError) and str(exception).strip() == _latest_failure(text).strip():
         return exception
     return text
-
-
-def _pickled_error(trial: Any) -> BaseException | None:
-    from ray import cloudpickle
-
-    path = trial.pickled_error_file
-    try:
-        if path and Path(path).is_file():
-            return cloudpickle.loads(Path(path).read_bytes())
-        return trial.get_pickled_error()
-    except Exception:  # noqa: BLE001 - an error that cannot be loaded here is judged by its text
-        return None
 
 
 class OutOfMemoryRetry(Callback):
     """When Tune retries a trial that ran out of memory, double its CPUs and GPUs first
     (capped at one node) and tell the user the value to start from next time."""
 
-    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:  # type: ignore[override]
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if not is_out_of_memory(_latest_error(trial)):
             return
         current = trial.placement_group_factory.required_resources

@@ -7,7 +7,7 @@ import os
 import sys
 
 from radas._reporter import in_notebook
-from radas.backends._base import ExperimentState
+from radas.backends import ExperimentState
 from radas.errors import ChoiceRequiredError, ExperimentNotFoundError
 
 RUN_CHOICES: tuple[str, ...] = ("run", "restore", "attach", "stop_attach")

@@ -7,7 +7,7 @@ import ray.exceptions
 from ray import tune
 
 import radas
-from radas._oom import is_out_of_memory
+from radas.backends._oom import is_out_of_memory
 
 
 def hungry(config):

@@ -19,7 +19,6 @@ from typing import Any
 
 from ray.tune import Callback
 
-PROGRESS_FILE = ".radas-progress.json"  # in the experiment folder
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 # trials pending this long while none runs: say why in the progress line
 WAITING_AFTER_S = 10.0
@@ -130,7 +129,8 @@ class ProgressCallback(Callback):
         if self._on_setup is not None:
             self._on_setup()
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict, **info: Any) -> None:  # type: ignore[override]
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                        **info: Any) -> None:
         p = self.progress
         if not (p.metric and p.mode) or p.metric not in result:
             return
@@ -138,7 +138,7 @@ class ProgressCallback(Callback):
         if isinstance(value, (int, float)) and not math.isnan(value) and _better(value, p.best, p.mode):
             p.best = float(value)
 
-    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:  # type: ignore[override]
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         self._count(trials)
         now = time.monotonic()
         self._watch_waiting(trials, now)
@@ -148,7 +148,7 @@ class ProgressCallback(Callback):
             if self._stop_file.exists():
                 self._stop_event.set()
 
-    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:  # type: ignore[override]
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         self._count(trials)
         self.progress.waiting = ""
         self.progress.statuses = {t.trial_id: t.status for t in trials}
@@ -181,7 +181,7 @@ class ProgressCallback(Callback):
         try:
             free = {k: v for k, v in ray.available_resources().items() if k in ("CPU", "GPU")}
             need = dict(pending[0].placement_group_factory.required_resources)
-        except Exception:  # a view only: never break the sweep over it
+        except Exception:  # noqa: BLE001 - a view only: never break the sweep over it
             return
         since = time.strftime("%H:%M:%S", time.localtime(time.time() - (now - self._idle_since)))
         p.waiting = (f"waiting for resources since {since}: {len(pending)} trial(s) pending, each needs "

@@ -34,11 +34,11 @@ def summary(
     if df is not None:
         if "status" in df.columns:
             counts = df["status"].value_counts().to_dict()
-            lines.append("Trials: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items()))
+            lines.append("Trials: " + ", ".join(f"{n} {str(s).lower()}" for s, n in counts.items()))
         else:
             lines.append(f"Rows: {len(df)}")
         if metric and mode and metric in df.columns and df[metric].notna().any():
-            best = df.loc[df[metric].idxmax() if mode == "max" else df[metric].idxmin()]
+            best: Any = df.loc[df[metric].idxmax() if mode == "max" else df[metric].idxmin()]  # type: ignore[call-overload]
             config = {k: _plain(v) for k, v in best.items() if str(k).startswith("config/")}
             lines.append(f"Best trial ({mode} {metric}): {metric}={_plain(best[metric])} with {config}")
         with pd.option_context("display.width", 160, "display.max_columns", 20):

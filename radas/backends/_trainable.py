@@ -3,8 +3,7 @@
 Trials are Ray actors that Tune creates from the trainable's class. radas gives that class the
 sweep's runtime_env for trials (``env_vars``, ``py_modules``, ``pip``, ``uv``, ``conda``... as
 Ray supports them per actor), so variables are set before the trial's process imports anything,
-and packages are installed by Ray's own runtime_env machinery. Tune creates the actor classes in
-one place (``_ActorClassCache.get``); radas extends it to merge that runtime_env in.
+and packages are installed by Ray's own runtime_env machinery (see :mod:`radas.backends._ray`).
 """
 
 from __future__ import annotations
@@ -14,21 +13,20 @@ import inspect
 import os
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ray import cloudpickle, tune
-from ray.tune.execution import class_cache as _class_cache
-from ray.tune.trainable.function_trainable import wrap_function
 
-from radas.tuner import KEEPS_REPORTS, keep_reported_metrics
+from radas.backends import _ray
+from radas.backends._folder import ExperimentFolder
+from radas.backends._secrets import load_secrets
+from radas.backends._tuner import KEEPS_REPORTS, keep_reported_metrics
 
 _INSTALLED = tuple(
     os.path.realpath(sysconfig.get_paths()[key]) for key in ("purelib", "platlib", "stdlib")
 )
-RUNTIME_ENV_ATTR = "_radas_runtime_env"
 
 
 def _send_by_value(trainable: Callable[..., Any]) -> None:
@@ -46,10 +44,9 @@ def _send_by_value(trainable: Callable[..., Any]) -> None:
 
 def _load_secrets(user_name: str, experiment_name: str, sweep_id: str) -> None:
     """In a trial: the sweep's secrets into the environment (see radas.backends._secrets)."""
-    from radas.backends._secrets import load_secrets, secrets_file
     from radas.core import get_ray_results_dir
 
-    load_secrets(secrets_file(Path(get_ray_results_dir(user_name)), experiment_name, sweep_id))
+    load_secrets(ExperimentFolder(Path(get_ray_results_dir(user_name)), experiment_name).secrets_file(sweep_id))
 
 
 def prepare_trainable(
@@ -64,18 +61,19 @@ def prepare_trainable(
 
     Its results keep the metrics it reports under Ray's own keys
     (:func:`radas.tuner.keep_reported_metrics`). Each trial loads the secrets of sweep
-    ``sweep_id`` when it starts; its actor gets ``trial_runtime_env`` (merged into Tune's own); ``resources`` (a ``PlacementGroupFactory``, or None to keep the
+    ``sweep_id`` when it starts; its actor gets ``trial_runtime_env`` (merged into Tune's own);
+    ``resources`` (a ``PlacementGroupFactory``, or None to keep the
     trainable's own, e.g. from ``tune.with_resources``) are its resources per trial. Function
     trainables become Tune's function-trainable class, named as the function (so Tune can
     restore them and trial folders keep the function's name).
     """
     _send_by_value(trainable)
-    own = getattr(trainable, "_resources", None)
+    own = _ray.own_resources(trainable)
     trainable = keep_reported_metrics(trainable)
     if inspect.isclass(trainable):
         user_class: Any = trainable
 
-        class _Prepared(user_class):  # type: ignore[misc, valid-type]
+        class _Prepared(user_class):  # type: ignore[misc]
             def setup(self, config: dict[str, Any]) -> None:
                 _load_secrets(user_name, experiment_name, sweep_id)
                 super().setup(config)
@@ -95,39 +93,12 @@ def prepare_trainable(
 
         run = functools.wraps(user_function)(yielding if inspect.isgeneratorfunction(user_function) else returning)
         if own is not None:
-            run._resources = own  # type: ignore[attr-defined]
+            _ray.give_resources(run, own)
         name = getattr(trainable, "__name__", "trainable")
-        prepared = wrap_function(run)
+        prepared = _ray.wrap_function(run)
     if resources is not None:
         prepared = tune.with_resources(prepared, resources)
     prepared.__name__ = prepared.__qualname__ = name
-    setattr(prepared, RUNTIME_ENV_ATTR, dict(trial_runtime_env))
+    setattr(prepared, _ray.RUNTIME_ENV_ATTR, dict(trial_runtime_env))
     setattr(prepared, KEEPS_REPORTS, True)
     return prepared
-
-
-_original_get = _class_cache._ActorClassCache.get
-
-
-def _get(self: Any, trainable_cls: Any) -> Any:
-    """Tune's actor class for ``trainable_cls``, with radas's runtime_env for trials merged in."""
-    extra = getattr(trainable_cls, RUNTIME_ENV_ATTR, None)
-    if not extra:
-        return _original_get(self, trainable_cls)
-    if trainable_cls not in self._cache:
-        import ray
-
-        env_vars = dict(_class_cache.DEFAULT_ENV_VARS)
-        env_vars.update({k: os.environ[k] for k in _class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
-        env_vars.update(extra.get("env_vars") or {})
-        runtime_env = {**extra, "env_vars": env_vars}
-        if runtime_env.get("py_modules"):  # local folders become packages in Ray, as ray.init does
-            from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
-
-            with tempfile.TemporaryDirectory(prefix="radas-py-modules-") as scratch:
-                runtime_env = upload_py_modules_if_needed(runtime_env, include_gitignore=True, scratch_dir=scratch)
-        self._cache[trainable_cls] = ray.remote(runtime_env=runtime_env)(trainable_cls)
-    return self._cache[trainable_cls]
-
-
-_class_cache._ActorClassCache.get = _get

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from ray import tune
 
 import radas
-from radas import _analysis
+from radas.experiment import _analysis
 
 
 def score(config):

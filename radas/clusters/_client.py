@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from radas._aio import run_sync
 from radas._names import check_name
-from radas.clusters._availability import run_sync
 from radas.clusters._jobs import ACTIVE, META_EXPERIMENT, META_USER, JobsClient, job_status
 from radas.clusters._registry import get_cluster, parse_run_with
 from radas.errors import RadasValueError
@@ -94,7 +94,8 @@ class Client:
         table = [header] + [(r.experiment, r.job_id, r.status, r.start, _duration(r.duration_s), r.stop_call)
                             for r in rows]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+        return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                         for row in table)
 
     def display_experiments(self) -> Any:
         """Show the table (a DataFrame in a notebook) and return it as a DataFrame."""
@@ -107,7 +108,7 @@ class Client:
                             "start": r.start, "duration": _duration(r.duration_s), "stop with": r.stop_call}
                            for r in rows], columns=["experiment", "job id", "status", "start", "duration", "stop with"])
         if in_notebook():
-            from IPython.display import display  # type: ignore[import-not-found]
+            from IPython.display import display
 
             display(df)
         else:

@@ -6,23 +6,10 @@ from pathlib import Path
 
 import pytest
 import seaborn as sns
-from aiosmtpd.controller import Controller
 from ray import tune
-from smtp_server import Sink, free_port
+from smtp_server import free_port
 
 import radas
-
-
-@pytest.fixture
-def smtp(monkeypatch):
-    sink, port = Sink(), free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    for var, value in {"RADAS_SMTP_HOST": "127.0.0.1", "RADAS_SMTP_PORT": str(port),
-                       "RADAS_SMTP_SECURITY": "none", "RADAS_EMAIL_FROM": "radas@example.org"}.items():
-        monkeypatch.setenv(var, value)
-    yield sink
-    controller.stop()
 
 
 def score(config):

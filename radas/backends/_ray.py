@@ -1,0 +1,273 @@
+"""Every use of Ray's private or developer internals, in one place.
+
+radas needs a few things Ray Tune has no public API for. They live here, and nowhere else:
+
+* two patches, applied by :func:`install` when radas starts (or connects to) Ray — never at
+  ``import radas``:
+
+  - Tune ends a run gracefully (experiment state saved, unfinished trials left to ``restore``)
+    when its "interrupted" event is set, normally by SIGINT, which only reaches the main thread.
+    radas runs ``Tuner.fit`` in a worker thread, so it hands Tune an event of its own for that
+    thread (:func:`interruptible`);
+  - Tune creates the actor class of a trainable in one place (``_ActorClassCache.get``); radas
+    merges the sweep's runtime_env for trials into it (:data:`RUNTIME_ENV_ATTR`), so variables
+    are set before the trial's process imports anything and packages are installed by Ray's own
+    runtime_env machinery;
+
+* accessors of private attributes (the experiment analysis behind a ``ResultGrid``, a Tuner's
+  run config, a trial's pickled error, the verbosity a ``RunConfig`` was given, ...), and a
+  per-trial wrapper of the session's ``report`` (:func:`reports_transformed`).
+
+Ray's version is checked first, against :data:`SUPPORTED_RAY` (the same bounds as
+``pyproject.toml``): a Ray release that renamed one of these would otherwise fail deep inside a
+sweep. A version outside the range is a clear error naming the supported range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import ray
+
+from radas.errors import VersionMismatchError
+
+# the Ray releases radas is tested with: >= the first, < the second (pyproject.toml says the same)
+SUPPORTED_RAY: tuple[str, str] = ("2.60", "2.61")
+# set on prepared trainable classes: the runtime_env their trial actors get
+RUNTIME_ENV_ATTR = "_radas_runtime_env"
+
+_installed = False
+_install_guard = threading.Lock()
+_local = threading.local()
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def supported(version: str) -> bool:
+    """True when Ray ``version`` is within :data:`SUPPORTED_RAY`."""
+    low, high = (_version_tuple(v) for v in SUPPORTED_RAY)
+    return low <= _version_tuple(version) < high
+
+
+def check_version(version: str | None = None) -> None:
+    """A :class:`~radas.errors.VersionMismatchError` when Ray (``version``, default the installed
+    one) is outside :data:`SUPPORTED_RAY`."""
+    version = version or ray.__version__
+    if not supported(version):
+        low, high = SUPPORTED_RAY
+        raise VersionMismatchError(
+            f"radas supports ray>={low},<{high}; this environment has ray {version}. Install a supported "
+            f"Ray (pip install 'ray[default,tune]>={low},<{high}') or a radas release made for ray {version}"
+        )
+
+
+def install() -> None:
+    """Check Ray's version and apply radas's two patches (once per process)."""
+    global _installed
+    with _install_guard:
+        if _installed:
+            return
+        check_version()
+        from ray.tune import tune as tune_module
+        from ray.tune.execution import class_cache
+
+        original_setup = tune_module._setup_signal_catching
+        original_get: Any = class_cache._ActorClassCache.get
+
+        def setup_signal_catching() -> threading.Event:
+            event = getattr(_local, "event", None)
+            return event if event is not None else original_setup()
+
+        def get(self: Any, trainable_cls: Any) -> Any:
+            extra = getattr(trainable_cls, RUNTIME_ENV_ATTR, None)
+            if not extra:
+                return original_get(self, trainable_cls)
+            if trainable_cls not in self._cache:
+                env_vars = dict(class_cache.DEFAULT_ENV_VARS)
+                env_vars.update({k: os.environ[k] for k in class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
+                env_vars.update(extra.get("env_vars") or {})
+                remote: Any = ray.remote(runtime_env=_uploaded({**extra, "env_vars": env_vars}))
+                self._cache[trainable_cls] = remote(trainable_cls)
+            return self._cache[trainable_cls]
+
+        tune_module._setup_signal_catching = setup_signal_catching
+        class_cache._ActorClassCache.get = get  # type: ignore[method-assign]
+        _installed = True
+
+
+def installed() -> bool:
+    """True once :func:`install` has patched Ray in this process."""
+    return _installed
+
+
+def _uploaded(runtime_env: dict[str, Any]) -> dict[str, Any]:
+    """``runtime_env`` with local ``py_modules`` folders uploaded as packages, as ``ray.init`` does."""
+    if not runtime_env.get("py_modules"):
+        return runtime_env
+    from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+
+    with tempfile.TemporaryDirectory(prefix="radas-py-modules-") as scratch:
+        return dict(upload_py_modules_if_needed(runtime_env, include_gitignore=True, scratch_dir=scratch))
+
+
+@contextlib.contextmanager
+def interruptible(event: threading.Event) -> Iterator[None]:
+    """Within this block, a Tune run started by this thread stops gracefully when ``event``
+    is set (needs :func:`install`)."""
+    _local.event = event
+    try:
+        yield
+    finally:
+        _local.event = None
+
+
+# ---- accessors ------------------------------------------------------------------------------
+def wrap_function(function: Callable[..., Any]) -> type:
+    """Tune's function-trainable class for ``function``."""
+    from ray.tune.trainable.function_trainable import wrap_function as wrap
+
+    return wrap(function)
+
+
+def resources_factory(resources: Mapping[str, float]) -> Any:
+    """A ``PlacementGroupFactory`` of one bundle from ``{"cpu": 1, "gpu": 0.5, ...}``."""
+    from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
+
+    return resource_dict_to_pg_factory(dict(resources))
+
+
+def run_config_of(tuner: Any) -> Any:
+    """The ``RunConfig`` a (restored) Tuner will run with, to change its callbacks."""
+    return tuner._local_tuner.get_run_config()
+
+
+def tuner_internal(tuner: Any) -> Any:
+    """The internal tuner behind a ``ray.tune.Tuner`` (to build a subclass instance around it)."""
+    return tuner._local_tuner
+
+
+def trials_of(results: Any) -> list[Any]:
+    """The ``Trial`` objects behind a ``ResultGrid``."""
+    return list(results._experiment_analysis.trials)
+
+
+def trial_history(results: Any, trial_id: str) -> Any:
+    """Every reported row of one trial of a ``ResultGrid`` (a DataFrame, or None)."""
+    return results._experiment_analysis.trial_dataframes.get(trial_id)
+
+
+def set_trial_status(trial: Any, status: str) -> None:
+    """Give a restored ``Trial`` the status its driver recorded."""
+    trial.set_status(status)
+
+
+def given_verbose(run_config: Any) -> Any:
+    """The ``verbose`` a ``RunConfig`` was given (None: Ray's default)."""
+    return getattr(run_config, "_verbose", None)
+
+
+def pickled_error(trial: Any) -> BaseException | None:
+    """The exception a trial's trainable raised, when Tune kept it (None otherwise)."""
+    from pathlib import Path
+
+    from ray import cloudpickle
+
+    path = trial.pickled_error_file
+    try:
+        if path and Path(path).is_file():
+            return cloudpickle.loads(Path(path).read_bytes())
+        return trial.get_pickled_error()
+    except Exception:  # noqa: BLE001 - an error that cannot be loaded is judged by its text
+        return None
+
+
+def session_dir() -> str:
+    """This process's Ray session folder (Ray's own logs and files)."""
+    node: Any = ray._private.worker._global_node
+    return str(node.get_session_dir_path())
+
+
+@contextlib.contextmanager
+def reports_transformed(transform: Callable[[Any], Any]) -> Iterator[None]:
+    """Inside a trial: every ``tune.report`` of this block passes its metrics through
+    ``transform`` first (no-op outside a trial)."""
+    from ray.train._internal.session import get_session
+
+    session = get_session()
+    if session is None:
+        yield
+        return
+    report = session.report
+    session.report = lambda metrics, checkpoint=None: report(  # type: ignore[method-assign]
+        transform(metrics), checkpoint=checkpoint)
+    try:
+        yield
+    finally:
+        session.report = report  # type: ignore[method-assign]
+
+
+def variants(param_space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The configs Tune's default search would run for ``param_space`` (one sample: grid
+    searches expanded, distributions sampled)."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    return [config for _, config in generate_variants(dict(param_space))]
+
+
+_report_sink = threading.local()
+_report_patch_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def reports_to(sink: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+    """Outside Tune (the in-process backend): ``tune.report(metrics)`` calls of this thread go to
+    ``sink`` instead of being dropped with a warning, as Ray does without a session."""
+    from ray import tune
+
+    with _report_patch_guard:
+        if not getattr(tune.report, "_radas_dispatch", False):
+            original = tune.report
+
+            def report(metrics: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+                target = getattr(_report_sink, "sink", None)
+                if target is None:
+                    return original(metrics, *args, **kwargs)
+                target(dict(metrics))
+                return None
+
+            report._radas_dispatch = True  # type: ignore[attr-defined]
+            tune.report = report
+    _report_sink.sink = sink
+    try:
+        yield
+    finally:
+        _report_sink.sink = None
+
+
+def own_resources(trainable: Any) -> Any:
+    """The resources ``tune.with_resources`` gave a function trainable (None: none)."""
+    return getattr(trainable, "_resources", None)
+
+
+def give_resources(function: Any, resources: Any) -> None:
+    """Give a function the resources ``tune.with_resources`` gave the trainable it wraps."""
+    function._resources = resources
+
+
+def setting(obj: Any, name: str, default: Any = None) -> Any:
+    """A searcher's or scheduler's setting Ray keeps privately (``_metric``, ``_mode``,
+    ``_time_attr``, ``_max_t``, ``_supports_buffered_results``...)."""
+    return getattr(obj, f"_{name}", default)
