@@ -22,12 +22,15 @@ from radas.errors import (
     ExperimentNotFoundError,
     ExperimentRunningError,
     InsufficientResourcesError,
+    LockUnsupportedError,
     MissingDependencyError,
     RadasError,
     RadasTimeoutError,
     RadasTypeError,
     RadasValueError,
     ResultsNotVisibleError,
+    SecretsUnavailableError,
+    UnsafePathError,
     VersionMismatchError,
 )
 from radas.experiment import default_process_sns_fn, run_experiment
@@ -63,4 +66,7 @@ __all__ = [
     "RadasTimeoutError",
     "VersionMismatchError",
     "EmailSendError",
+    "LockUnsupportedError",
+    "UnsafePathError",
+    "SecretsUnavailableError",
 ]

@@ -13,7 +13,7 @@ def check_name(param: str, value: object) -> str:
     """Return ``value`` if it is safe as a single folder name, else raise naming ``param``."""
     if not isinstance(value, str):
         raise RadasTypeError(f"{param} must be a str, got {type(value).__name__} {value!r}")
-    if not value or len(value) > 200 or ".." in value or not _VALID.match(value):
+    if not value or len(value) > 200 or ".." in value or not _VALID.fullmatch(value):
         raise RadasValueError(
             f"{param}={value!r} cannot be used as a folder name: use letters, digits and "
             "'._@+=,-' (starting with a letter or digit), no '/', no '..', at most 200 characters"

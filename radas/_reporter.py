@@ -42,6 +42,15 @@ def say(kind: str, *parts: Any) -> None:
     logger.debug("%s: %s", kind, text)
 
 
+def show(figure: Any) -> None:
+    """In a notebook, show ``figure`` in the cell's output (elsewhere: nothing; it is saved and
+    returned)."""
+    if in_notebook():
+        from IPython.display import display
+
+        display(figure)
+
+
 class LiveLine:
     """One status line updated in place: ``\\r`` on a TTY, a display handle in a notebook,
     and (for logs and CI) a new line only when the text changes."""

@@ -73,6 +73,21 @@ class RadasTimeoutError(RadasError, TimeoutError):
     """Something radas waited for did not happen in the time it allows."""
 
 
+class LockUnsupportedError(RadasError, OSError):
+    """The filesystem of the results folder cannot lock files (or keeps locks local to each node),
+    so radas cannot make sure that only one driver runs a sweep; the message names the setting."""
+
+
+class UnsafePathError(RadasError, PermissionError):
+    """A file or folder radas writes in a shared folder is a symbolic link (or another user's):
+    radas does not follow it."""
+
+
+class SecretsUnavailableError(RadasError, PermissionError):
+    """A trial cannot read its sweep's secrets (the file is missing, or its process runs as
+    another user than the one who started the sweep)."""
+
+
 __all__ = [
     "RadasError",
     "RadasValueError",
@@ -90,4 +105,7 @@ __all__ = [
     "InsufficientResourcesError",
     "ResultsNotVisibleError",
     "RadasTimeoutError",
+    "LockUnsupportedError",
+    "UnsafePathError",
+    "SecretsUnavailableError",
 ]

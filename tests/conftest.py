@@ -49,7 +49,7 @@ def _ray_only_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
         return
     import ray
 
-    from radas.backends import _ray
+    from radas import _ray
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"{request.node.nodeid} starts Ray: mark it with @pytest.mark.ray")

@@ -66,22 +66,44 @@ class RayCluster:
         )
 
     def stop(self) -> None:
+        """End every process of this cluster and remove its folders."""
         if self.stopped:
             return
         self.stopped = True
-        own = str(self.root)
-        pids = set()
+        self.kill(str(self.root), self.groups)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def kill_head(self) -> None:
+        """End every process of the head node (SIGKILL, as a crash would): GCS, raylet,
+        dashboard, job drivers and the trials on it. The worker node is left alone."""
+        self.kill(str(self.root / "h"), self.groups[:1], signals=(signal.SIGKILL,))
+
+    def kill_worker(self) -> None:
+        """End every process of the worker node (SIGKILL), the trials on it included."""
+        self.kill(str(self.root / "w"), self.groups[1:2], signals=(signal.SIGKILL,))
+
+    @staticmethod
+    def kill(marker: str, groups: list[int], signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGKILL)) -> None:
+        """End the processes of ``groups``, those whose command line names ``marker``, and every
+        process they started (a job's driver runs in a session of its own)."""
+        pids, parents = set(), {}
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
             try:
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 pgid = os.getpgid(int(proc.name))
-            except (OSError, ProcessLookupError):
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ProcessLookupError, ValueError, IndexError):
                 continue
-            if int(proc.name) != os.getpid() and (pgid in self.groups or own in cmd):
+            if int(proc.name) != os.getpid() and (pgid in groups or marker in cmd):
                 pids.add(int(proc.name))
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        grown = True
+        while grown:  # and their descendants
+            more = {pid for pid, parent in parents.items() if parent in pids and pid != os.getpid()}
+            grown = not more <= pids
+            pids |= more
+        for sig in signals:
             for pid in pids:
                 try:
                     os.kill(pid, sig)
@@ -89,7 +111,6 @@ class RayCluster:
                     pass
             if sig == signal.SIGTERM:
                 time.sleep(2)
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _ray_start(args: list[str], env: dict[str, str], log: Path) -> int:
@@ -101,14 +122,17 @@ def _ray_start(args: list[str], env: dict[str, str], log: Path) -> int:
     return proc.pid  # its process group holds every process it started
 
 
-def start_cluster() -> RayCluster:
+def start_cluster(shared: Path | None = None) -> RayCluster:
+    """A head and a worker node on 127.0.0.1; ``shared``: the storage of an earlier cluster (a new
+    head on the same storage), else a new folder."""
     root = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))  # short: Ray's socket paths
     token_file = root / "token"
     token_file.write_text(secrets.token_hex(32))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "RADAS_"))}
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file), RAY_USAGE_STATS_ENABLED="0")
-    shared = root / "shared"
-    shared.mkdir()
+    if shared is None:
+        shared = root / "shared"
+        shared.mkdir()
     client_mount = root / "mnt"
     client_mount.symlink_to(shared)
     port, dash = free_port(), free_port()

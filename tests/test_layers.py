@@ -16,8 +16,8 @@ PACKAGE = ROOT / "radas"
 
 # lowest first; a module may import its own layer and the layers below it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("radas.errors", "radas._config", "radas._names", "radas._reporter", "radas._aio", "radas.utils",
-              "radas._explode")),
+    ("base", ("radas.errors", "radas._config", "radas._names", "radas._reporter", "radas._aio", "radas._safefile",
+              "radas._ray", "radas.utils", "radas._explode")),
     ("clusters and storage", ("radas.clusters", "radas.cloud_artifact", "radas.email", "radas._tracking",
                               "radas.rwandb", "radas.rswanlab")),
     ("folders", ("radas.core",)),
@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("front", ("radas.tuner", "radas.grpo", "radas.plots", "radas.cli", "radas")),
 ]
 # where Ray's private internals may be used: nowhere else
-RAY_INTERNALS_MODULE = "radas.backends._ray"
+RAY_INTERNALS_MODULE = "radas._ray"
 # private attributes of other libraries than Ray, used on purpose
 NOT_RAYS = {"radas.email": {"_login"}, "radas.experiment._choice": {"_allow_stdin"},
             "radas.grpo._trainable": {"_name_or_path"}}
@@ -56,9 +56,12 @@ def imports(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.lineno, node.module))
-            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names
-                      if (PACKAGE.parent / f"{node.module}.{alias.name}".replace(".", "/")).with_suffix(".py").exists()]
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            submodules = [n for n in names if (PACKAGE.parent / n.replace(".", "/")).with_suffix(".py").exists()]
+            # `from radas import _ray` uses the module _ray, not what the package exports
+            if len(submodules) < len(node.names):
+                found.append((node.lineno, node.module))
+            found += [(node.lineno, module) for module in submodules]
     return found
 
 
@@ -140,7 +143,7 @@ def test_import_radas_patches_nothing() -> None:
         from ray.tune.execution import class_cache
         setup, get = tune_module._setup_signal_catching, class_cache._ActorClassCache.get
         import radas, radas.grpo, radas.plots, radas.cli, radas.email, radas.cloud_artifact
-        from radas.backends import _ray
+        from radas import _ray
         assert not _ray.installed()
         assert tune_module._setup_signal_catching is setup and class_cache._ActorClassCache.get is get
         _ray.install()
@@ -152,7 +155,7 @@ def test_import_radas_patches_nothing() -> None:
 
 
 def test_the_supported_ray_range_is_the_packages_and_is_enforced() -> None:
-    from radas.backends import _ray
+    from radas import _ray
     from radas.errors import VersionMismatchError
 
     low, high = _ray.SUPPORTED_RAY

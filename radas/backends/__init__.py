@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
 from radas.backends._hooks import ChecksParamSpace, PlansGpuPerTrial
-from radas.backends._ray import setting as ray_setting
 from radas.backends._resources import AUTO, Capacity
 from radas.backends._secrets import take_secrets
 from radas.backends._tuner import (
@@ -47,6 +46,6 @@ def get_backend(run_with: str) -> Backend:
 __all__ = [
     "AUTO", "BOOKKEEPING_COLUMNS", "REPORTED_KEY", "Backend", "Capacity", "ChecksParamSpace", "ExperimentState",
     "LocalBackend", "PlansGpuPerTrial", "ResultFrames", "SweepRequest", "SweepSpec", "Tuner", "annotate_trial",
-    "default_tuner_to_df_fn", "get_backend", "keep_reported_metrics", "ray_setting", "read_trial_notes",
+    "default_tuner_to_df_fn", "get_backend", "keep_reported_metrics", "read_trial_notes",
     "take_secrets",
 ]

@@ -43,6 +43,7 @@ class SweepRequest:
     total_trials: int | None = None
     metric: str | None = None
     mode: str | None = None
+    has_secrets: bool = False  # the values travel separately (never in a request or spec)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class SweepSpec:
     metric: str | None = None
     mode: str | None = None
     sweep_id: str = ""  # names the sweep's secrets file
+    has_secrets: bool = False  # the driver and the trials read them from that file
 
 
 @dataclass(frozen=True)
@@ -112,20 +114,22 @@ class Backend(abc.ABC):
         """The runtime_env of each trial's actor, from the user's ``runtime_env`` and the
         folders trials must see."""
 
-    async def check_storage(self) -> None:  # noqa: B027 - a hook: most targets need no check
-        """Fail with a clear error when this process cannot see the target's results."""
+    async def check_storage(self, will_run: bool) -> None:  # noqa: B027 - a hook: most targets need no check
+        """Fail with a clear error when this process cannot see the target's results (``will_run``:
+        a sweep is about to start there, not only read)."""
 
     def prepare_trainable(self, request: SweepRequest, sweep_id: str, resources: TrialResources) -> Any:
         """The trainable as the target runs it: for Ray, Tune's trainable class with the sweep's
         secrets, runtime_env and resources (:func:`radas.backends._trainable.prepare_trainable`)."""
         return prepare_trainable(request.trainable, request.user_name, request.experiment_name, sweep_id,
-                                 self.trial_runtime_env(request.runtime_env), resources.factory)
+                                 self.trial_runtime_env(request.runtime_env), resources.factory,
+                                 has_secrets=request.has_secrets)
 
     async def prepare(self, request: SweepRequest, check_resources: bool) -> SweepSpec:
         """The sweep as this target runs it: resources resolved (``gpu_per_trial="auto"``
         planned) and, with ``check_resources``, checked against the largest node; the trials'
         runtime_env; the trainable prepared for Tune."""
-        await self.check_storage()
+        await self.check_storage(check_resources)
         capacity = await self.capacity() if check_resources else None
         gpu = request.gpu_per_trial
         cpu = request.cpu_per_trial
@@ -147,7 +151,7 @@ class Backend(abc.ABC):
             trainable=trainable,
             param_space=request.param_space, tune_config=request.tune_config, run_config=request.run_config,
             resources=resources.summary(), runtime_env=request.runtime_env, total_trials=request.total_trials,
-            metric=request.metric, mode=request.mode,
+            metric=request.metric, mode=request.mode, has_secrets=request.has_secrets,
         )
 
     # ---- running ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -39,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 
 from radas.backends._progress import FAILED, FINISHED, RUNNING, STOPPED, Progress
-from radas.errors import ExperimentRunningError, RadasTimeoutError
+from radas.errors import ExperimentRunningError, LockUnsupportedError, RadasTimeoutError, UnsafePathError
 
 PROGRESS_FILE = ".radas-progress.json"
 STOP_FILE = ".radas-stop"
@@ -48,8 +49,11 @@ SECRETS_DIR = ".radas-secrets"
 ARCHIVE_DIR = ".archive"
 NOTES_FILE = "radas-notes.json"
 STORAGE_MARKER = ".radas-storage.json"
-RADAS_FILES = frozenset({PROGRESS_FILE, STOP_FILE, PROGRESS_FILE + ".tmp"})
 POLL_S = 0.5
+# how often a driver refreshes the heartbeat in its lock file, and how long a starting driver waits
+# out a process that only looks at the lock
+HEARTBEAT_S = 10.0
+ACQUIRE_WAIT_S = 2.0
 
 # locks held by this process, by lock-file path: POSIX record locks (which NFS uses for flock)
 # do not exclude a second open of the same file by the same process, so this process checks here
@@ -76,6 +80,7 @@ class DriverInfo:
     process_start: str
     since: str
     job_id: str = ""
+    heartbeat: float = 0.0  # when its holder last said it is alive (time.time())
 
     def describe(self) -> str:
         """``process 123 on host-a (started 2026-11-27T10:00:00), running it since ...``."""
@@ -90,11 +95,20 @@ class DriverInfo:
 
 
 class DriverLock:
-    """The exclusive lock of one experiment, held by the process that runs its sweep."""
+    """The exclusive lock of one experiment, held by the process that runs its sweep.
+
+    An OS lock (``flock``) on a file of the shared folder, plus a heartbeat its holder writes
+    into that file every :data:`HEARTBEAT_S` seconds: on a filesystem whose locks are local to
+    each node (NFS mounted with ``local_lock=flock``, BeeGFS without global file locks) the OS
+    lock does not exclude a driver on another host, but its fresh heartbeat does. A filesystem
+    that cannot lock at all is a :class:`~radas.errors.LockUnsupportedError` saying so.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._info: DriverInfo | None = None
+        self._beating = threading.Event()
 
     @property
     def held(self) -> bool:
@@ -102,60 +116,166 @@ class DriverLock:
         return self._fd is not None
 
     def acquire(self, info: DriverInfo) -> bool:
-        """Take the lock without waiting; False when another driver holds it."""
-        with _held_guard:
-            if str(self.path) in _held:
+        """Take the lock (waiting at most :data:`ACQUIRE_WAIT_S` for a process that only looks
+        at it); False when another driver holds it."""
+        deadline = time.monotonic() + ACQUIRE_WAIT_S
+        while True:
+            with _held_guard:
+                if str(self.path) in _held:
+                    return False
+                fd = _open_lock_file(self.path)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    os.close(fd)
+                    if exc.errno not in _HELD_ERRNOS:
+                        raise _cannot_lock(self.path, exc) from None
+                else:
+                    other = _fresh_other(_read_fd(fd))
+                    if other is None:
+                        self._take(fd, info)
+                        return True
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+                    raise LockUnsupportedError(
+                        f"{other.describe()} drives this experiment (its heartbeat in {self.path} is "
+                        f"{time.time() - other.heartbeat:.0f} s old) although this process got the OS lock: the "
+                        f"filesystem of {self.path.parent} keeps locks local to each node (NFS mounted with "
+                        "local_lock=flock or local_lock=all, BeeGFS without tuneUseGlobalFileLocks). Mount it "
+                        "with shared locks (NFS: local_lock=none, lockd running) so radas can tell drivers apart. "
+                        f"If that driver is gone (killed, or its machine went down), its heartbeat expires within "
+                        f"{3 * HEARTBEAT_S:g} s: try again then")
+            if time.monotonic() >= deadline:
                 return False
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                return False
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps(asdict(info)).encode())
-            os.fsync(fd)
-            self._fd = fd
-            _held[str(self.path)] = self
-            return True
+            time.sleep(0.05)
+
+    def _take(self, fd: int, info: DriverInfo) -> None:
+        self._fd, self._info = fd, info
+        self._write()
+        _held[str(self.path)] = self
+        self._beating.clear()
+        threading.Thread(target=self._beat, name=f"radas-lock-{self.path.name}", daemon=True).start()
+
+    def _write(self) -> None:
+        if self._fd is None or self._info is None:
+            return
+        data = json.dumps({**asdict(self._info), "heartbeat": time.time()}).encode()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+        os.fsync(self._fd)
+
+    def _beat(self) -> None:
+        while not self._beating.wait(HEARTBEAT_S):
+            with _held_guard, contextlib.suppress(OSError):
+                self._write()
 
     def release(self) -> None:
         """Let go of the lock (a no-op when not held)."""
         with _held_guard:
             if self._fd is None:
                 return
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-            _held.pop(str(self.path), None)
+            self._beating.set()
+            try:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, 0)
+                with contextlib.suppress(OSError):
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+                _held.pop(str(self.path), None)
 
     def holder(self) -> DriverInfo | None:
-        """Who holds the lock now (None: nobody)."""
+        """Who holds the lock now (None: nobody). Looks without taking it for more than an
+        instant (a shared lock, which a starting driver waits out)."""
         if str(self.path) in _held:
-            return _read_info(self.path) or DriverInfo.of_this_process()
+            return self._info or DriverInfo.of_this_process()
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _planted(self.path) from None
+            raise _cannot_lock(self.path, exc) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:
-                return _read_info(self.path) or DriverInfo(host="?", pid=-1, process_start="", since="?")
+            except OSError as exc:
+                if exc.errno not in _HELD_ERRNOS:
+                    raise _cannot_lock(self.path, exc) from None
+                return _read_fd(fd) or DriverInfo(host="?", pid=-1, process_start="", since="?")
             fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
+            return _fresh_other(_read_fd(fd))
         finally:
             os.close(fd)
 
 
-def _read_info(path: Path) -> DriverInfo | None:
+# errno of a lock another process holds; every other errno means the filesystem cannot lock
+_HELD_ERRNOS = frozenset({errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES})
+
+
+def _open_lock_file(path: Path) -> int:
+    """The lock file, opened without following a link someone planted there."""
+    make_private_dirs(path.parent)
     try:
-        return DriverInfo(**json.loads(path.read_text()))
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _planted(path) from None
+        raise
+
+
+def _planted(path: Path) -> UnsafePathError:
+    return UnsafePathError(
+        f"{path} is a symbolic link (to {os.readlink(path)!r}): radas does not follow links in the results "
+        "folder, where anyone with write access could plant them; remove it")
+
+
+def _cannot_lock(path: Path, exc: OSError) -> LockUnsupportedError:
+    return LockUnsupportedError(
+        f"the filesystem of {path.parent} cannot lock files ({errno.errorcode.get(exc.errno or 0, exc.errno)}: "
+        f"{exc.strerror}), so radas cannot make sure only one driver runs a sweep. Use a results folder on a "
+        "filesystem with locks: a local disk, or NFS with lockd running (not mounted with nolock), "
+        "Lustre with -o flock, CephFS, BeeGFS with tuneUseGlobalFileLocks")
+
+
+def _read_fd(fd: int) -> DriverInfo | None:
+    try:
+        data = json.loads(os.pread(fd, 65536, 0) or b"null")
+        return DriverInfo(**data) if isinstance(data, dict) else None
     except (OSError, ValueError, TypeError):
         return None
+
+
+def _fresh_other(info: DriverInfo | None) -> DriverInfo | None:
+    """``info`` when it may be another live driver's: on this host, its process still runs; on
+    another host (which this one cannot look into), its heartbeat is younger than three beats."""
+    if info is None or not info.heartbeat or time.time() - info.heartbeat > 3 * HEARTBEAT_S:
+        return None
+    if info.host == socket.gethostname():
+        return info if info.pid != os.getpid() and _runs_here(info) else None
+    return info
+
+
+def _runs_here(info: DriverInfo) -> bool:
+    """True when the process ``info`` names still runs on this host (the same process: its PID
+    and start time)."""
+    try:
+        import psutil
+
+        started = datetime.fromtimestamp(psutil.Process(info.pid).create_time()).isoformat(timespec="seconds")
+    except Exception:  # noqa: BLE001 - no such process (or no psutil): it does not run
+        return False
+    return not info.process_start or started == info.process_start
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` (and missing parents) readable by its owner only; an existing one is left
+    as it is, but it must be a real folder, not a link."""
+    if path.is_symlink():
+        raise _planted(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 class ExperimentFolder:
@@ -181,10 +301,11 @@ class ExperimentFolder:
                 if path != keep and path.name[len(prefix):-len(".json")].isalnum()]
 
     def has_results(self) -> bool:
-        """True when the folder holds anything besides radas's own files."""
+        """True when the folder holds anything besides radas's own files (False when there is
+        no folder). A folder that cannot be listed is an error, never "empty"."""
         try:
-            return any(p.name not in RADAS_FILES for p in self.path.iterdir())
-        except OSError:
+            return any(not _radas_file(p.name) for p in self.path.iterdir())
+        except FileNotFoundError:
             return False
 
     def holder(self) -> DriverInfo | None:
@@ -220,24 +341,32 @@ class ExperimentFolder:
             raise RuntimeError("archive() needs the experiment's lock")  # a radas bug, not user input
         if not self.path.exists():
             return None
-        if not self.has_results():
-            shutil.rmtree(self.path)
-            return None
+        if not self.has_results():  # only radas's own files: remove them, never a whole tree
+            for name in os.listdir(self.path):
+                if _radas_file(name):
+                    (self.path / name).unlink(missing_ok=True)
+            try:
+                self.path.rmdir()
+                return None
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise  # something appeared meanwhile: it is moved aside below
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         target = self.user_root / ARCHIVE_DIR / f"{self.name}-{stamp}"
         n = 1
         while target.exists():
             n += 1
             target = self.user_root / ARCHIVE_DIR / f"{self.name}-{stamp}-{n}"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(target.parent)
         shutil.move(str(self.path), str(target))
         return target
 
     # ---- stop requests ------------------------------------------------------------------
     def request_stop(self) -> None:
         """Ask the running driver (in any process, on any host sharing the folder) to stop."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.stop_file.touch()
+        make_private_dirs(self.path)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.stop_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
 
     def clear_stop(self) -> None:
         """Forget an earlier stop request (a new sweep starts)."""
@@ -277,6 +406,12 @@ class ExperimentFolder:
             return f"the last sweep of {self.name!r} failed in its driver"
         return (f"the driver of the last sweep of {self.name!r} died before the sweep ended "
                 "(killed, or its machine went down)")
+
+
+def _radas_file(name: str) -> bool:
+    """A file radas itself writes into an experiment folder (progress, stop request, their temps)."""
+    return name in (PROGRESS_FILE, STOP_FILE, f"{PROGRESS_FILE}.tmp") or (
+        name.startswith(f".{PROGRESS_FILE}.") and name.endswith(".tmp"))
 
 
 def final_statuses(experiment_path: Path) -> dict[str, str]:

@@ -8,8 +8,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from radas import _ray
 from radas._reporter import say
-from radas.backends import _ray
 
 # the exception types that mean "out of memory" (subclasses count too), by qualified name so
 # that torch need not be imported to check
@@ -65,12 +65,46 @@ def _exception_type_name(failure: str) -> str | None:
     return None
 
 
-def _node_size() -> dict[str, float]:
-    """The CPUs and GPUs of the largest alive node of the connected Ray cluster."""
+def _nodes() -> list[dict[str, float]]:
+    """The resources of every alive node of the connected Ray cluster."""
     import ray
 
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    return {kind: max((n.get(kind, 0.0) for n in nodes), default=0.0) for kind in ("CPU", "GPU")}
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+
+
+def doubled(bundles: list[dict[str, float]], strategy: str, nodes: list[dict[str, float]]
+            ) -> list[dict[str, float]] | None:
+    """``bundles`` with their CPUs and GPUs doubled (custom resources and memory kept), as far as
+    one node can give them: each bundle is capped by the node that could hold the most of it (for
+    ``STRICT_PACK``, all bundles together on one node). None when nothing can grow."""
+    def total(kind: str, items: list[dict[str, float]]) -> float:
+        return sum(float(b.get(kind, 0.0)) for b in items)
+
+    def fits(items: list[dict[str, float]], node: dict[str, float]) -> bool:
+        return all(total(k, items) <= float(node.get(k, 0.0)) + 1e-9
+                   for k in {k for b in items for k in b} if k not in ("memory", "object_store_memory"))
+
+    def grown(factor_cpu: float, factor_gpu: float) -> list[dict[str, float]]:
+        return [{**b, "CPU": float(b.get("CPU", 0.0)) * factor_cpu, "GPU": float(b.get("GPU", 0.0)) * factor_gpu}
+                for b in bundles]
+
+    together = strategy == "STRICT_PACK" or len(bundles) == 1
+    best: list[dict[str, float]] | None = None
+    for node in nodes:  # the largest request one node can hold, up to double
+        room = {k: float(node.get(k, 0.0)) for k in ("CPU", "GPU")}
+        need = {k: total(k, bundles) if together else max(float(b.get(k, 0.0)) for b in bundles)
+                for k in ("CPU", "GPU")}
+        factors = [min(2.0, room[k] / need[k]) if need[k] else 2.0 for k in ("CPU", "GPU")]
+        if min(factors) < 1.0:
+            continue  # this node cannot even hold the request as it is
+        candidate = grown(*factors)
+        if (together and fits(candidate, node)) or not together:
+            if best is None or total("CPU", candidate) + total("GPU", candidate) > total("CPU", best) + total(
+                    "GPU", best):
+                best = candidate
+    if best is None or all(abs(total(k, best) - total(k, bundles)) < 1e-9 for k in ("CPU", "GPU")):
+        return None
+    return best
 
 
 def _latest_error(trial: Any) -> BaseException | str:
@@ -90,22 +124,26 @@ def _latest_error(trial: Any) -> BaseException | str:
 
 
 class OutOfMemoryRetry(Callback):
-    """When Tune retries a trial that ran out of memory, double its CPUs and GPUs first
-    (capped at one node) and tell the user the value to start from next time."""
+    """When Tune retries a trial that ran out of memory, double its CPUs and GPUs first (as far
+    as one node can give them, every bundle and custom resource kept) and tell the user the value
+    to start from next time."""
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if not is_out_of_memory(_latest_error(trial)):
             return
-        current = trial.placement_group_factory.required_resources
-        cpu, gpu = float(current.get("CPU", 0)), float(current.get("GPU", 0))
-        node = _node_size()
-        new_cpu = min(cpu * 2, node["CPU"]) if cpu else cpu
-        new_gpu = min(gpu * 2, node["GPU"]) if gpu else gpu
-        if (new_cpu, new_gpu) == (cpu, gpu):
+        factory = trial.placement_group_factory
+        bundles = [dict(b) for b in factory.bundles]
+        before = factory.required_resources
+        cpu, gpu = float(before.get("CPU", 0)), float(before.get("GPU", 0))
+        bigger = doubled(bundles, factory.strategy, _nodes())
+        if bigger is None:
             say("warning", f"trial {trial.trial_id} ran out of memory with {cpu:g} CPU(s) and {gpu:g} GPU(s), "
-                "already a whole node; retrying as it is")
+                "already as much as one node can give; retrying as it is")
             return
-        trial.update_resources({"CPU": new_cpu, "GPU": new_gpu})
+        from ray.tune import PlacementGroupFactory
+
+        trial.update_resources(PlacementGroupFactory(bigger, strategy=factory.strategy))
+        new_cpu, new_gpu = (sum(float(b.get(k, 0.0)) for b in bigger) for k in ("CPU", "GPU"))
         say("warning", f"trial {trial.trial_id} ran out of memory with {cpu:g} CPU(s) and {gpu:g} GPU(s); "
             f"retrying with {new_cpu:g} CPU(s) and {new_gpu:g} GPU(s). Next time start from "
             f"cpu_per_trial={new_cpu:g}" + (f", gpu_per_trial={new_gpu:g}" if gpu else ""))

@@ -19,6 +19,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from radas._safefile import write_atomic
+
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 # trials pending this long while none runs: say why in the progress line
 WAITING_AFTER_S = 10.0
@@ -66,9 +68,7 @@ class Progress:
         """Replace the file at ``path`` with this state (atomically; errors are ignored: the
         progress file is a view, never a reason for a sweep to fail)."""
         try:
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(self.to_json())
-            tmp.replace(path)
+            write_atomic(path, self.to_json().encode(), mode=0o644)
         except OSError:
             pass
 

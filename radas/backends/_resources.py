@@ -12,7 +12,7 @@ from typing import Any
 from ray import tune
 from ray.tune import PlacementGroupFactory
 
-from radas.backends import _ray
+from radas import _ray
 from radas.backends._hooks import PlansGpuPerTrial
 from radas.errors import InsufficientResourcesError, RadasValueError
 

@@ -19,13 +19,13 @@ from dataclasses import replace
 
 import ray
 
+from radas import _ray
 from radas._reporter import LiveLine, say
-from radas.backends import _ray
 from radas.backends._base import SweepSpec
-from radas.backends._folder import DriverInfo, ExperimentFolder
+from radas.backends._folder import DriverInfo, ExperimentFolder, make_private_dirs
 from radas.backends._oom import OutOfMemoryRetry
 from radas.backends._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
-from radas.backends._secrets import remove_secrets, write_secrets
+from radas.backends._secrets import read_secrets, remove_secrets, write_secrets
 from radas.backends._tuner import Tuner
 
 _ray_lock = threading.Lock()
@@ -47,7 +47,12 @@ _quiet_guard = threading.Lock()
 def ensure_ray(address: str | None = None) -> None:
     """Connect this process to Ray unless it already is: to ``address`` (a cluster job's own
     cluster), else start this machine's Ray quietly. Ray's version is checked and radas's
-    patches installed first (:func:`radas.backends._ray.install`)."""
+    patches installed first (:func:`radas._ray.install`).
+
+    Call it from the main thread, once per process: it blocks for the seconds Ray takes to start.
+    Ray's driver started from another thread sets no SIGTERM handler and, measured with Ray 2.60,
+    keeps the process alive for a minute at exit ("Failed to connect to GCS within 60 seconds");
+    every later call returns at once, so sweeps under ``asyncio.gather`` share that one start."""
     with _ray_lock:
         _ray.install()
         if ray.is_initialized():
@@ -100,24 +105,29 @@ class Sweep:
         self.progress = Progress(experiment=spec.experiment_name, total=spec.total_trials,
                                  metric=spec.metric, mode=spec.mode)
         self._secrets = folder.secrets_file(spec.sweep_id)
+        self._driver_env: list[str] = []  # secrets this driver put into its environment
         self._starting = False
         self._saved_period: str | None = None
 
     async def run(self, secrets: Mapping[str, str] | None = None) -> bool:
         """Run the sweep until it ends or is stopped (then True). ``secrets``: written for the
-        trials now (a cluster job finds them already written by its client)."""
+        trials now (a cluster job finds them already written by its client); the driver has them
+        in its environment while the sweep runs (for driver-side callbacks such as Ray's
+        ``WandbLoggerCallback``)."""
         self.folder.take_lock(DriverInfo.of_this_process(self.job_id))
         try:
             if not self.restore:
                 archived = await asyncio.to_thread(self.folder.archive)
                 if archived is not None:
                     say("info", f"earlier results of {self.spec.experiment_name!r} archived to {archived}")
-            self.folder.path.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(self.folder.path)
             self.folder.clear_stop()
             for stale in self.folder.stale_secrets(keep=self._secrets):
                 remove_secrets(stale)
             if secrets:
                 write_secrets(self._secrets, secrets)
+            if self.spec.has_secrets:
+                self._set_driver_env(dict(secrets) if secrets else read_secrets(self._secrets))
             self.progress.write(self.folder.progress_file)
             _running[str(self.folder.path)] = self
             tuner = await asyncio.to_thread(self._tuner)
@@ -169,12 +179,24 @@ class Sweep:
                 os.environ.pop(SAVE_PERIOD_ENV, None)
             _startup_lock.release()
 
+    def _set_driver_env(self, secrets: Mapping[str, str]) -> None:
+        for name, value in secrets.items():
+            if name not in os.environ:
+                os.environ[name] = value
+                self._driver_env.append(name)
+
     def _end(self, state: str) -> None:
-        self.progress.state = state
-        self.progress.write(self.folder.progress_file)
-        remove_secrets(self._secrets)
-        _running.pop(str(self.folder.path), None)
-        self.folder.lock.release()
+        """Record how the sweep ended, remove its secrets, let go of the lock - the lock whatever
+        happens to the rest."""
+        try:
+            self.progress.state = state
+            self.progress.write(self.folder.progress_file)
+            for name in self._driver_env:
+                os.environ.pop(name, None)
+            remove_secrets(self._secrets)
+        finally:
+            _running.pop(str(self.folder.path), None)
+            self.folder.lock.release()
 
     async def _follow(self, fit: asyncio.Future[None]) -> None:
         """Show progress until ``fit`` is done. Cancelled (Ctrl-C): stop the sweep gracefully,

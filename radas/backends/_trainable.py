@@ -3,7 +3,7 @@
 Trials are Ray actors that Tune creates from the trainable's class. radas gives that class the
 sweep's runtime_env for trials (``env_vars``, ``py_modules``, ``pip``, ``uv``, ``conda``... as
 Ray supports them per actor), so variables are set before the trial's process imports anything,
-and packages are installed by Ray's own runtime_env machinery (see :mod:`radas.backends._ray`).
+and packages are installed by Ray's own runtime_env machinery (see :mod:`radas._ray`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from ray import cloudpickle, tune
 
-from radas.backends import _ray
+from radas import _ray
 from radas.backends._folder import ExperimentFolder
 from radas.backends._secrets import load_secrets
 from radas.backends._tuner import KEEPS_REPORTS, keep_reported_metrics
@@ -42,11 +42,17 @@ def _send_by_value(trainable: Callable[..., Any]) -> None:
     cloudpickle.register_pickle_by_value(module)
 
 
-def _load_secrets(user_name: str, experiment_name: str, sweep_id: str) -> None:
-    """In a trial: the sweep's secrets into the environment (see radas.backends._secrets)."""
-    from radas.core import get_ray_results_dir
+def _loader(user_name: str, experiment_name: str, sweep_id: str, has_secrets: bool) -> Callable[[], None]:
+    """What a trial calls first: the sweep's secrets into its environment (see
+    radas.backends._secrets); nothing when the sweep has none."""
+    def load() -> None:
+        if not has_secrets:
+            return
+        from radas.core import get_ray_results_dir
 
-    load_secrets(ExperimentFolder(Path(get_ray_results_dir(user_name)), experiment_name).secrets_file(sweep_id))
+        load_secrets(ExperimentFolder(Path(get_ray_results_dir(user_name)), experiment_name).secrets_file(sweep_id))
+
+    return load
 
 
 def prepare_trainable(
@@ -56,6 +62,7 @@ def prepare_trainable(
     sweep_id: str,
     trial_runtime_env: Mapping[str, Any],
     resources: Any,
+    has_secrets: bool = False,
 ) -> type:
     """The Trainable class Tune runs for ``trainable``.
 
@@ -68,6 +75,7 @@ def prepare_trainable(
     restore them and trial folders keep the function's name).
     """
     _send_by_value(trainable)
+    load_secrets_of_sweep = _loader(user_name, experiment_name, sweep_id, has_secrets)
     own = _ray.own_resources(trainable)
     trainable = keep_reported_metrics(trainable)
     if inspect.isclass(trainable):
@@ -75,7 +83,7 @@ def prepare_trainable(
 
         class _Prepared(user_class):  # type: ignore[misc]
             def setup(self, config: dict[str, Any]) -> None:
-                _load_secrets(user_name, experiment_name, sweep_id)
+                load_secrets_of_sweep()
                 super().setup(config)
 
         name = user_class.__name__
@@ -84,11 +92,11 @@ def prepare_trainable(
         user_function = trainable
 
         def returning(config: dict[str, Any]) -> Any:
-            _load_secrets(user_name, experiment_name, sweep_id)
+            load_secrets_of_sweep()
             return user_function(config)
 
         def yielding(config: dict[str, Any]) -> Any:  # Tune reports what a generator yields
-            _load_secrets(user_name, experiment_name, sweep_id)
+            load_secrets_of_sweep()
             yield from user_function(config)
 
         run = functools.wraps(user_function)(yielding if inspect.isgeneratorfunction(user_function) else returning)

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
-from radas.backends import _ray
+from radas import _ray
 from radas.backends._folder import NOTES_FILE, final_statuses
 
 BOOKKEEPING_COLUMNS: tuple[str, ...] = (

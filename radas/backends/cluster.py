@@ -44,7 +44,9 @@ from radas.backends._tuner import Tuner
 from radas.clusters import ACTIVE, META_EXPERIMENT, META_TAG, META_USER, Cluster, JobsClient, job_status
 from radas.core import radas_env
 from radas.errors import (
+    ClusterUnavailableError,
     ExperimentFailedError,
+    ExperimentNotFoundError,
     RadasTimeoutError,
     RadasValueError,
     ResultsNotVisibleError,
@@ -118,10 +120,11 @@ class ClusterBackend(Backend):
         trial of the job."""
         return {}
 
-    async def check_storage(self) -> None:
-        """The client must see the cluster's results folder where the config says. Checked
-        once per cluster and storage: the client leaves a marker with a random id there and a
-        tiny job on the cluster (no upload) confirms it sees the same marker."""
+    async def check_storage(self, will_run: bool) -> None:
+        """The client must see the cluster's results folder where the config says. Before a
+        sweep runs, checked once per cluster and storage: the client leaves a marker with a random
+        id there and a tiny job on the cluster (no upload) confirms it sees the same marker. Only
+        reading results needs no cluster at all."""
         root = Path(self.cluster.client_path("results_dir") or "")
         where = (f"client_results_dir = {str(root)!r}" if self.cluster.client_results_dir
                  else f"results_dir = {str(root)!r} (set client_results_dir if it is mounted elsewhere here)")
@@ -135,6 +138,8 @@ class ClusterBackend(Backend):
             raise ResultsNotVisibleError(
                 f"cluster {self.cluster.name!r}: its results folder is not visible here: {where} does not "
                 f"exist. {fix}")
+        if not will_run:
+            return
         marker = root / STORAGE_MARKER
         data = _read_json(marker)
         if data.get("id") and self.cluster.name in (data.get("seen_by") or {}):
@@ -180,10 +185,16 @@ class ClusterBackend(Backend):
 
     # ---- running --------------------------------------------------------------------------
     async def locate(self, spec: SweepSpec) -> ExperimentState:
-        """Running: an active job of this experiment; results: the shared experiment folder."""
-        jobs = await self.experiment_jobs(spec.user_name, spec.experiment_name)
+        """Running: an active job of this experiment; results: the shared experiment folder. A
+        cluster that does not answer leaves the folder to tell (results can be read without it)."""
+        try:
+            jobs = await self.experiment_jobs(spec.user_name, spec.experiment_name)
+        except ClusterUnavailableError as exc:
+            say("warning", f"{exc} Judging {spec.experiment_name!r} from its results folder only.")
+            jobs = []
         running = [j for j in jobs if job_status(j) in ACTIVE]
         folder = self.folder(spec)
+        await asyncio.to_thread(folder.holder)  # the shared folder's lock file is sound (not a planted link)
         detail = ", ".join(f"job {j.submission_id} ({job_status(j)})" for j in running)
         ended_badly = ""
         if not running:
@@ -224,7 +235,12 @@ class ClusterBackend(Backend):
                     submission_id=job_id,
                 )
         except (asyncio.CancelledError, KeyboardInterrupt):
-            say("warning", self._still_running(spec, job_id))
+            if await self._submitted(job_id):
+                say("warning", self._still_running(spec, job_id))
+            else:
+                remove_secrets(client_secrets)
+                say("warning", f"interrupted before job {job_id} reached cluster {self.cluster.name!r}: nothing of "
+                    f"{spec.experiment_name!r} runs there")
             raise
         except BaseException:
             remove_secrets(client_secrets)
@@ -240,6 +256,17 @@ class ClusterBackend(Backend):
         finally:
             if ended:  # also when the job failed before its driver could remove them
                 remove_secrets(client_secrets)
+
+    async def _submitted(self, job_id: str) -> bool:
+        """Whether the cluster has job ``job_id`` (asked once, for at most a few seconds: this runs
+        while the user interrupts). Unknown counts as submitted: its trials keep their secrets."""
+        try:
+            await asyncio.wait_for(self.jobs.info(job_id), timeout=5.0)
+        except ExperimentNotFoundError:
+            return False
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - cannot tell: assume it runs
+            return True
+        return True
 
     async def attach(self, spec: SweepSpec) -> None:
         """Follow the running job(s) of this experiment until they end."""
@@ -279,7 +306,7 @@ class ClusterBackend(Backend):
         status = "PENDING"
         try:
             while True:
-                status = await self.jobs.status(job_id)
+                status = await self._status_while_following(spec, job_id)
                 progress = _fresh_progress(folder, since)
                 if progress is not None:
                     line.update(progress.line())
@@ -307,6 +334,20 @@ class ClusterBackend(Backend):
             return bool(_job_result(logs).get("stopped", False))
         info = await self.jobs.info(job_id)
         raise ExperimentFailedError(self._failure(spec, job_id, status, info, logs))
+
+    async def _status_while_following(self, spec: SweepSpec, job_id: str) -> str:
+        """The job's status; a cluster that stopped answering (for the whole retry budget) is an
+        error that says where the results are and how to continue."""
+        try:
+            return await self.jobs.status(job_id)
+        except ClusterUnavailableError as exc:
+            call = (f"run_experiment(user_name={spec.user_name!r}, experiment_name={spec.experiment_name!r}, "
+                    f"run_with={self.target!r}, ..., run_choice=")
+            raise ClusterUnavailableError(
+                f"{exc} While following job {job_id} of {spec.experiment_name!r}. Its results so far are in "
+                f"{self.experiment_path(spec)}. When the cluster answers again: {call}'attach') follows the sweep "
+                f"if its job still runs; if the cluster was restarted, {call}'restore') continues it from its "
+                "saved state (finished trials are kept)") from None
 
     async def _relay_logs(self, job_id: str, relayed: list[str]) -> None:
         """Pass the job's own radas messages (warnings, archive paths...) on to the user as they

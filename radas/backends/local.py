@@ -39,7 +39,7 @@ class LocalBackend(Backend):
     # ---- preparing ------------------------------------------------------------------------
     async def capacity(self) -> Capacity:
         """The largest alive node of this process's Ray (started if needed)."""
-        ensure_ray()  # in the main thread: Ray's signal and exit handlers need it
+        ensure_ray()  # in the main thread, once (see ensure_ray)
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         return Capacity(cpu=max((n.get("CPU", 0.0) for n in nodes), default=0.0),
                         gpu=max((n.get("GPU", 0.0) for n in nodes), default=0.0),
@@ -86,7 +86,7 @@ class LocalBackend(Backend):
 
     async def run(self, spec: SweepSpec, restore: bool, secrets: Mapping[str, str]) -> bool:
         """Run the sweep in a worker thread of this process, showing progress."""
-        ensure_ray()  # once per process, in the main thread: Ray's signal and exit handlers need it
+        ensure_ray()  # in the main thread, once (see ensure_ray)
         return await Sweep(spec, self.folder(spec), restore).run(secrets)
 
     async def attach(self, spec: SweepSpec) -> None:

@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from radas import _ray
 from radas._reporter import LiveLine, say
-from radas.backends import _ray
 from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
 from radas.backends._progress import FINISHED, STOPPED, Progress
 from radas.backends._resources import Capacity, TrialResources

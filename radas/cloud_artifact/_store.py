@@ -80,11 +80,23 @@ def exists(area: Area, rel: str) -> bool:
 
 
 def remove(area: Area, rel: str) -> None:
-    """Remove the file or the whole folder at ``rel``."""
+    """Remove the file or the whole folder at ``rel``, taken literally: ``*``, ``?`` and ``[...]``
+    in a name are characters of that name (fsspec's ``rm`` would expand them as wildcards and
+    remove other artifacts)."""
     path = area.full(rel)
     if not area.fs.exists(path):
         raise _not_found(area, rel)
-    area.fs.rm(path, recursive=True)
+    if not area.fs.isdir(path):
+        area.fs.rm_file(path)
+        return
+    files = [f for f in area.fs.find(path, withdirs=False) if f.rstrip("/").startswith(path.rstrip("/") + "/")]
+    for file in files:
+        area.fs.rm_file(file)
+    if not area.is_object_store:  # folders exist on their own there: remove them, deepest first
+        folders = [d for d in area.fs.find(path, withdirs=True) if d not in files]
+        for folder in sorted({*folders, path}, key=lambda d: d.count("/"), reverse=True):
+            if area.fs.exists(folder):
+                area.fs.rmdir(folder)
 
 
 def list_files(area: Area, rel: str) -> list[str]:

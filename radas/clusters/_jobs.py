@@ -1,12 +1,15 @@
 """The Ray Jobs API of one cluster, as radas uses it (the cluster backend, ``radas.get_client``,
 the ``radas`` command).
 
-Calls run off the event loop. Answers a cluster gives while it starts or is briefly busy — HTTP
-5xx such as "No available agent to submit job, please try again later", a connection reset —
-are retried with backoff for up to :data:`RETRY_S` seconds, then reported as a
-:class:`~radas.errors.ClusterUnavailableError` naming the cluster. A cluster that refuses
-connections or does not answer at all is reported at once. The auth token goes in an HTTP
-header only.
+Calls run off the event loop, and every one is bounded: each HTTP request may take
+:data:`CONNECT_S` seconds to connect and :data:`READ_S` to answer (``RADAS_JOBS_TIMEOUT_S``),
+and a call is retried with backoff for up to :data:`RETRY_S` seconds (``RADAS_JOBS_RETRY_S``)
+while the cluster answers as one that starts, restarts or is briefly busy does — HTTP 5xx such
+as "No available agent to submit job, please try again later", a reset or refused connection,
+no answer in time. Then, or at once for a cluster that is offline at the first contact, it is a
+:class:`~radas.errors.ClusterUnavailableError` naming the cluster and what to do; never a raw
+``requests`` error. The live log stream reconnects when it drops while the job runs. The auth
+token goes in an HTTP header only.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, TypeVar
 
 import ray
 
+from radas import _ray
 from radas.clusters._availability import probe
 from radas.clusters._registry import Cluster
 from radas.errors import ClusterUnavailableError, ExperimentNotFoundError, VersionMismatchError
@@ -29,6 +33,8 @@ logger = logging.getLogger("radas")
 T = TypeVar("T")
 
 RETRY_S = 60.0  # default; RADAS_JOBS_RETRY_S overrides it
+CONNECT_S = 5.0
+READ_S = 30.0  # default; RADAS_JOBS_TIMEOUT_S overrides it
 ACTIVE = ("PENDING", "RUNNING")
 # metadata of radas's jobs (never secrets): any process finds an experiment's jobs by these
 META_TAG = "radas"
@@ -45,12 +51,22 @@ def job_status(job: Any) -> str:
 
 
 def _transient(exc: BaseException) -> bool:
+    """An answer of a cluster that starts, restarts or is busy: worth asking again."""
     import requests
 
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return "Connection refused" not in str(exc) and "Failed to establish" not in str(exc)
-    return isinstance(exc, (RuntimeError, ConnectionError, requests.exceptions.RequestException)) and bool(
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                        requests.exceptions.ChunkedEncodingError, ConnectionError, TimeoutError)):
+        return not isinstance(exc, ClusterUnavailableError)
+    return isinstance(exc, (RuntimeError, requests.exceptions.RequestException)) and bool(
         _TRANSIENT.search(str(exc)))
+
+
+def _short(exc: BaseException) -> str:
+    """An exception in one line, without the urllib3 pool details requests puts around it."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    reason = re.search(r"(Connection refused|Read timed out|timed out|Connection reset[^'\"]*|"
+                       r"Name or service not known|No route to host|RemoteDisconnected[^'\"]*)", text)
+    return f"{type(exc).__name__}: {reason.group(1) if reason else text[:300]}"
 
 
 class JobsClient:
@@ -60,6 +76,7 @@ class JobsClient:
     def __init__(self, cluster: Cluster, retry_s: float | None = None) -> None:
         self.cluster = cluster
         self.retry_s = float(os.environ.get("RADAS_JOBS_RETRY_S", RETRY_S)) if retry_s is None else retry_s
+        self.read_s = float(os.environ.get("RADAS_JOBS_TIMEOUT_S", READ_S))
         self._sdk: Any = None
 
     @property
@@ -93,10 +110,8 @@ class JobsClient:
                 f"here (pip install 'ray[default,tune]=={status.ray_version}') or use a cluster "
                 "with the same Ray."
             )
-        from ray.job_submission import JobSubmissionClient
-
-        self._sdk = await self._retrying(
-            "connect", lambda: JobSubmissionClient(self.cluster.address, headers=self.cluster.auth_headers()))
+        self._sdk = await self._retrying("connect", lambda: _ray.jobs_sdk(
+            self.cluster.address, self.cluster.auth_headers(), min(CONNECT_S, self.read_s), self.read_s))
         return self._sdk
 
     async def _retrying(self, what: str, call: Callable[[], T]) -> T:
@@ -111,22 +126,24 @@ class JobsClient:
                 if time.monotonic() + delay > deadline:
                     raise ClusterUnavailableError(
                         f"cluster {self.name!r} ({self.cluster.address}) kept failing to {what} for "
-                        f"{self.retry_s:g} s: {exc}. It may still be starting or be overloaded; try again "
-                        "in a minute, or check it with `radas clusters`."
-                    ) from exc
+                        f"{self.retry_s:g} s ({_short(exc)}). It may be restarting, overloaded or down; check it "
+                        "with `radas clusters` and try again when it answers."
+                    ) from None
                 logger.debug("cluster %s: %s failed (%s); retrying in %.1f s", self.name, what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     async def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        import requests
+
         sdk = await self.connect()
         try:
             return await self._retrying(what, lambda: getattr(sdk, method)(*args, **kwargs))
-        except ConnectionError as exc:
-            if isinstance(exc, ClusterUnavailableError):
-                raise
+        except ClusterUnavailableError:
+            raise
+        except (ConnectionError, requests.exceptions.RequestException) as exc:
             raise ClusterUnavailableError(
-                f"cluster {self.name!r} ({self.cluster.address}) stopped answering: {exc}") from exc
+                f"cluster {self.name!r} ({self.cluster.address}) failed to {what}: {_short(exc)}") from None
 
     async def _job_call(self, what: str, method: str, job_id: str) -> Any:
         try:
@@ -172,10 +189,28 @@ class JobsClient:
         return bool(await self._job_call("stop a job", "stop_job", job_id))
 
     async def tail(self, job_id: str) -> AsyncIterator[str]:
-        """The job's log as it grows (ends with the job)."""
-        sdk = await self.connect()
-        async for chunk in sdk.tail_job_logs(job_id):
-            yield chunk
+        """The job's log as it grows (ends with the job). A stream that drops while the job runs
+        is opened again (each stream starts from the log's beginning: the caller skips what it
+        has seen)."""
+        delay, sent = 1.0, 0  # sent: characters of the log passed on so far
+        while True:
+            sdk = await self.connect()
+            seen = 0  # characters of this stream so far
+            try:
+                async for chunk in sdk.tail_job_logs(job_id):
+                    delay = 1.0
+                    new = chunk[max(sent - seen, 0):]
+                    seen += len(chunk)
+                    if new:
+                        sent += len(new)
+                        yield new
+                return  # the stream ended with the job
+            except Exception as exc:  # noqa: BLE001 - a dropped stream: open it again while the job runs
+                logger.debug("log stream of %s dropped (%r); reconnecting", job_id, exc)
+            if await self.status(job_id) not in ACTIVE:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     async def nodes(self) -> list[dict[str, Any]]:
         """The cluster's alive nodes with ``resources_total`` (Ray's state API); ``[]`` when it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ FIGURES_DIR = "radas_figures"
 # the plot arguments that may be given as a function of the df (called with it); every other
 # value goes to seaborn unchanged (a Colormap, a Normalize, an estimator are callable objects)
 DF_FUNCTION_ARGUMENTS: tuple[str, ...] = ("data",)
+# pyplot and rcParams are process-wide: plots drawn off the event loop take turns
+_plotting = threading.Lock()
 
 
 def default_process_sns_fn(sns: Any) -> None:
@@ -107,7 +110,9 @@ def plot(
     :data:`DF_FUNCTION_ARGUMENTS`), which is called with ``df`` and its result plotted instead.
 
     Theme and rcParams changes are scoped to this plot: the caller's matplotlib state is
-    restored afterwards. Figures are saved to ``save_as`` inside the same scope.
+    restored afterwards. Figures are saved to ``save_as`` inside the same scope. Safe to call
+    from a worker thread (one plot at a time); the figure is handed back, not kept by pyplot
+    (which would keep every figure of a long notebook session alive).
     """
     import matplotlib
     import matplotlib.pyplot as plt
@@ -115,7 +120,7 @@ def plot(
 
     if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower():
         matplotlib.use("Agg", force=False)
-    with matplotlib.rc_context():
+    with _plotting, matplotlib.rc_context():
         process_sns_fn(sns)
         matplotlib.rcParams.update(dict(matplotlib_rcParams_update))  # type: ignore[arg-type]  # keys checked
         kwargs = _resolve_kwargs(df, plot_kwargs, rename_mapping)
@@ -124,10 +129,13 @@ def plot(
         g = plot_fn(**kwargs)
         g = process_g_fn(g) or g
         fig = _figure_of(g)
-        for path in save_as:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, bbox_inches="tight")
-            say("info", f"figure saved: {path}")
+        try:
+            for path in save_as:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fig.savefig(path, bbox_inches="tight")
+                say("info", f"figure saved: {path}")
+        finally:
+            plt.close(fig)
     return fig
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from ray import tune
 
 from radas._names import check_name
-from radas._reporter import say
+from radas._reporter import say, show
 from radas.backends import (
     AUTO,
     Backend,
@@ -162,7 +162,7 @@ async def run_experiment(
         user_name=user_name, experiment_name=experiment_name, trainable=trainable, param_space=space,
         tune_config=tune_config, run_config=run_config, runtime_env=env, cpu_per_trial=cpu_per_trial,
         gpu_per_trial=gpu_per_trial, total_trials=_validate.count_trials(space, tune_config),
-        metric=metric, mode=mode,
+        metric=metric, mode=mode, has_secrets=bool(secrets),
     ), check_resources="run" in phases)
 
     started = time.monotonic()
@@ -187,10 +187,11 @@ async def run_experiment(
             df = await asyncio.to_thread(_analysis.process_df, tuner, tuner_to_df_fn, process_df_fn, df_kwargs)
             result["df"] = df
             if plot_fn is not None:
-                result["fig"] = _analysis.plot(
-                    df, plot_fn, kwargs, renames, rc, process_sns_fn, process_g_fn,
+                result["fig"] = await asyncio.to_thread(
+                    _analysis.plot, df, plot_fn, kwargs, renames, rc, process_sns_fn, process_g_fn,
                     _analysis.figure_paths(user_name, experiment_name, formats),
                 )
+                show(result["fig"])
     except BaseException as exc:
         # 6. Notify (failure)
         if emails:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ray import tune
 
-from radas.backends import ray_setting
+from radas._ray import setting as ray_setting
 from radas.errors import RadasTypeError, RadasValueError
 
 DOS: tuple[str, ...] = ("run", "analyze")
@@ -57,18 +58,35 @@ def check_run_choice(run_choice: object, dos: tuple[str, ...], valid: tuple[str,
 
 
 def check_runtime_env(runtime_env: object) -> dict[str, Any]:
-    """A dict of Ray runtime_env fields, without ``working_dir`` (radas sets that)."""
+    """A dict of Ray runtime_env fields, without ``working_dir`` (radas sets that); ``env_vars`` a
+    dict of names to values, ``py_modules`` / ``excludes`` lists."""
     env = check_dict("runtime_env", runtime_env)
     if "working_dir" in env:
         raise RadasValueError(
             "runtime_env['working_dir'] must not be set: radas sets it to the current working "
             "directory; `cd` there before running, or use py_modules for other code"
         )
+    env_vars = env.get("env_vars")
+    if env_vars is not None:
+        if not isinstance(env_vars, Mapping):
+            raise RadasTypeError(
+                f"runtime_env['env_vars'] must be a dict of variable names to values, got "
+                f"{type(env_vars).__name__} {env_vars!r}")
+        bad = [k for k, v in env_vars.items() if not isinstance(k, str) or not isinstance(v, (str, int, float))
+               or isinstance(v, bool)]
+        if bad:
+            raise RadasTypeError(f"runtime_env['env_vars']: {bad} must map names (str) to values (str or number)")
+    for key in ("py_modules", "excludes"):
+        value = env.get(key)
+        if value is not None and (isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple))):
+            raise RadasTypeError(
+                f"runtime_env[{key!r}] must be a list (e.g. [{value!r}]), got {type(value).__name__} {value!r}")
     return env
 
 
 def check_rcparams(update: object) -> dict[str, Any]:
-    """``matplotlib_rcParams_update``: a dict of valid rcParams keys and values."""
+    """``matplotlib_rcParams_update``: a dict of valid rcParams keys and values (checked by
+    matplotlib's own validators, before anything starts)."""
     import matplotlib
 
     update = check_dict("matplotlib_rcParams_update", update)
@@ -77,7 +95,17 @@ def check_rcparams(update: object) -> dict[str, Any]:
         raise RadasValueError(
             f"matplotlib_rcParams_update: unknown rcParams key(s) {bad}; see matplotlib.rcParams.keys()"
         )
+    scratch = matplotlib.RcParams()
+    for key, value in update.items():
+        try:
+            scratch[key] = value  # type: ignore[index]  # the key was checked above
+        except (ValueError, TypeError) as exc:
+            raise RadasValueError(f"matplotlib_rcParams_update[{key!r}] = {value!r}: {exc}") from None
     return update
+
+
+# local part @ domain with a dot, no spaces, commas or angle brackets: one address per list item
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]+")
 
 
 def check_email(address: object) -> list[str]:
@@ -85,19 +113,21 @@ def check_email(address: object) -> list[str]:
     if address is None:
         return []
     addresses = [address] if isinstance(address, str) else address
-    if not isinstance(addresses, (list, tuple)) or not all(
-        isinstance(a, str) and "@" in a and " " not in a.strip() for a in addresses
-    ):
+    if not isinstance(addresses, (list, tuple)) or not addresses or not all(isinstance(a, str) for a in addresses):
+        raise RadasTypeError(
+            f"email_notification_to_address={address!r}: give an address or a list of addresses")
+    bad = [a for a in addresses if not _EMAIL.fullmatch(a.strip())]
+    if bad:
         raise RadasValueError(
-            f"email_notification_to_address={address!r} is not an email address (or list of them)"
-        )
+            f"email_notification_to_address={address!r}: {bad} is not an email address like alice@lab.org "
+            "(several addresses go in a list, not one string)")
     return [a.strip() for a in addresses]
 
 
 def check_positive(param: str, value: object, integer: bool = False, allow_zero: bool = False) -> None:
-    """``value`` must be a positive (or non-negative) number, an int when ``integer``."""
+    """``value`` must be a finite positive (or non-negative) number, an int when ``integer``."""
     kind = int if integer else (int, float)
-    if not isinstance(value, kind) or isinstance(value, bool) or (
+    if not isinstance(value, kind) or isinstance(value, bool) or not math.isfinite(value) or (
         value < 0 if allow_zero else value <= 0
     ):
         sign = "non-negative" if allow_zero else "positive"
@@ -164,6 +194,11 @@ def _tune_config(kwargs: Mapping[str, Any], trainable: Callable[..., Any]) -> tu
         raise RadasTypeError(f"tuner_init_kwargs['reuse_actors'] must be a bool, got {reuse!r}")
     tune_config = dataclasses.replace(tune_config, reuse_actors=reuse)
     _check_metric_mode(tune_config)
+    samples = tune_config.num_samples
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples == 0 or samples < -1:
+        raise RadasValueError(
+            f"tune_config num_samples={samples!r}: use a positive int (how often the search space is sampled), "
+            "or -1 to sample until a stopping condition")
     return tune_config
 
 

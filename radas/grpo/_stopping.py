@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from radas.backends import ray_setting
+from radas._ray import setting as ray_setting
 from radas.errors import RadasTypeError, RadasValueError
 
 STOP_REASON = "stop_reason"

@@ -171,7 +171,7 @@ class Target:
         """Folders a secret must never reach: the results, and Ray's session files."""
         if self.kind == "cluster":
             return [self.cluster.root]
-        from radas.backends import _ray
+        from radas import _ray
 
         return [self.results, Path(_ray.session_dir())]
 

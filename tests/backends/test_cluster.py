@@ -216,3 +216,69 @@ async def test_transient_jobs_api_answers_are_retried_and_a_trial_out_of_memory_
         assert "'testc'" in str(info.value) and NO_AGENT in str(info.value) and "kept failing" in str(info.value)
     finally:
         proxy.stop()
+
+
+def chatty(config):
+    """Works a while."""
+    import time
+
+    for step in range(config["steps"]):
+        time.sleep(0.2)
+        tune.report({"score": config["a"] * step})
+
+
+class Hello(tune.Callback):
+    """In the job's driver: says something the client should relay, once per trial."""
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        radas.utils.print_warning(f"trial a={trial.config['a']} says hello")
+
+
+async def test_a_head_that_refuses_for_a_while_and_a_dropped_log_stream_are_ridden_out_then_a_wedged_one_ends(
+        ray_cluster, config_file, capsys, monkeypatch):
+    """Through a proxy: the live log stream drops after its first message and the head refuses
+    connections for a few seconds mid-sweep: the sweep finishes, the stream reconnects and every
+    message of the job arrives once. Then a dashboard that accepts and never answers: the client
+    gives up within its budget with an error naming the cluster and how to continue."""
+    from flaky_proxy import FlakyProxy
+
+    monkeypatch.setenv("RADAS_JOBS_RETRY_S", "20")
+    monkeypatch.setenv("RADAS_JOBS_TIMEOUT_S", "2")
+    proxy = FlakyProxy(ray_cluster.address, refuse_submits=0, reset_lists=0, drop_tails=1).start()
+    try:
+        config_file(ray_cluster.config(address=proxy.address))
+        exp = _name("riding")
+        sweep = asyncio.ensure_future(radas.run_experiment(
+            user_name="tester", experiment_name=exp, trainable=chatty, run_with=RUN_WITH,
+            param_space={"a": tune.grid_search([1, 2]), "steps": 25},
+            tuner_init_kwargs={"run_config": {"callbacks": [Hello()]}}))
+        for _ in range(600):
+            if proxy.tails >= 2 or sweep.done():
+                break
+            await asyncio.sleep(0.1)
+        proxy.refuse_for(4.0)
+        results = await asyncio.wait_for(sweep, timeout=240)
+        assert set(results["df"]["status"]) == {"TERMINATED"}
+        assert proxy.tails >= 2  # the dropped stream was opened again
+        out = capsys.readouterr().out
+        for a in (1, 2):
+            assert out.count(f"trial a={a} says hello") == 1  # each message once, across reconnects
+
+        monkeypatch.setenv("RADAS_JOBS_RETRY_S", "4")
+        proxy.wedge_status = True
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(radas.ClusterUnavailableError) as info:
+            await asyncio.wait_for(radas.run_experiment(
+                user_name="tester", experiment_name=_name("wedged"), trainable=chatty, run_with=RUN_WITH,
+                param_space={"a": 1, "steps": 5}), timeout=120)
+        assert asyncio.get_running_loop().time() - started < 60
+        assert "'testc'" in str(info.value) and "run_choice='attach'" in str(info.value)
+        assert "Traceback" not in str(info.value) and "urllib3" not in str(info.value)
+
+        # reading results needs no cluster: the shared folder is enough
+        config_file(ray_cluster.config(address=f"http://127.0.0.1:{free_port()}"))
+        again = await radas.run_experiment(user_name="tester", experiment_name=exp, trainable=chatty,
+                                           run_with=RUN_WITH, dos=["analyze"])
+        assert len(again["df"]) == 2 and "does not answer" in capsys.readouterr().out
+    finally:
+        proxy.stop()

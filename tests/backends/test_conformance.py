@@ -160,3 +160,18 @@ async def test_two_experiments_gathered_both_complete(target: Target):
         target.run(name("gather-b"), target.train.product, param_space={"a": tune.grid_search([5, 6, 7]), "b": 2}),
     )
     assert sorted(ra["df"]["score"]) == [1, 2] and sorted(rb["df"]["score"]) == [10, 12, 14]
+
+
+async def test_a_link_planted_in_the_shared_folder_is_refused_and_its_target_untouched(target: Target, tmp_path):
+    """Someone with write access to the shared results folder plants a symlink where the
+    experiment's lock goes: radas refuses before anything starts, and the file it points to is
+    neither written nor truncated."""
+    exp = name("planted")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    lock = target.results / ".radas-locks" / f"{exp}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.symlink_to(victim)
+    with pytest.raises(radas.UnsafePathError, match="symbolic link"):
+        await target.run(exp, target.train.product, param_space={"a": 1, "b": 2})
+    assert victim.read_text() == "precious" and not target.exp_dir(exp).exists()

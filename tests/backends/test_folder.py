@@ -118,3 +118,158 @@ async def test_a_second_interrupt_leaves_the_lock_with_the_sweep_until_it_has_sa
     done = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=slow,
                                       param_space={"a": tune.grid_search([1, 2]), "steps": 5}, run_choice="restore")
     assert len(done["df"]) == 2
+
+
+# ---- faults of real shared filesystems -------------------------------------------------------
+def _with_results(tmp_path: Path, name: str) -> ExperimentFolder:
+    folder = ExperimentFolder(tmp_path, name)
+    (folder.path / "trial_0").mkdir(parents=True)
+    (folder.path / "trial_0" / "result.json").write_text("{}")
+    (folder.path / ".radas-progress.json").write_text("{}")
+    return folder
+
+
+def test_a_listing_that_fails_during_archive_raises_and_deletes_nothing(tmp_path, monkeypatch):
+    """A stale NFS handle (ESTALE) while listing: an error, never "empty" (which once meant
+    "only radas files": remove it all)."""
+    import errno
+
+    folder = _with_results(tmp_path, "stale")
+    folder.take_lock(DriverInfo.of_this_process())
+    real_iterdir = Path.iterdir
+
+    def stale(self):
+        if self == folder.path:
+            raise OSError(errno.ESTALE, "Stale file handle", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", stale)
+    try:
+        with pytest.raises(OSError, match="Stale file handle"):
+            folder.archive()
+    finally:
+        monkeypatch.undo()
+        folder.lock.release()
+    assert (folder.path / "trial_0" / "result.json").exists()
+
+
+def test_archive_removes_only_radas_files_and_moves_everything_else(tmp_path):
+    only_ours = ExperimentFolder(tmp_path, "ours")
+    only_ours.path.mkdir()
+    for name in (".radas-progress.json", ".radas-stop", "..radas-progress.json.1-ab.tmp"):
+        (only_ours.path / name).write_text("x")
+    only_ours.take_lock(DriverInfo.of_this_process())
+    assert only_ours.archive() is None and not only_ours.path.exists()
+    only_ours.lock.release()
+    theirs = _with_results(tmp_path, "theirs")
+    theirs.take_lock(DriverInfo.of_this_process())
+    archived = theirs.archive()
+    theirs.lock.release()
+    assert archived is not None and (archived / "trial_0" / "result.json").exists()
+
+
+def test_a_filesystem_that_cannot_lock_is_named_not_taken_for_a_running_sweep(tmp_path, monkeypatch):
+    """NFS without lockd answers flock with ENOLCK: radas says which setting is needed instead of
+    "held by process -1" and a 300 s wait."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    folder = ExperimentFolder(tmp_path, "nolock")
+    for attempt in (lambda: folder.take_lock(DriverInfo.of_this_process()), folder.holder):
+        with pytest.raises(radas.LockUnsupportedError, match="cannot lock files .*ENOLCK.*lockd") as info:
+            attempt()
+        assert isinstance(info.value, OSError)
+
+
+def test_a_process_that_only_looks_at_the_lock_does_not_make_a_starting_driver_fail(tmp_path):
+    """``attach`` / ``locate`` from another process look with a shared lock for an instant: a
+    driver starting at that instant waits it out instead of saying the sweep is already run."""
+    looker = textwrap.dedent("""
+        import fcntl, os, sys, time
+        fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        print("looking", flush=True)
+        time.sleep(0.8)
+    """)
+    folder = ExperimentFolder(tmp_path, "looked-at")
+    folder.lock.path.parent.mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-c", looker, str(folder.lock.path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "looking"
+    folder.take_lock(DriverInfo.of_this_process())
+    folder.lock.release()
+    proc.wait()
+
+
+def test_another_hosts_fresh_heartbeat_counts_even_when_the_os_lock_is_free(tmp_path):
+    """On a filesystem whose locks are local to each node, another host's driver holds the OS lock
+    only there; its heartbeat in the lock file still says it runs."""
+    from radas.backends import _folder
+
+    folder = ExperimentFolder(tmp_path, "two-hosts")
+    folder.lock.path.parent.mkdir(parents=True)
+    other = {"host": "gpu-node-7", "pid": 4242, "process_start": "", "since": "now", "heartbeat": time.time()}
+    folder.lock.path.write_text(json.dumps(other))
+    assert folder.holder() is not None and folder.holder().host == "gpu-node-7"
+    with pytest.raises(radas.LockUnsupportedError, match="local_lock=flock.*local_lock=none"):
+        folder.take_lock(DriverInfo.of_this_process())
+    folder.lock.path.write_text(json.dumps({**other, "heartbeat": time.time() - 4 * _folder.HEARTBEAT_S}))
+    folder.take_lock(DriverInfo.of_this_process())  # an old heartbeat: that driver is gone
+    assert json.loads(folder.lock.path.read_text())["host"] != "gpu-node-7"
+    folder.lock.release()
+
+
+def test_links_planted_in_the_shared_folder_are_not_followed(tmp_path):
+    """A symlink at the lock file, the progress file or the secrets folder: radas refuses (or
+    replaces the link), and the file it points to is never written or truncated."""
+    from radas.backends._progress import Progress
+    from radas.backends._secrets import write_secrets
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder = ExperimentFolder(tmp_path / "results", "planted")
+    folder.lock.path.parent.mkdir(parents=True)
+    folder.lock.path.symlink_to(victim)
+    with pytest.raises(radas.UnsafePathError, match="symbolic link"):
+        folder.take_lock(DriverInfo.of_this_process())
+    folder.lock.path.unlink()
+    folder.path.mkdir(parents=True)
+    folder.progress_file.symlink_to(victim)
+    Progress(experiment="planted").write(folder.progress_file)  # the link is replaced, not followed
+    assert not folder.progress_file.is_symlink() and victim.read_text() == "precious"
+    secrets_dir = folder.secrets_file("abc").parent
+    secrets_dir.symlink_to(tmp_path)
+    with pytest.raises(radas.UnsafePathError, match="symbolic link"):
+        write_secrets(folder.secrets_file("abc"), {"KEY": "k"})
+    assert victim.read_text() == "precious" and not (tmp_path / "planted-abc.json").exists()
+
+
+def test_folders_radas_creates_are_private(tmp_path):
+    folder = ExperimentFolder(tmp_path / "results" / "alice", "private")
+    folder.take_lock(DriverInfo.of_this_process())
+    folder.lock.release()
+    folder.request_stop()
+    for path in (folder.lock.path.parent, folder.path):
+        assert path.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_lock_is_let_go_even_when_removing_the_secrets_fails(tmp_path, monkeypatch):
+    from radas.backends import _sweep
+    from radas.backends._base import SweepSpec
+
+    spec = SweepSpec(user_name="u", experiment_name="ends", trainable=None, param_space={},
+                     tune_config=tune.TuneConfig(), run_config=tune.RunConfig(), sweep_id="abc")
+    folder = ExperimentFolder(tmp_path, "ends")
+    sweep = _sweep.Sweep(spec, folder, restore=False)
+    folder.take_lock(DriverInfo.of_this_process())
+
+    def stale_handle(path):
+        raise OSError(116, "Stale file handle")
+
+    monkeypatch.setattr(_sweep, "remove_secrets", stale_handle)
+    with pytest.raises(OSError, match="Stale"):
+        sweep._end("finished")
+    assert not folder.lock.held and folder.holder() is None

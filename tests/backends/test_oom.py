@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import ray
 import ray.exceptions
 from ray import tune
@@ -83,3 +84,20 @@ def test_out_of_memory_error_texts_are_recognised_by_type_name():
     retried = _traceback("MemoryError: first attempt") + _traceback("ValueError: second attempt")
     assert not is_out_of_memory(retried)
     assert not is_out_of_memory("")
+
+
+@pytest.mark.parametrize(("bundles", "strategy", "nodes", "expected"), [
+    # the largest CPU node and the largest GPU node are different machines: the GPU node decides
+    ([{"CPU": 1, "GPU": 1}], "PACK", [{"CPU": 64}, {"CPU": 2, "GPU": 2}], [{"CPU": 2.0, "GPU": 2.0}]),
+    # several bundles and a custom resource: each bundle doubled, the custom resource kept
+    ([{"CPU": 1, "accelerator_type:A100": 0.1}, {"CPU": 2}], "PACK", [{"CPU": 8, "accelerator_type:A100": 1}],
+     [{"CPU": 2.0, "GPU": 0.0, "accelerator_type:A100": 0.1}, {"CPU": 4.0, "GPU": 0.0}]),
+    # all bundles on one node: grown only as far as that node can hold them together
+    ([{"CPU": 1}, {"CPU": 1}], "STRICT_PACK", [{"CPU": 3}], [{"CPU": 1.5, "GPU": 0.0}, {"CPU": 1.5, "GPU": 0.0}]),
+    # already a whole node: nothing to grow
+    ([{"CPU": 2, "GPU": 2}], "PACK", [{"CPU": 64}, {"CPU": 2, "GPU": 2}], None),
+])
+def test_doubling_keeps_bundles_and_custom_resources_and_fits_one_node(bundles, strategy, nodes, expected):
+    from radas.backends._oom import doubled
+
+    assert doubled(bundles, strategy, nodes) == expected

@@ -278,3 +278,28 @@ def test_s3_rm_list_exists_and_escapes(s3_root) -> None:
     rda.init(user_name="bob")
     assert rda.list_cloud_artifacts() == []
     assert keys(client, bucket) == ["team/alice/run2/c.txt"]
+
+
+WILD = ("runs/lr1.pkl", "runs/lr[1].pkl", "abc.pkl", "ax/y.pkl", "a*.pkl", "a?c.pkl", "keep/[x]/z.pkl")
+
+
+def _remove_wildcard_names_literally() -> None:
+    for name in WILD:
+        rda.save_cloud_artifact(name, name)
+    rda.rm_cloud_artifact("runs/lr[1].pkl")  # fsspec's rm would take this for runs/lr1.pkl
+    rda.rm_cloud_artifact("a*.pkl")  # ... and this for abc.pkl and every a... artifact
+    rda.rm_cloud_artifact("a?c.pkl")
+    rda.rm_cloud_artifact("keep/[x]")
+    assert rda.list_cloud_artifacts() == ["abc.pkl", "ax/y.pkl", "runs/lr1.pkl"]
+    assert rda.load_cloud_artifact("runs/lr1.pkl") == "runs/lr1.pkl"
+
+
+@pytest.mark.parametrize("root", ["memory", "local"])
+def test_names_with_wildcard_characters_are_removed_literally(root: str, tmp_path: Path) -> None:
+    rda.init(user_name="alice", root=f"memory://wild-{tmp_path.name}" if root == "memory" else str(tmp_path))
+    _remove_wildcard_names_literally()
+
+
+def test_s3_names_with_wildcard_characters_are_removed_literally(s3_root) -> None:
+    rda.init(user_name="alice")
+    _remove_wildcard_names_literally()

@@ -111,3 +111,33 @@ def test_only_data_is_called_with_the_df():
                               "x_estimator": np.mean, "ci": None, "fit_reg": False})
     points = fig.axes[0].collections[0].get_offsets()
     assert points.tolist() == [[0.1, 1.5], [0.2, 2.5]]
+
+
+async def test_plots_are_drawn_off_the_event_loop_and_not_kept_by_pyplot(tmp_path, monkeypatch):
+    """Two experiments under gather draw without blocking each other's event loop, and a
+    notebook session that runs many experiments does not keep every figure alive."""
+    import asyncio
+    import threading
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    monkeypatch.chdir(tmp_path)
+    threads = []
+
+    def drawing(data, x, y):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return sns.barplot(data=data, x=x, y=y)
+
+    def one(config):
+        return {"score": config["a"]}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "More than 20 figures have been opened"
+        for batch in range(12):
+            await asyncio.gather(*(radas.run_experiment(
+                user_name="tester", experiment_name=f"drawn-{batch}-{i}", trainable=one, run_with="memory",
+                param_space={"a": tune.grid_search([1, 2])}, plot_fn=drawing,
+                plot_kwargs={"x": "config/a", "y": "score"}) for i in range(2)))
+    assert threads == [False] * 24
+    assert plt.get_fignums() == []

@@ -85,3 +85,27 @@ async def test_tracker_api_key_never_reaches_results_files(local_ray):
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert any(p.suffix == ".wandb" for p in files)
     assert not [p for p in files if secret.encode() in p.read_bytes()]
+
+
+async def test_a_df_the_summary_cannot_rank_still_returns_the_results_and_sends_the_email(smtp):
+    """process_df_fn that moves the config into a non-unique index (num_seeds): once, ranking the
+    best trial raised on a successful run, losing the results and the email."""
+    out = await radas.run_experiment(
+        user_name="tester", experiment_name="mailed-indexed", trainable=score, run_with="memory",
+        param_space={"a": tune.grid_search([1, 2])}, num_seeds=2, run_choice="run",
+        process_df_fn=lambda df: df.set_index("config/a"),
+        tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}},
+        email_notification_to_address="alice@lab.org")
+    assert len(out["df"]) == 4
+    [message] = smtp.messages()
+    body = _body(message)
+    assert message["Subject"] == "[radas] mailed-indexed: succeeded"
+    assert "Best trial (max score): score=4" in body and "'config/a': 2" in body
+
+
+def test_the_summary_never_raises():
+    from radas.experiment._notify import summary
+
+    weird = __import__("pandas").DataFrame({"score": ["n/a", object()], "status": [None, 3]})
+    subject, body = summary("e", "local", "failed", 1.0, weird, "score", "max", RuntimeError("boom"))
+    assert "boom" in body and subject.endswith("failed")

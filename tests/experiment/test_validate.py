@@ -53,6 +53,19 @@ def _never_started() -> None:
         ({"num_seeds": 2, "param_space": {"seed": 1}}, radas.RadasValueError, ["num_seeds", "seed"]),
         ({"tuner_init_kwargs": {"tune_config": {"metric": "score"}}}, radas.RadasValueError,
          ["metric='score'", "mode=None"]),
+        # values that once got through the checks and failed later, or never
+        ({"experiment_name": "exp\n"}, radas.RadasValueError, ["experiment_name='exp\\n'", "folder name"]),
+        ({"cpu_per_trial": float("nan")}, radas.RadasValueError, ["cpu_per_trial=nan", "positive number"]),
+        ({"gpu_per_trial": float("inf")}, radas.RadasValueError, ["gpu_per_trial=inf"]),
+        ({"tuner_init_kwargs": {"tune_config": {"num_samples": "4"}}}, radas.RadasValueError,
+         ["num_samples='4'", "positive int"]),
+        ({"runtime_env": {"env_vars": ["A=1"]}}, radas.RadasTypeError, ["runtime_env['env_vars'] must be a dict"]),
+        ({"runtime_env": {"py_modules": "mymodule"}}, radas.RadasTypeError,
+         ["runtime_env['py_modules'] must be a list", "['mymodule']"]),
+        ({"email_notification_to_address": "alice@"}, radas.RadasValueError, ["'alice@'", "alice@lab.org"]),
+        ({"email_notification_to_address": "a@b.com,c@d.com"}, radas.RadasValueError, ["in a list"]),
+        ({"matplotlib_rcParams_update": {"font.size": "huge"}}, radas.RadasValueError,
+         ["matplotlib_rcParams_update['font.size'] = 'huge'"]),
     ],
 )
 async def test_bad_arguments_fail_fast(override, error, words):

@@ -15,8 +15,13 @@ radas needs a few things Ray Tune has no public API for. They live here, and now
     runtime_env machinery;
 
 * accessors of private attributes (the experiment analysis behind a ``ResultGrid``, a Tuner's
-  run config, a trial's pickled error, the verbosity a ``RunConfig`` was given, ...), and a
-  per-trial wrapper of the session's ``report`` (:func:`reports_transformed`).
+  run config, a trial's pickled error, the verbosity a ``RunConfig`` was given, ...), a
+  per-trial wrapper of the session's ``report`` (:func:`reports_transformed`), the in-process
+  backend's ``tune.report`` (:func:`reports_to`), and a Jobs API client whose requests time
+  out (:func:`jobs_sdk`).
+
+It sits in radas's base layer, so the cluster client (``radas.clusters``) and the backends
+both use it, and nothing else touches Ray's internals.
 
 Ray's version is checked first, against :data:`SUPPORTED_RAY` (the same bounds as
 ``pyproject.toml``): a Ray release that renamed one of these would otherwise fail deep inside a
@@ -271,3 +276,17 @@ def setting(obj: Any, name: str, default: Any = None) -> Any:
     """A searcher's or scheduler's setting Ray keeps privately (``_metric``, ``_mode``,
     ``_time_attr``, ``_max_t``, ``_supports_buffered_results``...)."""
     return getattr(obj, f"_{name}", default)
+
+
+def jobs_sdk(address: str, headers: Mapping[str, str], connect_s: float, read_s: float) -> Any:
+    """Ray's ``JobSubmissionClient`` for ``address`` whose every HTTP request is bounded: at most
+    ``connect_s`` seconds to connect and ``read_s`` to wait for each answer (Ray's SDK itself
+    waits forever on a dashboard that accepts connections and never answers)."""
+    from ray.job_submission import JobSubmissionClient
+
+    class BoundedJobSubmissionClient(JobSubmissionClient):
+        def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", (connect_s, read_s))
+            return super()._do_request(method, endpoint, **kwargs)
+
+    return BoundedJobSubmissionClient(address, headers=dict(headers))

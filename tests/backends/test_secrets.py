@@ -1,0 +1,93 @@
+"""Secrets end to end: taken out of the arguments at any depth, told apart by name and value, and a
+trial that cannot read them says why (a process of another user, really)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from ray import tune
+
+import radas
+from radas.backends import take_secrets
+from radas.backends._secrets import is_secret, write_secrets
+
+
+def _contains(value, text: str) -> bool:
+    if isinstance(value, dict):
+        return any(_contains(v, text) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains(v, text) for v in value)
+    if hasattr(value, "categories"):
+        return any(_contains(v, text) for v in value.categories)
+    return value == text
+
+
+def test_tracker_keys_are_taken_out_at_any_depth_of_the_search_space():
+    space = {
+        "wandb": tune.grid_search([{"api_key": "wk-1", "init_kwargs": {"entity": "a"}},
+                                   {"api_key": "wk-1", "init_kwargs": {"entity": "b"}}]),
+        "nested": {"swanlab": tune.choice([{"api_key": "sk-9", "enable": True}, {"api_key": "sk-9"}])},
+        "lr": tune.grid_search([0.1, 0.01]),
+    }
+    _, cleaned, secrets = take_secrets({}, space)
+    assert secrets == {"WANDB_API_KEY": "wk-1", "SWANLAB_API_KEY": "sk-9"}
+    assert not _contains(cleaned, "wk-1") and not _contains(cleaned, "sk-9")
+    assert cleaned["wandb"]["grid_search"][1]["init_kwargs"] == {"entity": "b"}
+    assert [c["enable"] for c in cleaned["nested"]["swanlab"].categories if "enable" in c] == [True]
+    assert _contains(space, "wk-1")  # the caller's space is left as it was
+
+
+def test_a_key_that_is_searched_over_or_differs_between_variants_is_refused():
+    with pytest.raises(radas.RadasValueError, match=r"\['wandb'\]\['api_key'\] must be a plain string"):
+        take_secrets({}, {"wandb": {"api_key": tune.choice(["a", "b"])}})
+    with pytest.raises(radas.RadasValueError, match="2 different wandb api_keys"):
+        take_secrets({}, {"wandb": tune.grid_search([{"api_key": "a"}, {"api_key": "b"}])})
+
+
+@pytest.mark.parametrize(("name", "value", "secret"), [
+    ("WANDB_API_KEY", "x", True), ("HF_TOKEN", "x", True), ("GITHUB_PAT", "x", True), ("SENTRY_DSN", "x", True),
+    ("AWS_SECRET_ACCESS_KEY", "x", True), ("DB_PASSWORD", "x", True), ("MY_SERVICE_TOKEN", "x", True),
+    ("DATABASE_URL", "postgres://lab:hunter2@db:5432/runs", True), ("TOKENIZERS_PARALLELISM", "false", False),
+    ("KEYBOARD_LAYOUT", "us", False), ("DATABASE_URL", "sqlite:///runs.db", False), ("OMP_NUM_THREADS", "4", False),
+])
+def test_secret_looking_variables_by_name_and_value(name, value, secret):
+    assert is_secret(name, value) is secret
+
+
+def test_a_trial_of_another_user_cannot_read_the_secrets_and_says_why():
+    """The secrets file is its owner's only; a process running as another user (here: nobody,
+    really) gets an error naming both users, not an empty environment."""
+    if os.getuid() != 0:
+        pytest.skip("needs to start a process as another user")
+    root = Path(tempfile.mkdtemp(prefix="radas-shared-"))  # a lab's shared folder, open to everyone
+    folder = root / "results" / "alice" / ".radas-secrets"
+    path = folder / "exp-abc.json"
+    write_secrets(path, {"WANDB_API_KEY": "wk-1"})
+    for parent in (root, root / "results", root / "results" / "alice"):
+        os.chmod(parent, 0o755)
+    os.chmod(folder, 0o711)  # reachable by path, the file itself 0600 (its owner only)
+    code = textwrap.dedent(f"""
+        import os, pwd
+        from pathlib import Path
+        from radas.backends._secrets import load_secrets
+        from radas.errors import SecretsUnavailableError
+        nobody = pwd.getpwnam("nobody")
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)  # from here on this process is another user, for real
+        try:
+            load_secrets(Path({str(path)!r}))
+        except SecretsUnavailableError as exc:
+            print("ERROR", exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("ERROR"), done.stderr
+    assert "runs as nobody" in done.stdout and "belongs to root" in done.stdout and "another user" in done.stdout
+    assert "wk-1" not in done.stdout + done.stderr
+    shutil.rmtree(root)
