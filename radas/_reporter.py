@@ -1,12 +1,13 @@
 """The one place user-facing messages go through.
 
-Looks right in a terminal (colour when stdout is a TTY) and in a notebook (plain text;
-progress updates one line in place through IPython's display). Library diagnostics use
+Looks right in a terminal (colour when stdout is a TTY) and in a notebook (plain text; a
+sweep's progress bar is one output updated in place through IPython's display). Library diagnostics use
 ``logging.getLogger("radas")`` instead.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import sys
@@ -51,36 +52,86 @@ def show(figure: Any) -> None:
         display(figure)
 
 
-class LiveLine:
-    """One status line updated in place: ``\\r`` on a TTY, a display handle in a notebook,
-    and (for logs and CI) a new line only when the text changes."""
+def clock(seconds: float) -> str:
+    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``."""
+    minutes, secs = divmod(round(max(seconds, 0.0)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
-    def __init__(self) -> None:
-        self._handle: Any = None
-        self._last = ""
-        self._tty = _use_colour()
+
+def _timing(elapsed_s: float | None, eta_s: float | None) -> str:
+    parts = []
+    if elapsed_s is not None:
+        parts.append(f"elapsed {clock(elapsed_s)}")
+    if eta_s is not None:
+        parts.append(f"ETA {clock(eta_s)}")
+    return ", ".join(parts)
+
+
+_BAR = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
+
+
+class ProgressBar:
+    """A sweep's progress, updated in place: a ``tqdm`` bar on a terminal, an HTML bar in a
+    notebook (one output, updated through its display handle), and a plain line per change
+    in logs and CI (a change of the counts or status, not of the clock)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
         self._notebook = in_notebook()
+        self._tty = not self._notebook and sys.stdout.isatty()
+        self._handle: Any = None
+        self._bar: Any = None
+        self._shown: tuple[Any, ...] = ()
 
-    def update(self, text: str) -> None:
-        """Show ``text`` as the current status."""
-        if text == self._last:
+    def update(self, done: int, total: int | None, status: str, elapsed_s: float | None = None,
+               eta_s: float | None = None) -> None:
+        """Show ``done`` of ``total`` trials (None: not known yet), a ``status`` text (running,
+        errored, pending, best so far...) and the elapsed time and ETA in seconds."""
+        total_n = max(total or 0, done)
+        timing = _timing(elapsed_s, eta_s)
+        key = (done, total_n, status) if not (self._tty or self._notebook) else (done, total_n, status, timing)
+        if key == self._shown:
             return
-        self._last = text
+        self._shown = key
+        count = f"{done}/{total_n} done" if total_n else f"{done} done"
+        line = f"{self.title}: {count}" + (f", {status}" if status else "")
         if self._notebook:
-            from IPython.display import display
-
-            if self._handle is None:
-                self._handle = display({"text/plain": text}, raw=True, display_id=True)
-            else:
-                self._handle.update({"text/plain": text}, raw=True)
+            self._show_html(done, total_n, status, timing, f"{line} ({timing})" if timing else line)
         elif self._tty:
-            sys.stdout.write("\r\033[2K" + text)
-            sys.stdout.flush()
+            self._show_bar(done, total_n, status, timing)
         else:
-            print(text, flush=True)
+            print(f"{line} ({timing})" if timing else line, flush=True)
+
+    def _show_html(self, done: int, total: int, status: str, timing: str, plain: str) -> None:
+        from IPython.display import display
+
+        value = f'value="{done}" max="{total}"' if total else ""
+        count = f"{done}/{total} done" if total else f"{done} done"
+        text = " &middot; ".join(html.escape(t) for t in (count, status, timing) if t)
+        data = {"text/plain": plain, "text/html": (
+            f'<div style="font-family:monospace;line-height:1.6"><b>{html.escape(self.title)}</b> '
+            f'<progress {value} style="width:16em;vertical-align:middle"></progress> {text}</div>')}
+        if self._handle is None:
+            self._handle = display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
+
+    def _show_bar(self, done: int, total: int, status: str, timing: str) -> None:
+        postfix = ", ".join(t for t in (status, timing) if t)
+        bar_format = _BAR if total else "{desc}: {n_fmt} done{postfix}"
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total or None, initial=done, desc=self.title, postfix=postfix, file=sys.stdout,
+                             dynamic_ncols=True, leave=True, mininterval=0, bar_format=bar_format)
+            return
+        self._bar.total, self._bar.n, self._bar.bar_format = total or None, done, bar_format
+        self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.refresh()
 
     def close(self) -> None:
-        """End the line (a newline on a TTY)."""
-        if self._tty and self._last:
-            sys.stdout.write("\n")
-            sys.stdout.flush()
+        """End the display (on a terminal, the bar's last state stays on its line)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,4 +1,6 @@
-"""Sweep progress: a Tune callback keeps a small state; the reporter shows it as one line.
+"""Sweep progress: a Tune callback keeps a small state; the reporter shows it as a progress bar
+(done of total, running, errored, pending and why, the best result so far, elapsed time and an
+ETA from the finished trials' durations).
 
 The state is also the driver's record of how the sweep ended (``state``), written to the
 experiment folder so that another process following the sweep can tell a sweep that ended from
@@ -19,6 +21,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from radas._reporter import ProgressBar
 from radas._safefile import write_atomic
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
@@ -45,20 +48,65 @@ class Progress:
     state: str = RUNNING
     waiting: str = ""
     statuses: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)  # when this driver started the sweep (epoch s)
+    ended: float = 0.0  # when it ended (0: not yet)
+    updated: float = 0.0  # when the timing fields below were last brought up to date
+    trial_s: float = 0.0  # the finished trials' durations, summed
+    timed: int = 0  # how many finished trials trial_s holds
+    running_s: float = 0.0  # how long the running trials had run at ``updated``, summed
 
-    def line(self) -> str:
-        """One human line, e.g. ``lr-sweep: 5/12 done, 2 running, 1 errored, best score=0.93``."""
+    def total_now(self) -> int:
+        """The number of trials: the planned total, or those seen so far when it is larger."""
         seen = self.done + self.running + self.pending + self.errored
-        total = self.total if self.total is not None else seen
-        parts = [f"{self.experiment}: {self.done}/{max(total, seen)} done"]
-        parts.append(f"{self.running} running")
+        return max(self.total if self.total is not None else seen, seen)
+
+    def status(self) -> str:
+        """What is not in the count, e.g. ``2 running, 1 errored, best score=0.93``."""
+        parts = [f"{self.running} running"]
         if self.errored:
             parts.append(f"{self.errored} errored")
+        if self.pending and self.state == RUNNING:
+            parts.append(f"{self.pending} pending")
         if self.best is not None and self.metric:
             parts.append(f"best {self.metric}={self.best:.4g}")
         if self.waiting:
             parts.append(self.waiting)
         return ", ".join(parts)
+
+    def line(self) -> str:
+        """One human line, e.g. ``lr-sweep: 5/12 done, 2 running, 1 errored, best score=0.93``."""
+        return f"{self.experiment}: {self.done}/{self.total_now()} done, {self.status()}"
+
+    def elapsed_s(self, now: float | None = None) -> float:
+        """Seconds since the sweep started (until it ended)."""
+        end = self.ended or (time.time() if now is None else now)
+        return max(end - self.started, 0.0)
+
+    def eta_s(self, now: float | None = None) -> float | None:
+        """Seconds until the sweep ends, from the finished trials' mean duration: the pending
+        trials' and the running trials' remaining time, spread over the trials running side by
+        side. None until a trial has finished (or when it has ended)."""
+        if not self.timed or self.state != RUNNING:
+            return None
+        mean = self.trial_s / self.timed
+        now = time.time() if now is None else now
+        ran = self.running_s + self.running * max(now - self.updated, 0.0) if self.updated else self.running_s
+        left = self.pending * mean + max(self.running * mean - ran, 0.0)
+        return left / max(self.running, 1)
+
+    def end(self, state: str) -> None:
+        """Record how the sweep ended (``FINISHED``, ``STOPPED``, ``FAILED``) and when."""
+        self.state = state
+        self.ended = time.time()
+
+    def trial_ended(self, seconds: float) -> None:
+        """Count one finished trial's duration (for the ETA)."""
+        self.trial_s += max(seconds, 0.0)
+        self.timed += 1
+
+    def show(self, bar: ProgressBar) -> None:
+        """Show this state on ``bar``."""
+        bar.update(self.done, self.total_now(), self.status(), self.elapsed_s(), self.eta_s())
 
     def to_json(self) -> str:
         """The state as JSON (written next to the results for other processes to follow)."""
@@ -115,6 +163,7 @@ class ProgressCallback(Callback):
         self._last_write = 0.0
         self._idle_since: float | None = None
         self._last_free_check = 0.0
+        self._starts: dict[str, float] = {}  # trial id -> when it started running (time.time())
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_stop_event": None, "_on_setup": None}
@@ -138,18 +187,32 @@ class ProgressCallback(Callback):
         if isinstance(value, (int, float)) and not math.isnan(value) and _better(value, p.best, p.mode):
             p.best = float(value)
 
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._starts[trial.trial_id] = time.time()
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        started = self._starts.pop(trial.trial_id, None)
+        if started is not None:
+            self.progress.trial_ended(time.time() - started)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._starts.pop(trial.trial_id, None)
+
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         self._count(trials)
         now = time.monotonic()
         self._watch_waiting(trials, now)
         if now - self._last_write >= 1.0:
             self._last_write = now
+            self._time_running(trials)
+            self.progress.statuses = {t.trial_id: t.status for t in trials}
             self.progress.write(self._file)
             if self._stop_file.exists():
                 self._stop_event.set()
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         self._count(trials)
+        self._time_running(trials)
         self.progress.waiting = ""
         self.progress.statuses = {t.trial_id: t.status for t in trials}
         self.progress.write(self._file)
@@ -161,6 +224,13 @@ class ProgressCallback(Callback):
         p.running = statuses.count("RUNNING")
         p.pending = statuses.count("PENDING") + statuses.count("PAUSED")
         p.errored = statuses.count("ERROR")
+
+    def _time_running(self, trials: list[Any]) -> None:
+        """How long the running trials have run, for the ETA."""
+        now = time.time()
+        running = [t.trial_id for t in trials if t.status == "RUNNING"]
+        self.progress.running_s = sum(now - self._starts[i] for i in running if i in self._starts)
+        self.progress.updated = now
 
     def _watch_waiting(self, trials: list[Any], now: float) -> None:
         """Pending trials and none running for a while: say what they need and what is free."""

@@ -20,7 +20,7 @@ from dataclasses import replace
 import ray
 
 from radas import _ray
-from radas._reporter import LiveLine, say
+from radas._reporter import ProgressBar, say
 from radas.backends._base import SweepSpec
 from radas.backends._folder import DriverInfo, ExperimentFolder, make_private_dirs
 from radas.backends._oom import OutOfMemoryRetry
@@ -189,7 +189,7 @@ class Sweep:
         """Record how the sweep ended, remove its secrets, let go of the lock - the lock whatever
         happens to the rest."""
         try:
-            self.progress.state = state
+            self.progress.end(state)
             self.progress.write(self.folder.progress_file)
             for name in self._driver_env:
                 os.environ.pop(name, None)
@@ -202,13 +202,13 @@ class Sweep:
         """Show progress until ``fit`` is done. Cancelled (Ctrl-C): stop the sweep gracefully,
         wait for Tune to save its state, re-raise. Cancelled again: leave it finishing in the
         background (it keeps its lock until then)."""
-        line = LiveLine()
         name = self.spec.experiment_name
+        line = ProgressBar(name)
         try:
             while not fit.done():
-                line.update(self.progress.line())
+                self.progress.show(line)
                 await asyncio.wait({fit}, timeout=0.5)
-            line.update(self.progress.line())
+            self.progress.show(line)
             fit.result()
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.stop_event.set()

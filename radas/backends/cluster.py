@@ -34,7 +34,7 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
-from radas._reporter import LiveLine, say
+from radas._reporter import ProgressBar, say
 from radas.backends._base import Backend, ExperimentState, SweepSpec
 from radas.backends._folder import STORAGE_MARKER, ExperimentFolder
 from radas.backends._job import META_FILE, RESULT_MARKER, SPEC_FILE
@@ -300,7 +300,7 @@ class ClusterBackend(Backend):
         running; say how to attach or stop, re-raise. A job that failed, or that someone else
         stopped, is an :class:`ExperimentFailedError` with the end of its log."""
         folder = self.folder(spec)
-        line = LiveLine()
+        line = ProgressBar(spec.experiment_name)
         relayed: list[str] = []
         relay = asyncio.ensure_future(self._relay_logs(job_id, relayed))
         status = "PENDING"
@@ -309,15 +309,15 @@ class ClusterBackend(Backend):
                 status = await self._status_while_following(spec, job_id)
                 progress = _fresh_progress(folder, since)
                 if progress is not None:
-                    line.update(progress.line())
+                    progress.show(line)
                 elif status in ACTIVE:
-                    line.update(f"{spec.experiment_name}: job {job_id} {status.lower()} on cluster {self.cluster.name}")
+                    line.update(0, spec.total_trials, f"job {job_id} {status.lower()} on cluster {self.cluster.name}")
                 if status not in ACTIVE:
                     break
                 await asyncio.sleep(_POLL_S)
             progress = _fresh_progress(folder, since)
             if progress is not None:
-                line.update(progress.line())
+                progress.show(line)
         except (asyncio.CancelledError, KeyboardInterrupt):
             line.close()
             say("warning", self._still_running(spec, job_id))

@@ -14,7 +14,7 @@ from typing import Any
 
 import ray
 
-from radas._reporter import LiveLine, say
+from radas._reporter import ProgressBar, say
 from radas.backends._base import Backend, ExperimentState, SweepSpec
 from radas.backends._folder import ExperimentFolder
 from radas.backends._resources import Capacity
@@ -103,9 +103,9 @@ class LocalBackend(Backend):
 
 async def _follow_to_end(folder: ExperimentFolder, timeout: float | None) -> None:
     """Show the driver's progress until it lets go of the lock; an error when it died or failed."""
-    line = LiveLine()
+    line = ProgressBar(folder.name)
     try:
-        progress = await folder.follow(lambda p: line.update(p.line()), timeout=timeout)
+        progress = await folder.follow(lambda p: p.show(line), timeout=timeout)
     finally:
         line.close()
     problem = folder.ended_badly(progress)

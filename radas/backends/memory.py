@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from radas import _ray
-from radas._reporter import LiveLine, say
+from radas._reporter import ProgressBar, say
 from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
-from radas.backends._progress import FINISHED, STOPPED, Progress
+from radas.backends._progress import FINISHED, RUNNING, STOPPED, Progress
 from radas.backends._resources import Capacity, TrialResources
 from radas.backends._tuner import ResultFrames, TrialRecord
 from radas.core import get_ray_results_dir
@@ -157,27 +157,30 @@ class MemoryBackend(Backend):
             self.sweeps[key] = sweep
         sweep.running, sweep.ended = True, asyncio.Event()
         sweep.stop_event.clear()
-        sweep.progress.state = "running"
+        sweep.progress.state, sweep.progress.started, sweep.progress.ended = RUNNING, time.time(), 0.0
         env = {**(self.trial_runtime_env(spec.runtime_env)["env_vars"]), **secrets}
         retries = max(int(spec.run_config.failure_config.max_failures or 0), 0) \
             if spec.run_config.failure_config is not None else 0
-        line = LiveLine()
+        line = ProgressBar(spec.experiment_name)
         try:
             for trial in sweep.trials:
                 if trial.status == "TERMINATED":
                     continue
                 if sweep.stop_event.is_set():
                     break
+                started = time.monotonic()
                 await asyncio.to_thread(_run_trial, spec.trainable, trial, env, retries)
+                if trial.status == "TERMINATED":
+                    sweep.progress.trial_ended(time.monotonic() - started)
                 _count(sweep)
-                line.update(sweep.progress.line())
+                sweep.progress.show(line)
         except asyncio.CancelledError:
             sweep.stop_event.set()
             raise
         finally:
             line.close()
             stopped = sweep.stop_event.is_set()
-            sweep.progress.state = STOPPED if stopped else FINISHED
+            sweep.progress.end(STOPPED if stopped else FINISHED)
             sweep.running = False
             sweep.ended.set()
         return stopped
