@@ -22,6 +22,7 @@ from ray import tune
 
 from radas._reporter import say
 from radas.backends._folder import ExperimentFolder
+from radas.backends._live import LoggedResults, ResultsSoFar
 from radas.backends._resources import AUTO, Capacity, TrialResources, check_fits, plan_auto_gpu, resolve_resources
 from radas.backends._trainable import prepare_trainable
 from radas.backends._tuner import Tuner
@@ -175,6 +176,11 @@ class Backend(abc.ABC):
         """Stop the running sweep gracefully (its state saved) and wait until it has stopped."""
 
     # ---- results ----------------------------------------------------------------------------
+    def results_so_far(self, spec: SweepSpec) -> ResultsSoFar:
+        """The sweep's results while it runs, read a little at a time (``refresh()``): from the
+        results log its driver appends to in the experiment folder."""
+        return LoggedResults(self.folder(spec))
+
     async def open_results(self, spec: SweepSpec) -> Tuner:
         """The experiment's results as a :class:`radas.Tuner` (read off the event loop)."""
         return await asyncio.to_thread(Tuner.restore, self.experiment_path(spec), spec.trainable)

@@ -7,12 +7,16 @@ Everything about one experiment lives under its user's results folder::
         <user>/
             <experiment>/                   Tune's results, plus
                 .radas-progress.json        progress and how the sweep ended (written by its driver)
+                .radas-results.jsonl        every reported result, appended by its driver as it runs
+                radas-report.html           the experiment's report page
+                radas-figure.png            the figure of the last run_experiment call, for the report
                 .radas-stop                 a stop request from another process
                 <trial>/radas-notes.json    values radas recorded about a trial (DataFrame columns)
             .radas-locks/<experiment>.lock  the driver lock, held while a sweep of it runs
             .radas-secrets/<experiment>-<sweep id>.json
                                             secrets for the running sweep's trials (0600)
             .archive/<experiment>-<time>/   earlier results, moved aside by a fresh run
+            radas-index.html                the index page of the user's experiments and their reports
 
 This module is the one owner of these names.
 
@@ -43,6 +47,10 @@ from radas.backends._progress import FAILED, FINISHED, RUNNING, STOPPED, Progres
 from radas.errors import ExperimentRunningError, LockUnsupportedError, RadasTimeoutError, UnsafePathError
 
 PROGRESS_FILE = ".radas-progress.json"
+RESULTS_FILE = ".radas-results.jsonl"
+REPORT_FILE = "radas-report.html"
+FIGURE_FILE = "radas-figure.png"
+INDEX_FILE = "radas-index.html"
 STOP_FILE = ".radas-stop"
 LOCKS_DIR = ".radas-locks"
 SECRETS_DIR = ".radas-secrets"
@@ -270,6 +278,19 @@ def _runs_here(info: DriverInfo) -> bool:
     return not info.process_start or started == info.process_start
 
 
+def index_file(user_root: Path) -> Path:
+    """The index page of a user's experiments."""
+    return user_root / INDEX_FILE
+
+
+def experiment_names(user_root: Path) -> list[str]:
+    """The user's experiments: the folders of ``user_root`` that are not radas's own (sorted)."""
+    try:
+        return sorted(p.name for p in user_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
 def make_private_dirs(path: Path) -> None:
     """Create ``path`` (and missing parents) readable by its owner only; an existing one is left
     as it is, but it must be a real folder, not a link."""
@@ -286,6 +307,9 @@ class ExperimentFolder:
         self.name = experiment
         self.path = user_root / experiment
         self.progress_file = self.path / PROGRESS_FILE
+        self.results_file = self.path / RESULTS_FILE
+        self.report_file = self.path / REPORT_FILE
+        self.figure_file = self.path / FIGURE_FILE
         self.stop_file = self.path / STOP_FILE
         self.lock = DriverLock(user_root / LOCKS_DIR / f"{experiment}.lock")
 
@@ -408,10 +432,14 @@ class ExperimentFolder:
                 "(killed, or its machine went down)")
 
 
+_OWN_FILES = (PROGRESS_FILE, STOP_FILE, RESULTS_FILE, REPORT_FILE, FIGURE_FILE)
+
+
 def _radas_file(name: str) -> bool:
-    """A file radas itself writes into an experiment folder (progress, stop request, their temps)."""
-    return name in (PROGRESS_FILE, STOP_FILE, f"{PROGRESS_FILE}.tmp") or (
-        name.startswith(f".{PROGRESS_FILE}.") and name.endswith(".tmp"))
+    """A file radas itself writes into an experiment folder (progress, stop request, results log,
+    report, their temps)."""
+    return name in _OWN_FILES or name == f"{PROGRESS_FILE}.tmp" or (
+        name.endswith(".tmp") and any(name.startswith(f".{own}.") for own in _OWN_FILES))
 
 
 def final_statuses(experiment_path: Path) -> dict[str, str]:

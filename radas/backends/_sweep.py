@@ -23,6 +23,7 @@ from radas import _ray
 from radas._reporter import ProgressBar, say
 from radas.backends._base import SweepSpec
 from radas.backends._folder import DriverInfo, ExperimentFolder, make_private_dirs
+from radas.backends._live import ResultsLog
 from radas.backends._oom import OutOfMemoryRetry
 from radas.backends._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
 from radas.backends._secrets import read_secrets, remove_secrets, write_secrets
@@ -141,12 +142,13 @@ class Sweep:
     def _tuner(self) -> Tuner:
         callback = ProgressCallback(self.progress, self.folder.progress_file, self.folder.stop_file,
                                     self.stop_event, on_setup=self._started)
-        ours = [callback, OutOfMemoryRetry()]
+        ours = [callback, OutOfMemoryRetry(), ResultsLog(self.folder.results_file)]
         if self.restore:
             tuner = Tuner.restore(self.folder.path, self.spec.trainable, resume_unfinished=True, resume_errored=True)
             run_config = _ray.run_config_of(tuner)
             run_config.callbacks = [
-                c for c in (run_config.callbacks or []) if not isinstance(c, (ProgressCallback, OutOfMemoryRetry))
+                c for c in (run_config.callbacks or [])
+                if not isinstance(c, (ProgressCallback, OutOfMemoryRetry, ResultsLog))
             ] + ours
             return tuner
         run_config = replace(self.spec.run_config, name=self.spec.experiment_name,

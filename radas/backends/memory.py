@@ -30,6 +30,7 @@ import pandas as pd
 from radas import _ray
 from radas._reporter import ProgressBar, say
 from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
+from radas.backends._live import ResultsSoFar
 from radas.backends._progress import FINISHED, RUNNING, STOPPED, Progress
 from radas.backends._resources import Capacity, TrialResources
 from radas.backends._tuner import ResultFrames, TrialRecord
@@ -83,6 +84,29 @@ class MemoryResults(ResultFrames):
         """One result per trial (``config``, ``metrics``, ``error``, ``path``, ``checkpoint``)."""
         return [_Result(t.config, t.record().last_result, RuntimeError(t.error) if t.error else None)
                 for t in self._sweep.trials]
+
+
+class MemoryResultsSoFar(ResultsSoFar):
+    """The results of an in-process sweep while it runs (the sweep of the moment: a fresh run
+    replaces it)."""
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self._key = key
+        self._seen: list[tuple[int, str]] = []
+
+    def _trials(self) -> list[MemoryTrial]:
+        sweep = MemoryBackend.sweeps.get(self._key)
+        self.progress = sweep.progress if sweep is not None else None
+        return list(sweep.trials) if sweep is not None else []
+
+    def refresh(self) -> bool:
+        """True when a trial reported (or its status changed) since the last look."""
+        seen = [(len(t.reports), t.status) for t in self._trials()]
+        changed, self._seen = seen != self._seen, seen
+        return changed
+
+    def _records(self) -> list[TrialRecord]:
+        return [trial.record() for trial in self._trials() if trial.reports or trial.status != "PENDING"]
 
 
 @dataclass(frozen=True)
@@ -197,6 +221,10 @@ class MemoryBackend(Backend):
         if sweep is not None and sweep.running:
             sweep.stop_event.set()
             await self.attach(spec)
+
+    def results_so_far(self, spec: SweepSpec) -> MemoryResultsSoFar:
+        """The sweep's results while it runs, from memory."""
+        return MemoryResultsSoFar(self._key(spec))
 
     async def open_results(self, spec: SweepSpec) -> MemoryResults:  # type: ignore[override]
         """The sweep's results, read from memory."""

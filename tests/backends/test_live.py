@@ -1,0 +1,77 @@
+"""The results log of a running sweep: appended by the driver, read a little at a time by anyone
+who sees the experiment folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from radas.backends._folder import ExperimentFolder
+from radas.backends._live import LoggedResults, ResultsLog
+from radas.backends._progress import Progress
+
+
+@dataclass
+class FakeTrial:
+    trial_id: str
+    config: dict = field(default_factory=dict)
+
+
+def folder(tmp_path: Path) -> ExperimentFolder:
+    f = ExperimentFolder(tmp_path, "exp")
+    f.path.mkdir(parents=True)
+    return f
+
+
+def test_results_are_read_incrementally_with_configs_and_statuses(tmp_path: Path) -> None:
+    f = folder(tmp_path)
+    log, seen = ResultsLog(f.results_file), LoggedResults(f)
+    a, b = FakeTrial("a", {"lr": 0.1, "opt": {"name": "adam"}, "model": object()}), FakeTrial("b", {"lr": 0.2})
+    assert not seen.refresh() and seen.get_iteration_dataframe().empty  # nothing logged yet
+    for step in (1, 2):
+        for trial in (a, b):
+            score = np.float32(step * trial.config["lr"])
+            log.on_trial_result(0, [], trial, {"score": score, "training_iteration": step, "config": trial.config,
+                                               "pid": 7, "text": "x" * 500})
+    log.on_experiment_end([])
+    Progress(experiment="exp", statuses={"a": "TERMINATED", "b": "ERROR"}).write(f.progress_file)
+    assert seen.refresh()
+    df = seen.get_iteration_dataframe()
+    assert len(df) == 4 and df["config/opt/name"].tolist().count("adam") == 2 and "config/model" not in df
+    assert "pid" not in df and "text" not in df and df["score"].dtype == float
+    brief = seen.get_dataframe().set_index("trial_id")
+    assert brief.loc["a", "status"] == "TERMINATED" and brief.loc["b", "status"] == "ERROR"
+    assert not seen.refresh()  # nothing new
+
+    # a retried trial reports its first steps again: the earlier attempt's rows are dropped
+    log.on_trial_result(0, [], a, {"score": 5.0, "training_iteration": 1})
+    log.on_experiment_end([])
+    assert seen.refresh()
+    assert seen.get_iteration_dataframe().query("trial_id == 'a'")["score"].tolist() == [5.0]
+
+
+def test_a_half_written_line_waits_for_the_rest_and_a_new_log_starts_over(tmp_path: Path) -> None:
+    f = folder(tmp_path)
+    seen = LoggedResults(f)
+    f.results_file.write_text('{"t": "a", "r": {"score": 1}}\n{"t": "a", "r": {"sco')
+    assert seen.refresh() and len(seen.get_iteration_dataframe()) == 1
+    with f.results_file.open("a") as out:
+        out.write('re": 2}}\n')
+    assert seen.refresh() and seen.get_iteration_dataframe()["score"].tolist() == [1, 2]
+    fresh = tmp_path / "fresh.jsonl"
+    fresh.write_text('{"t": "z", "r": {"s": 3}}\n')
+    os.replace(fresh, f.results_file)  # a fresh run: a new log in its place
+    assert seen.refresh() and seen.get_iteration_dataframe()["trial_id"].tolist() == ["z"]
+
+
+def test_the_log_is_never_written_through_a_planted_link(tmp_path: Path) -> None:
+    f = folder(tmp_path)
+    target = tmp_path / "elsewhere"
+    f.results_file.symlink_to(target)
+    log = ResultsLog(f.results_file)
+    log.on_trial_result(0, [], FakeTrial("a"), {"score": 1})
+    log.on_experiment_end([])  # refused quietly: a view never breaks the sweep
+    assert not target.exists()
