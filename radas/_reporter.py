@@ -7,6 +7,7 @@ sweep's progress bar is one output updated in place through IPython's display). 
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 import os
@@ -50,6 +51,26 @@ def show(figure: Any) -> None:
         from IPython.display import display
 
         display(figure)
+
+
+class LiveImage:
+    """In a notebook, one PNG image in the cell's output, replaced in place through its display
+    handle at every :meth:`update` (elsewhere: nothing; the caller writes a file instead)."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def update(self, png: bytes) -> None:
+        """Show ``png`` in place of the previous image."""
+        if not in_notebook():
+            return
+        from IPython.display import display
+
+        data = {"image/png": base64.b64encode(png).decode(), "text/plain": "<radas live figure>"}
+        if self._handle is None:
+            self._handle = display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
 
 
 def clock(seconds: float) -> str:

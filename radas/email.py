@@ -36,7 +36,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -297,12 +297,19 @@ def send_email(
     subject: str,
     body: str,
     attachments: AttachmentsArg = None,
+    *,
+    html: str | None = None,
+    images: Mapping[str, bytes] | None = None,
 ) -> None:
-    """Send a plain-text email, optionally with file attachments.
+    """Send an email: plain text, optionally an HTML version with inline images, and file
+    attachments.
 
     ``to_address`` is one address, a comma-separated string or a list of addresses;
-    ``attachments`` a path or a list of paths. SMTP settings are described in the module
-    docstring (``RADAS_SMTP_*`` variables or the ``[email]`` config table).
+    ``attachments`` a path or a list of paths. ``html`` is shown by mail programs that show HTML
+    (``body`` is the plain-text alternative); ``images`` are PNGs shown inside it, by content id:
+    ``images={"curves@radas": png}`` with ``<img src="cid:curves@radas">`` in ``html``. SMTP
+    settings are described in the module docstring (``RADAS_SMTP_*`` variables or the ``[email]``
+    config table).
 
     Raises :class:`~radas.errors.ConfigError` when email is not configured,
     :class:`~radas.errors.RadasValueError` / :class:`~radas.errors.RadasTypeError` for bad
@@ -313,12 +320,15 @@ def send_email(
         raise RadasTypeError(f"subject must be a str, got {type(subject).__name__} {subject!r}")
     if not isinstance(body, str):
         raise RadasTypeError(f"body must be a str, got {type(body).__name__}")
+    if html is not None and not isinstance(html, str):
+        raise RadasTypeError(f"html must be a str or None, got {type(html).__name__}")
+    inline = _images(images)
     files = _attachment_paths(attachments)
     settings = smtp_settings()
     yagmail = _import_yagmail()
     secrets = _secrets()
     where = settings.describe()
-    message = _build_message(settings.sender, recipients, subject, body, files)
+    message = _build_message(settings.sender, recipients, subject, body, files, html, inline)
     try:
         client = _make_client(yagmail, settings)
         try:
@@ -344,8 +354,22 @@ def send_email(
     logger.info("email %r sent to %s through %s:%s", subject, recipients, settings.host, settings.port)
 
 
-def _build_message(sender: str, recipients: list[str], subject: str, body: str, files: list[str]) -> EmailMessage:
-    """A text/plain message (with a monospace HTML alternative) and its attachments."""
+def _images(images: Mapping[str, bytes] | None) -> dict[str, bytes]:
+    if images is None:
+        return {}
+    if not isinstance(images, Mapping) or not all(isinstance(k, str) and isinstance(v, bytes)
+                                                  for k, v in images.items()):
+        raise RadasTypeError("images must map content ids (str) to PNG bytes, e.g. {'curves@radas': png}")
+    bad = [k for k in images if not k or any(c in k for c in "<> \r\n")]
+    if bad:
+        raise RadasValueError(f"images: {bad} are not content ids: use names like 'curves@radas' (no spaces or <>)")
+    return dict(images)
+
+
+def _build_message(sender: str, recipients: list[str], subject: str, body: str, files: list[str],
+                   html_body: str | None = None, images: Mapping[str, bytes] | None = None) -> EmailMessage:
+    """A text/plain message with an HTML alternative (``html_body`` with its inline ``images``, or
+    the text in monospace) and its attachments."""
     message = EmailMessage()
     message["Subject"] = " ".join(subject.splitlines())  # a header is one line
     message["From"] = sender
@@ -353,7 +377,14 @@ def _build_message(sender: str, recipients: list[str], subject: str, body: str, 
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     message.set_content(body)
-    message.add_alternative(f"<html><body><pre>{html.escape(body)}</pre></body></html>", subtype="html")
+    if html_body is None:
+        html_body = f"<html><body><pre>{html.escape(body)}</pre></body></html>"
+    message.add_alternative(html_body, subtype="html")
+    html_part = message.get_body(preferencelist=("html",))
+    if html_part is not None:  # the part just added
+        for cid, png in (images or {}).items():
+            html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", disposition="inline",
+                                  filename=f"{cid.partition('@')[0]}.png")
     for path in files:
         kind, encoding = mimetypes.guess_type(path)
         if kind is None or encoding is not None:
@@ -384,6 +415,9 @@ def notify(
     subject: str,
     body: str,
     attachments: AttachmentsArg = None,
+    *,
+    html: str | None = None,
+    images: Mapping[str, bytes] | None = None,
 ) -> bool:
     """Like :func:`send_email`, but never raises: on any failure print a warning, return False.
 
@@ -391,7 +425,7 @@ def notify(
     Returns True when the message was handed to the server.
     """
     try:
-        send_email(to_address, subject, body, attachments)
+        send_email(to_address, subject, body, attachments, html=html, images=images)
     except Exception as exc:  # noqa: BLE001 - notification must never raise
         detail = _scrub(f"{type(exc).__name__}: {exc}")
         print_warning(f"could not send the email {subject!r} to {to_address!r}: {detail}")

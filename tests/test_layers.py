@@ -18,12 +18,12 @@ PACKAGE = ROOT / "radas"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("radas.errors", "radas._config", "radas._names", "radas._reporter", "radas._aio", "radas._safefile",
               "radas._ray", "radas.utils", "radas._explode")),
-    ("clusters and storage", ("radas.clusters", "radas.cloud_artifact", "radas.email", "radas._tracking",
-                              "radas.rwandb", "radas.rswanlab")),
+    ("clusters, storage and plots", ("radas.clusters", "radas.cloud_artifact", "radas.email", "radas._tracking",
+                                    "radas.rwandb", "radas.rswanlab", "radas.plots")),
     ("folders", ("radas.core",)),
     ("backends", ("radas.backends",)),
     ("experiment", ("radas.experiment",)),
-    ("front", ("radas.tuner", "radas.grpo", "radas.plots", "radas.cli", "radas")),
+    ("front", ("radas.tuner", "radas.grpo", "radas.cli", "radas")),
 ]
 # where Ray's private internals may be used: nowhere else
 RAY_INTERNALS_MODULE = "radas._ray"

@@ -97,6 +97,10 @@ class Backend(abc.ABC):
         """The experiment's results folder as this process sees it."""
         return self.folder(spec).path
 
+    def report_path(self, spec: SweepSpec) -> Path | None:
+        """Where the experiment's report page is written (None: the target has no results folder)."""
+        return self.folder(spec).report_file
+
     # ---- preparing the trials ---------------------------------------------------------------
     @abc.abstractmethod
     async def capacity(self) -> Capacity | None:

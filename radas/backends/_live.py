@@ -23,7 +23,7 @@ from ray.tune import Callback
 
 from radas.backends._folder import ExperimentFolder
 from radas.backends._progress import Progress
-from radas.backends._tuner import REPORTED_KEY, ResultFrames, TrialRecord, flatten
+from radas.backends._tuner import REPORTED_KEY, ResultFrames, TrialRecord, error_line, flatten
 
 FLUSH_S = 1.0
 # result keys of Tune's that say nothing about the trial's progress (and the config, logged once)
@@ -66,9 +66,10 @@ def compact(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ResultsLog(Callback):
-    """A Tune callback appending each reported result to ``path`` (JSON lines: a trial's config
-    once, ``{"t": id, "c": {...}}``, then ``{"t": id, "r": {...}}`` per result), at most once a
-    second. Never breaks the sweep: a log it cannot write is left behind."""
+    """A Tune callback appending each reported result to ``path``, at most once a second, as JSON
+    lines: a trial's config and folder name once (``{"t": id, "c": {...}, "d": name}``), then
+    ``{"t": id, "r": {...}}`` per result, and ``{"t": id, "e": last error line}`` when it errored
+    (after its retries). Never breaks the sweep: a log it cannot write is left behind."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -83,8 +84,12 @@ class ResultsLog(Callback):
                         **info: Any) -> None:
         if trial.trial_id not in self._known:
             self._known.add(trial.trial_id)
-            self._lines.append(json.dumps({"t": trial.trial_id, "c": _plain_items(trial.config or {})}))
+            self._lines.append(json.dumps({"t": trial.trial_id, "c": _plain_items(trial.config or {}),
+                                           "d": Path(trial.path).name if trial.path else ""}))
         self._lines.append(json.dumps({"t": trial.trial_id, "r": compact(result)}))
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._lines.append(json.dumps({"t": trial.trial_id, "e": error_line(trial)}))
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         now = time.monotonic()
@@ -107,6 +112,8 @@ class _Trial:
     def __init__(self, trial_id: str) -> None:
         self.trial_id = trial_id
         self.config: dict[str, Any] = {}
+        self.folder = ""  # the trial's folder, by name in the experiment folder
+        self.error: str | None = None
         self.rows: list[dict[str, Any]] = []
         self.frame: pd.DataFrame | None = None
 
@@ -128,6 +135,10 @@ class ResultsSoFar(ResultFrames):
     def refresh(self) -> bool:
         """Look again; True when anything changed since the last look."""
         raise NotImplementedError
+
+    def trial_paths(self) -> dict[str, str | None]:
+        """Each trial's folder, by trial id (None where there is none)."""
+        return {record.trial_id: record.path for record in self._records()}
 
 
 class LoggedResults(ResultsSoFar):
@@ -170,7 +181,9 @@ class LoggedResults(ResultsSoFar):
         except (ValueError, KeyError, TypeError):
             return
         if isinstance(entry.get("c"), dict):
-            trial.config = entry["c"]
+            trial.config, trial.folder = entry["c"], str(entry.get("d") or "")
+        if entry.get("e"):
+            trial.error = str(entry["e"])
         if isinstance(entry.get("r"), dict):
             trial.add(entry["r"])
 
@@ -182,5 +195,6 @@ class LoggedResults(ResultsSoFar):
                 trial.frame = pd.DataFrame(trial.rows)
             records.append(TrialRecord(
                 trial_id=trial.trial_id, config=trial.config, last_result=trial.rows[-1] if trial.rows else {},
-                status=statuses.get(trial.trial_id, "RUNNING"), error=None, path=None, history=trial.frame))
+                status=statuses.get(trial.trial_id, "ERROR" if trial.error else "RUNNING"), error=trial.error,
+                path=str(self._folder.path / trial.folder) if trial.folder else None, history=trial.frame))
         return records

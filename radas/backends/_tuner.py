@@ -92,9 +92,8 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _error_line(trial: Any) -> str | None:
-    if trial.status != "ERROR":
-        return None
+def error_line(trial: Any) -> str:
+    """The last line of a Tune trial's error (for a trial that errored)."""
     error = trial.get_error()
     if error is None:
         return "error (no details saved)"
@@ -263,7 +262,8 @@ class Tuner(ResultFrames, tune.Tuner):
                 _ray.set_trial_status(trial, final[trial.trial_id])
             records.append(TrialRecord(
                 trial_id=trial.trial_id, config=trial.config, last_result=trial.last_result or {},
-                status=trial.status, error=_error_line(trial), path=trial.path,
+                status=trial.status,
+                error=error_line(trial) if trial.status == "ERROR" else None, path=trial.path,
                 history=_ray.trial_history(results, trial.trial_id)))
         return records
 

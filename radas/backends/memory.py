@@ -133,6 +133,10 @@ class MemoryBackend(Backend):
         """``memory:<user>/<experiment>``: the results are in this process."""
         return Path(f"memory:{spec.user_name}/{spec.experiment_name}")
 
+    def report_path(self, spec: SweepSpec) -> None:
+        """None: the results live in this process, and so does the report (in the email)."""
+        return None
+
     async def capacity(self) -> Capacity:
         """This machine's CPUs; no GPUs."""
         return Capacity(cpu=float(os.cpu_count() or 1), gpu=0.0, source="this process")

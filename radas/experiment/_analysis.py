@@ -124,7 +124,8 @@ def plot(
         process_sns_fn(sns)
         matplotlib.rcParams.update(dict(matplotlib_rcParams_update))  # type: ignore[arg-type]  # keys checked
         kwargs = _resolve_kwargs(df, plot_kwargs, rename_mapping)
-        if getattr(plot_fn, "__name__", "") not in FIGURE_LEVEL and "ax" not in kwargs:
+        name = getattr(getattr(plot_fn, "func", plot_fn), "__name__", "")  # functools.partial: its function's
+        if name not in FIGURE_LEVEL and "ax" not in kwargs:
             plt.figure()  # axes-level functions draw on the current figure: give them their own
         g = plot_fn(**kwargs)
         g = process_g_fn(g) or g

@@ -1,79 +1,189 @@
-"""The end-of-experiment email: outcome, duration, trials by status, best trial, the head of
-the DataFrame, the figure attached. Sending never breaks an experiment."""
+"""The end-of-experiment email: the report in a mail. An HTML message (with a plain-text
+alternative) with the outcome, duration, trials by status, the best trials, the first errors,
+every figure of the call inline as PNG, and where the results and the report page are - the same
+on failure and interruption, with what is known so far. Figures and attachments stay within
+what mail servers accept; what is left out is said. Sending never breaks an experiment."""
 
 from __future__ import annotations
 
+import html
 import socket
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from radas._reporter import clock
+from radas.experiment import _figures
+from radas.experiment._page import number
+from radas.experiment._report import BEST_ROWS, Report
 
-def summary(
-    experiment_name: str,
-    run_with: str,
-    outcome: str,
-    seconds: float,
-    df: pd.DataFrame | None,
-    metric: str | None,
-    mode: str | None,
-    error: BaseException | None,
-) -> tuple[str, str]:
-    """Subject and body of the email for one finished (or failed) experiment. Never raises: what
-    cannot be summarized (a DataFrame of an unexpected shape) is said in one line instead."""
-    subject = f"[radas] {experiment_name}: {outcome}"
-    lines = [
-        f"Experiment: {experiment_name}",
-        f"Ran on: {run_with} (driver host {socket.gethostname()})",
-        f"Outcome: {outcome}",
-        f"Duration: {seconds:.1f} s",
-    ]
+# inline figures and attachments each stay under these sizes in all (mail servers commonly refuse
+# messages over 10-25 MB; base64 makes everything a third larger)
+MAX_IMAGES_BYTES = 5 * 1024**2
+MAX_ATTACHMENTS_BYTES = 5 * 1024**2
+# errored trials the email names
+FIRST_ERRORS = 3
+_CELL = 'style="padding:4px 10px;border-bottom:1px solid #e3e6ee;text-align:left"'
+
+
+@dataclass
+class Email:
+    """One notification: subject, text, HTML, the images the HTML shows and the attachments."""
+
+    subject: str
+    text: str
+    html: str
+    images: dict[str, bytes] = field(default_factory=dict)
+    attachments: list[Path] = field(default_factory=list)
+
+
+def compose(report: Report, saved: Sequence[Path] = ()) -> Email:
+    """The email of ``report``; ``saved``: the figure files of the call (PNG ones are inline
+    already, the others - PDF, SVG - attached). Never raises: what cannot be summarized is said."""
+    facts = [("Experiment", report.experiment), ("Ran on", f"{report.run_with} (driver host {socket.gethostname()})"),
+             ("Outcome", report.state)]
+    if report.seconds is not None:
+        facts.append(("Duration", f"{report.seconds:.1f} s ({clock(report.seconds)})"))
+    facts.append(("Trials", _safe(report.counts)))
+    text = [f"{k}: {v}" for k, v in facts]
+    parts = [f"<h2 style=\"margin:0 0 8px\">{html.escape(report.experiment)}: {html.escape(report.state)}</h2>",
+             _facts_html(facts)]
+    if report.error:
+        text.append(f"Error: {report.error}")
+        parts.append(f"<h3>Error</h3><pre>{html.escape(report.error)}</pre>")
+    try:
+        best_text, best_html = _best(report)
+    except Exception as exc:  # noqa: BLE001 - the email must go out whatever the results hold
+        best_text, best_html = [f"(the trials could not be summarized: {type(exc).__name__}: {exc})"], ""
+    text += best_text
+    parts.append(best_html)
+    errors = report.errors()
+    if errors:
+        shown = errors[:FIRST_ERRORS]
+        text += ["", f"Errored trials ({len(errors)}, first {len(shown)}):"]
+        text += [f"  {trial}: {line}" + (f" ({folder})" if folder else "") for trial, line, folder in shown]
+        items = [f"<li><code>{html.escape(trial)}</code>: {html.escape(line)}"
+                 + (f"<br><small>{html.escape(folder)}</small>" if folder else "") + "</li>"
+                 for trial, line, folder in shown]
+        parts.append(f"<h3>Errored trials ({len(errors)})</h3><ul>{''.join(items)}</ul>")
+    images, left_out, figure_html = _inline(report)
+    attachments, attachment_notes = _attachments(saved)
+    left_out += attachment_notes
+    if figure_html:
+        parts.append("<h3>Figures</h3>" + "".join(figure_html))
+        text += ["", f"Figures: {len(images)} in the HTML version of this email."]
+    where = [("Results", report.results_path)]
+    if report.page_path is not None:
+        where.append(("Report", str(report.page_path)))
+    text += ["", *(f"{k}: {v}" for k, v in where)]
+    parts.append(_facts_html(where))
+    if left_out:
+        text += ["", *left_out]
+        parts.append("".join(f"<p style=\"color:#8d1c17\">{html.escape(n)}</p>" for n in left_out))
+    body = ('<html><body style="font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2230">'
+            + "".join(parts) + "</body></html>")
+    return Email(subject=f"[radas] {report.experiment}: {report.state}", text="\n".join(text), html=body,
+                 images=images, attachments=attachments)
+
+
+def _safe(fn: Any) -> Any:
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - a part that cannot be summarized is said, never raised
+        return f"(could not be summarized: {type(exc).__name__}: {exc})"
+
+
+def _facts_html(rows: Sequence[tuple[str, str]]) -> str:
+    return ("<table style=\"border-collapse:collapse\">" + "".join(
+        f"<tr><th {_CELL}>{html.escape(k)}</th><td {_CELL}>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        + "</table>")
+
+
+def _best(report: Report) -> tuple[list[str], str]:
+    """The best trial in a line, and the best trials as a text and an HTML table."""
+    if report.trials.empty:
+        return [], ""
+    ranked = report.ranked().head(BEST_ROWS)
+    columns = [c for c in report.columns() if c != "trial_id"]
+    text: list[str] = []
+    y = _figures.metric_column(report.trials, report.metric)
+    best = report.best_config()
+    if y is not None and best:
+        value = ranked.iloc[0][y]
+        order = f"{report.mode} {y}" if report.mode else y
+        config = {f"config/{k}": v for k, v in best.items()}
+        text.append(f"Best trial ({order}): {y}={number(value)} with {config}")
+    table = ranked[columns].rename(columns=lambda c: str(c).removeprefix("config/"))
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        text += ["", f"Best trials (of {len(report.trials)}):", table.to_string(index=False)]
+    head = "".join(f"<th {_CELL}>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(f"<td {_CELL}>{html.escape(number(v))}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    return text, (f"<h3>Best trials (of {len(report.trials)})</h3><table id=\"best-trials\" "
+                  f"style=\"border-collapse:collapse\"><tr>{head}</tr>{rows}</table>")
+
+
+def _inline(report: Report) -> tuple[dict[str, bytes], list[str], list[str]]:
+    """The report's figures as inline images within :data:`MAX_IMAGES_BYTES`; notes on those left out."""
+    images: dict[str, bytes] = {}
+    notes: list[str] = []
+    parts: list[str] = []
+    total = 0
+    where = f"; it is in the report page {report.page_path}" if report.page_path else ""
+    for figure in report.figures:
+        if total + len(figure.png) > MAX_IMAGES_BYTES:
+            notes.append(f"Left out: the figure '{figure.caption}' ({_size(len(figure.png))}) would take the "
+                         f"email's figures over {_size(MAX_IMAGES_BYTES)}{where}.")
+            continue
+        total += len(figure.png)
+        cid = f"{figure.name}-{uuid.uuid4().hex[:8]}@radas"
+        images[cid] = figure.png
+        parts.append(f'<p><img src="cid:{cid}" alt="{html.escape(figure.caption)}" style="max-width:100%"><br>'
+                     f"<small>{html.escape(figure.caption)}</small></p>")
+    return images, notes, parts
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n >= 1024**2 else f"{max(round(n / 1024), 1)} KB"
+
+
+def _attachments(saved: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """The call's saved figure files other than PNG (inline already), within :data:`MAX_ATTACHMENTS_BYTES`."""
+    files, notes, total = [], [], 0
+    for path in saved:
+        if path.suffix == ".png" or not path.exists():
+            continue
+        size = path.stat().st_size
+        if total + size > MAX_ATTACHMENTS_BYTES:
+            notes.append(f"Left out: the attachment {path} ({_size(size)}) would take the attachments over "
+                         f"{_size(MAX_ATTACHMENTS_BYTES)}.")
+            continue
+        total += size
+        files.append(path)
+    return files, notes
+
+
+def fallback(experiment: str, state: str, seconds: float, error: BaseException | None, problem: Exception) -> Email:
+    """A short email for when the report itself could not be gathered."""
+    lines = [f"Experiment: {experiment}", f"Outcome: {state}", f"Duration: {seconds:.1f} s"]
     if error is not None:
         lines.append(f"Error: {type(error).__name__}: {error}")
-    if df is not None:
-        try:
-            lines += _df_lines(df, metric, mode)
-        except Exception as exc:  # noqa: BLE001 - the email must go out whatever the DataFrame holds
-            lines.append(f"(the results table could not be summarized: {type(exc).__name__}: {exc})")
-    return subject, "\n".join(lines)
+    lines.append(f"(the results could not be summarized: {type(problem).__name__}: {problem})")
+    text = "\n".join(lines)
+    return Email(subject=f"[radas] {experiment}: {state}", text=text,
+                 html=f"<html><body><pre>{html.escape(text)}</pre></body></html>")
 
 
-def _df_lines(df: pd.DataFrame, metric: str | None, mode: str | None) -> list[str]:
-    lines = []
-    if "status" in df.columns:
-        counts = df["status"].value_counts().to_dict()
-        lines.append("Trials: " + ", ".join(f"{n} {str(s).lower()}" for s, n in counts.items()))
-    else:
-        lines.append(f"Rows: {len(df)}")
-    if metric and mode and metric in df.columns:
-        values = pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float)
-        if np.isfinite(values).any():
-            position = int(np.nanargmax(values) if mode == "max" else np.nanargmin(values))
-            best = df.iloc[position]  # by position: the index may be anything process_df_fn made it
-            config = {k: _plain(v) for k, v in best.items() if str(k).startswith("config/")}
-            key = df.index[position]  # config columns process_df_fn moved into the index
-            for name, value in zip(df.index.names, key if isinstance(key, tuple) else (key,), strict=False):
-                if name is not None and str(name).startswith("config/"):
-                    config[str(name)] = _plain(value)
-            lines.append(f"Best trial ({mode} {metric}): {metric}={_plain(values[position])} with {config}")
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        lines += ["", "First rows of the results:", df.head(10).to_string()]
-    return lines
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python number it holds (for readable text)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def send_summary(to: Sequence[str], subject: str, body: str, attachments: Sequence[Path]) -> bool:
-    """Send the summary; on any failure print a warning and return False."""
+def send(to: Sequence[str], email: Email) -> bool:
+    """Send ``email``; on any failure print a warning and return False."""
     from radas.email import notify
 
-    return notify(list(to), subject, body, attachments=[str(a) for a in attachments] or None)
+    return notify(list(to), email.subject, email.text, [str(a) for a in email.attachments] or None,
+                  html=email.html, images=email.images)
 
 
 def outcome_of(df: pd.DataFrame | None, stopped: bool) -> str:
@@ -85,4 +195,3 @@ def outcome_of(df: pd.DataFrame | None, stopped: bool) -> str:
         if errored:
             return f"finished with {errored} errored trial{'s' if errored > 1 else ''}"
     return "succeeded"
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,6 +25,7 @@ from radas.backends import (
     Backend,
     ChecksParamSpace,
     ExperimentState,
+    ResultsSoFar,
     SweepRequest,
     SweepSpec,
     Tuner,
@@ -32,7 +34,7 @@ from radas.backends import (
     take_secrets,
 )
 from radas.errors import ExperimentFailedError, ExperimentNotFoundError, RadasValueError
-from radas.experiment import _analysis, _notify, _validate
+from radas.experiment import _analysis, _live, _notify, _report, _validate
 from radas.experiment._choice import RUN_CHOICES, choose
 
 
@@ -66,6 +68,7 @@ async def run_experiment(
     num_seeds: int | None = None,
     cpu_per_trial: float | None = None,
     gpu_per_trial: float | str | None = None,
+    live_plot: bool | Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
     """Run (or restore, attach to, analyze) a Ray Tune sweep and return its results.
 
@@ -112,6 +115,16 @@ async def run_experiment(
             ``"auto"`` lets a trainable that can estimate its memory (``radas.grpo``) pack as
             many trials per GPU as fit. A request no node of the target can satisfy is an
             error before anything starts.
+        live_plot: the figure redrawn from the results so far while the sweep runs (every few
+            seconds, when anything changed), in place in a notebook, else into
+            ``./radas_figures/<user_name>/<experiment_name>.live.png``: ``True`` for learning
+            curves (the metric at each step, one line per trial), a plot function called with
+            ``data=`` the results so far (one row per report), ``False`` for none. Default: the
+            curves in a notebook when the trainable reports per iteration.
+
+    The experiment's report page (``radas-report.html`` next to its results: counts, the trials,
+    the best config, the figures, errors) is rewritten while the sweep runs and at the end of
+    the call; the email carries the same report, figures inline.
 
     A trainable with a ``check_param_space(param_space)`` attribute (like
     ``radas.grpo.grpo_trainable``) has it called while the arguments are checked, so a bad key or
@@ -141,6 +154,7 @@ async def run_experiment(
     rc = _validate.check_rcparams(matplotlib_rcParams_update)
     formats = _analysis.check_plot_format(plot_format)
     emails = _validate.check_email(email_notification_to_address)
+    _live.check_live_plot(live_plot)
     if cpu_per_trial is not None:
         _validate.check_positive("cpu_per_trial", cpu_per_trial)
     if gpu_per_trial is not None and gpu_per_trial != AUTO:
@@ -166,23 +180,28 @@ async def run_experiment(
     ), check_resources="run" in phases)
 
     started = time.monotonic()
+    so_far = backend.results_so_far(spec)
     df: pd.DataFrame | None = None
-    stopped = False
+    result: dict[str, Any] = {}
+    stopped = touched = False
     try:
         # 2. Locate  3. Choose  4. Run
         state = await backend.locate(spec)
         if "run" in phases:
             action = await choose(run_choice, state, experiment_name, yes)
-            stopped = await _do(backend, spec, action, state, secrets)
+            touched = True
+            async with _live.watching(backend, spec, so_far, live_plot, run_with, process_sns_fn, rc):
+                stopped = await _do(backend, spec, action, state, secrets)
         elif not state.restorable:
             raise ExperimentNotFoundError(
                 f"dos={list(phases)}: experiment {experiment_name!r} of user {user_name!r} has "
                 f"no results to analyze at {state.path}; run it first (dos=['run', 'analyze'])"
             )
         # 5. Analyze
+        touched = True
         tuner = await backend.open_results(spec)
         await asyncio.to_thread(_report_errors, tuner)
-        result: dict[str, Any] = {"tuner": tuner}
+        result["tuner"] = tuner
         if "analyze" in phases:
             df = await asyncio.to_thread(_analysis.process_df, tuner, tuner_to_df_fn, process_df_fn, df_kwargs)
             result["df"] = df
@@ -193,23 +212,42 @@ async def run_experiment(
                 )
                 show(result["fig"])
     except BaseException as exc:
-        # 6. Notify (failure)
-        if emails:
-            failed = "interrupted" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "failed"
-            subject, body = _notify.summary(experiment_name, run_with, failed,
-                                            time.monotonic() - started, df, metric, mode, exc)
-            await asyncio.to_thread(_notify.send_summary, emails, subject, body, [])
+        # 6. Report and notify (failure)
+        failed = "interrupted" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "failed"
+        await _finish(backend, spec, so_far, run_with, failed, time.monotonic() - started, result.get("fig"), exc,
+                      touched, emails, [])
         raise
-    # 6. Notify (outcome)
+    # 6. Report and notify (outcome)
     outcome = _notify.outcome_of(df, stopped)
+    page = await _finish(backend, spec, so_far, run_with, outcome, time.monotonic() - started, result.get("fig"),
+                         None, True, emails,
+                         [p for p in _analysis.figure_paths(user_name, experiment_name, formats) if p.exists()])
     say("ok", f"experiment {experiment_name!r} {outcome} in {time.monotonic() - started:.1f} s; "
-        f"results in {backend.experiment_path(spec)}")
-    if emails:
-        subject, body = _notify.summary(experiment_name, run_with, outcome,
-                                        time.monotonic() - started, df, metric, mode, None)
-        figures = [p for p in _analysis.figure_paths(user_name, experiment_name, formats) if p.exists()]
-        await asyncio.to_thread(_notify.send_summary, emails, subject, body, figures)
+        f"results in {backend.experiment_path(spec)}" + (f"; report: {page}" if page else ""))
     return result
+
+
+async def _finish(backend: Backend, spec: SweepSpec, so_far: ResultsSoFar, run_with: str, state: str, seconds: float,
+                  fig: Any, error: BaseException | None, write_page: bool, emails: list[str],
+                  saved: list[Path]) -> Path | None:
+    """Write the report page (when the call ran or analyzed the sweep) and email it; never raises
+    over it. Returns the page written (None: none)."""
+    if not emails and (not write_page or backend.report_path(spec) is None):
+        return None  # no one to tell, nowhere to write
+    try:
+        report = await asyncio.to_thread(_report.after_call, backend, spec, so_far, run_with, state, seconds, fig,
+                                         error, write_page)
+        email = _notify.compose(report, saved)
+    except Exception as problem:  # noqa: BLE001 - the results (or the error) come back whatever the report does
+        say("warning", f"the report of {spec.experiment_name!r} could not be made: {type(problem).__name__}: "
+            f"{problem}")
+        if emails:
+            await asyncio.to_thread(_notify.send, emails, _notify.fallback(spec.experiment_name, state, seconds,
+                                                                           error, problem))
+        return None
+    if emails:
+        await asyncio.to_thread(_notify.send, emails, email)
+    return report.page_path
 
 
 async def _do(backend: Backend, spec: SweepSpec, action: str, state: ExperimentState,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from radas.backends._folder import ExperimentFolder
 from radas.backends._live import LoggedResults, ResultsLog
@@ -16,8 +17,15 @@ from radas.backends._progress import Progress
 
 @dataclass
 class FakeTrial:
+    """What the results log reads of Tune's trials."""
+
     trial_id: str
     config: dict = field(default_factory=dict)
+    path: str | None = None
+    error: str = ""
+
+    def get_error(self) -> Exception:
+        return RuntimeError(f"Traceback...\n  File x\n{self.error}")
 
 
 def folder(tmp_path: Path) -> ExperimentFolder:
@@ -29,13 +37,15 @@ def folder(tmp_path: Path) -> ExperimentFolder:
 def test_results_are_read_incrementally_with_configs_and_statuses(tmp_path: Path) -> None:
     f = folder(tmp_path)
     log, seen = ResultsLog(f.results_file), LoggedResults(f)
-    a, b = FakeTrial("a", {"lr": 0.1, "opt": {"name": "adam"}, "model": object()}), FakeTrial("b", {"lr": 0.2})
+    a = FakeTrial("a", {"lr": 0.1, "opt": {"name": "adam"}, "model": object()}, path=str(f.path / "train_a_0"))
+    b = FakeTrial("b", {"lr": 0.2}, error="ValueError: boom")
     assert not seen.refresh() and seen.get_iteration_dataframe().empty  # nothing logged yet
     for step in (1, 2):
         for trial in (a, b):
             score = np.float32(step * trial.config["lr"])
             log.on_trial_result(0, [], trial, {"score": score, "training_iteration": step, "config": trial.config,
                                                "pid": 7, "text": "x" * 500})
+    log.on_trial_error(0, [], b)
     log.on_experiment_end([])
     Progress(experiment="exp", statuses={"a": "TERMINATED", "b": "ERROR"}).write(f.progress_file)
     assert seen.refresh()
@@ -44,6 +54,8 @@ def test_results_are_read_incrementally_with_configs_and_statuses(tmp_path: Path
     assert "pid" not in df and "text" not in df and df["score"].dtype == float
     brief = seen.get_dataframe().set_index("trial_id")
     assert brief.loc["a", "status"] == "TERMINATED" and brief.loc["b", "status"] == "ERROR"
+    assert brief.loc["b", "error"] == "ValueError: boom" and pd.isna(brief.loc["a", "error"])
+    assert seen.trial_paths() == {"a": str(f.path / "train_a_0"), "b": None}
     assert not seen.refresh()  # nothing new
 
     # a retried trial reports its first steps again: the earlier attempt's rows are dropped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import seaborn as sns
 from ray import tune
@@ -20,6 +21,20 @@ def _body(message) -> str:
     return message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
 
 
+def _html(message) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+def inline_images(message) -> list:
+    """The images shown inside the HTML version (multipart/related parts with a Content-ID)."""
+    return [part for part in message.walk() if part.get_content_type() == "image/png" and part["Content-ID"]]
+
+
+def curve(config):
+    for step in range(4):
+        tune.report({"score": config["a"] * step + config["b"], "step": step})
+
+
 async def test_success_email_with_summary_and_figure(smtp, tmp_path, monkeypatch, local_ray):
     monkeypatch.chdir(tmp_path)
     await radas.run_experiment(
@@ -34,8 +49,10 @@ async def test_success_email_with_summary_and_figure(smtp, tmp_path, monkeypatch
     body = _body(message)
     assert "Trials: 3 terminated" in body and "Best trial (max score): score=6" in body
     assert "'config/a': 3" in body and "Ran on: local" in body
-    [attachment] = list(message.iter_attachments())
-    assert attachment.get_filename() == "mailed.png" and attachment.get_content()[:4] == b"\x89PNG"
+    [image] = inline_images(message)
+    assert image.get_content()[:4] == b"\x89PNG" and f"cid:{image['Content-ID'].strip('<>')}" in _html(message)
+    report = Path(radas.get_ray_results_dir("tester")) / "mailed" / "radas-report.html"
+    assert f"Report: {report}" in body and report.is_file()
 
 
 async def test_failure_email_and_the_error_still_raised(smtp, local_ray):
@@ -103,9 +120,72 @@ async def test_a_df_the_summary_cannot_rank_still_returns_the_results_and_sends_
     assert "Best trial (max score): score=4" in body and "'config/a': 2" in body
 
 
-def test_the_summary_never_raises():
-    from radas.experiment._notify import summary
+def test_the_email_never_raises_over_results_it_cannot_read():
+    from radas.experiment._notify import compose
+    from radas.experiment._report import Report
 
-    weird = __import__("pandas").DataFrame({"score": ["n/a", object()], "status": [None, 3]})
-    subject, body = summary("e", "local", "failed", 1.0, weird, "score", "max", RuntimeError("boom"))
-    assert "boom" in body and subject.endswith("failed")
+    weird = pd.DataFrame({"score": ["n/a", object()], "status": [None, 3]})
+    report = Report(user="u", experiment="e", run_with="local", state="failed", trials=weird,
+                    history=pd.DataFrame(), metric="score", mode="max", progress=None, seconds=1.0, results_path="/r",
+                    error="RuntimeError: boom")
+    email = compose(report)
+    assert "boom" in email.text and email.subject.endswith("failed") and "boom" in email.html
+
+
+@pytest.mark.parametrize("plot_format", [None, ["png", "pdf"]])
+async def test_the_email_is_a_report_with_every_figure_inline(smtp, tmp_path, monkeypatch, plot_format):
+    """Tried as a new user would: plot_fn and an address, with or without plot_format."""
+    monkeypatch.chdir(tmp_path)
+    await radas.run_experiment(
+        user_name="tester", experiment_name="mailed-report", trainable=curve, run_with="memory", run_choice="run",
+        param_space={"a": tune.grid_search([1, 2, 3]), "b": tune.grid_search([0.0, 0.5])},
+        tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}},
+        plot_fn=sns.barplot, plot_kwargs={"x": "config/a", "y": "score"}, plot_format=plot_format,
+        email_notification_to_address="alice@lab.org")
+    [message] = smtp.messages()
+    assert message.get_content_type() == "multipart/mixed" if plot_format else "multipart/alternative"
+    html, body = _html(message), _body(message)
+    images = inline_images(message)
+    # the call's figure, the learning curves, importance and parallel coordinates (two parameters vary)
+    assert len(images) == 4 and all(image.get_content()[:4] == b"\x89PNG" for image in images)
+    assert all(f"cid:{image['Content-ID'].strip('<>')}" in html for image in images)
+    assert 'id="best-trials"' in html and html.count("<tr>") >= 6
+    assert "Trials: 6 trials: 6 terminated" in body and "Best trial (max score): score=9.5" in body
+    assert "Best trials (of 6):" in body and "Duration:" in body and "Results: memory:tester/mailed-report" in body
+    attached = [part.get_filename() for part in message.iter_attachments()]
+    assert attached == (["mailed-report.pdf"] if plot_format else [])
+
+
+async def test_a_failed_call_mails_what_is_known_so_far(smtp, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def broken(df):
+        raise KeyError("no such column")
+
+    with pytest.raises(KeyError):
+        await radas.run_experiment(
+            user_name="tester", experiment_name="mailed-broken", trainable=curve, run_with="memory", run_choice="run",
+            param_space={"a": tune.grid_search([1, 2]), "b": 0.0}, process_df_fn=broken,
+            tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}},
+            email_notification_to_address="alice@lab.org")
+    [message] = smtp.messages()
+    body = _body(message)
+    assert message["Subject"] == "[radas] mailed-broken: failed"
+    assert "Error: KeyError: 'no such column'" in body and "Trials: 2 trials: 2 terminated" in body
+    assert "Best trial (max score): score=6" in body
+    assert len(inline_images(message)) == 1  # the learning curves of the trials that ran
+
+
+async def test_figures_over_the_size_budget_are_left_out_and_said(smtp, tmp_path, monkeypatch):
+    from radas.experiment import _notify
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_notify, "MAX_IMAGES_BYTES", 1000)
+    await radas.run_experiment(
+        user_name="tester", experiment_name="mailed-big", trainable=curve, run_with="memory", run_choice="run",
+        param_space={"a": tune.grid_search([1, 2]), "b": 0.0}, plot_fn=sns.barplot,
+        plot_kwargs={"x": "config/a", "y": "score"}, email_notification_to_address="alice@lab.org")
+    [message] = smtp.messages()
+    assert not inline_images(message)
+    assert "Left out: the figure 'The figure of this call (plot_fn)'" in _body(message)
+    assert "would take the email&#x27;s figures over 1 KB" in _html(message)

@@ -1,0 +1,146 @@
+"""The figures radas draws by itself from a sweep's results - learning curves, parameter importance,
+parallel coordinates - and figures as PNG bytes, for the live view, the report and the email.
+
+Figures are made with matplotlib's object API (no pyplot: nothing is kept, nothing is shown) and
+drawn one at a time with the call's own plot (pyplot and rcParams are process-wide).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from radas.experiment._analysis import _plotting
+
+logger = logging.getLogger("radas")
+
+DPI = 100
+# columns that are no metric of the trial's own
+_NOT_METRICS = frozenset({"training_iteration", "step", "time_total_s", "time_this_iter_s", "timestamp", "pid",
+                          "trial_id", "status", "error", "done", "iterations_since_restore", "time_since_restore"})
+# how many trials a legend names (more: no legend)
+LEGEND_MAX = 12
+
+
+def metric_column(df: pd.DataFrame, metric: str | None) -> str | None:
+    """The metric to show: ``metric`` when it is a column, else the first numeric column that is
+    neither config nor Tune's bookkeeping (None when there is none)."""
+    if metric and metric in df.columns:
+        return metric
+    for column in df.columns:
+        name = str(column)
+        if name in _NOT_METRICS or name.startswith("config/") or not pd.api.types.is_numeric_dtype(df[column]):
+            continue
+        if pd.api.types.is_bool_dtype(df[column]):
+            continue
+        return name
+    return None
+
+
+def step_column(df: pd.DataFrame) -> str | None:
+    """The x of learning curves: the trainable's own ``step`` when it reports one, else
+    ``training_iteration``."""
+    for column in ("step", "training_iteration"):
+        if column in df.columns and pd.api.types.is_numeric_dtype(df[column]):
+            return column
+    return None
+
+
+def is_iterative(history: pd.DataFrame) -> bool:
+    """True when some trial reported more than once (per-iteration results)."""
+    return not history.empty and "trial_id" in history.columns and bool(history["trial_id"].duplicated().any())
+
+
+def varying_params(df: pd.DataFrame) -> list[str]:
+    """The ``config/`` columns whose value differs between rows."""
+    varying = []
+    for column in df.columns:
+        if str(column).startswith("config/"):
+            values = df[column].map(lambda v: v if isinstance(v, (int, float, str, bool)) or v is None else repr(v))
+            if values.nunique(dropna=False) > 1:
+                varying.append(str(column))
+    return varying
+
+
+def curves(history: pd.DataFrame, metric: str | None) -> Any:
+    """The metric against the step, one line per trial, labelled by the config values that vary
+    (None when no trial reported more than once)."""
+    x, y = step_column(history), metric_column(history, metric)
+    if x is None or y is None or not is_iterative(history):
+        return None
+    from matplotlib.figure import Figure
+
+    params = varying_params(history)[:3]
+    trials = list(history.groupby("trial_id", sort=False))
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for trial_id, rows in trials:
+        rows = rows.sort_values(x)
+        label = ", ".join(f"{p.removeprefix('config/')}={_short(rows[p].iloc[0])}" for p in params) or str(trial_id)
+        ax.plot(rows[x].to_numpy(dtype=float), pd.to_numeric(rows[y], errors="coerce").to_numpy(dtype=float),
+                label=label, linewidth=1.6, alpha=0.9)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(f"{y} per {x}, one line per trial ({len(trials)})")
+    ax.grid(alpha=0.3)
+    if len(trials) <= LEGEND_MAX:
+        ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _insight(draw: Callable[..., Any], df: pd.DataFrame, metric: str | None, **kwargs: Any) -> Any:
+    """``draw(data=df, y=metric, ax=...)`` of :mod:`radas.plots` when two or more parameters vary
+    and three or more trials have a finite metric; None otherwise (or when it cannot be drawn)."""
+    y = metric_column(df, metric)
+    if y is None or len(varying_params(df)) < 2:
+        return None
+    if np.isfinite(pd.to_numeric(df[y], errors="coerce").to_numpy(dtype=float)).sum() < 3:
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    try:
+        draw(data=df, y=y, ax=fig.add_subplot(), **kwargs)
+    except (ValueError, TypeError) as exc:  # e.g. the metric never varies: no figure, said in the log
+        logger.info("%s not drawn: %s", getattr(draw, "__name__", draw), exc)
+        return None
+    return fig
+
+
+def importance(df: pd.DataFrame, metric: str | None) -> Any:
+    """fANOVA importance of the varying parameters for the metric (:func:`radas.plots.importance`)."""
+    from radas.plots import importance as draw
+
+    return _insight(draw, df, metric)
+
+
+def parallel(df: pd.DataFrame, metric: str | None, mode: str | None) -> Any:
+    """Parallel coordinates of the trials (:func:`radas.plots.parallel_coordinates`)."""
+    from radas.plots import parallel_coordinates as draw
+
+    return _insight(draw, df, metric, mode="min" if mode == "min" else "max")
+
+
+def png(fig: Any, dpi: int = DPI) -> bytes:
+    """``fig`` as PNG bytes (pyplot's figures and standalone ones alike)."""
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=dpi, bbox_inches="tight")
+    return out.getvalue()
+
+
+def drawn(make: Callable[..., Any], *args: Any) -> Any:
+    """``make(*args)`` while no other plot is drawn in this process (see :mod:`._analysis`)."""
+    with _plotting:
+        return make(*args)

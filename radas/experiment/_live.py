@@ -1,0 +1,152 @@
+"""While a sweep runs: its live figure and its report page, redrawn from the results so far.
+
+Every :data:`LIVE_EVERY_S` seconds (``RADAS_LIVE_EVERY_S``) the view reads what the sweep reported
+since its last look (:meth:`radas.backends.ResultsSoFar.refresh`, only the new lines of a log) and,
+when anything changed, redraws the live figure - in a notebook in place in the cell's output, in a
+terminal into ``radas_figures/<user>/<experiment>.live.png`` - and, every :data:`PAGE_EVERY_S`
+seconds, the experiment's report page. Drawing runs off the event loop, one plot at a time, and
+waits long enough between looks that it takes at most :data:`BUSY_SHARE` of the time: the sweep
+is not slowed by being watched. A live figure that cannot be drawn is said once and turned off;
+the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from radas._reporter import LiveImage, in_notebook, say
+from radas._safefile import write_atomic
+from radas.backends import Backend, ResultsSoFar, SweepSpec
+from radas.errors import RadasTypeError
+from radas.experiment import _analysis, _figures, _report
+
+LIVE_EVERY_S = float(os.environ.get("RADAS_LIVE_EVERY_S", "5"))
+PAGE_EVERY_S = 30.0
+# the share of the time the live view may spend drawing (it waits longer after a slow draw)
+BUSY_SHARE = 0.05
+LIVE_FORMAT = "live.png"
+
+
+def check_live_plot(live_plot: object) -> None:
+    """``live_plot`` is None, True, False or a plot function."""
+    if live_plot is not None and not isinstance(live_plot, bool) and not callable(live_plot):
+        raise RadasTypeError(
+            f"live_plot={live_plot!r}: use True (learning curves of the metric), False, None (curves in a "
+            "notebook when the trainable reports per iteration) or a plot function called with "
+            "data=<the results so far, one row per report>")
+
+
+def live_figure_path(user_name: str, experiment_name: str) -> Path:
+    """Where a terminal's live figure is written: ``./radas_figures/<user>/<experiment>.live.png``."""
+    return _analysis.figure_paths(user_name, experiment_name, [LIVE_FORMAT])[0]
+
+
+class LiveView:
+    """The live figure and the report page of one running sweep."""
+
+    def __init__(self, results: ResultsSoFar, draw: Callable[[pd.DataFrame], Any] | None, png_path: Path | None,
+                 page: Callable[[], None] | None, every_s: float | None = None) -> None:
+        self.results = results
+        self.draw = draw
+        self.png_path = png_path
+        self.page = page
+        self.every_s = LIVE_EVERY_S if every_s is None else every_s
+        self.image = LiveImage()
+        self.draws = 0
+        self._wait = self.every_s
+        self._page_due = 0.0
+        self._page_stale = False
+
+    async def run(self) -> None:
+        """Look, redraw and wait, until cancelled."""
+        while True:
+            await asyncio.sleep(self._wait)
+            await self.look(final=False)
+
+    async def look(self, final: bool) -> None:
+        """Read the new results; redraw what changed (``final``: the figure only, once more)."""
+        started = time.monotonic()
+        png = await asyncio.to_thread(self._look, final)
+        if png is not None:
+            self.image.update(png)
+        self._wait = max(self.every_s, (time.monotonic() - started) / BUSY_SHARE)
+
+    def _look(self, final: bool) -> bytes | None:
+        changed = self.results.refresh()
+        self._page_stale = self._page_stale or changed
+        png = self._draw() if changed else None
+        if self.page is not None and self._page_stale and not final and time.monotonic() >= self._page_due:
+            self._page_due, self._page_stale = time.monotonic() + PAGE_EVERY_S, False
+            try:
+                self.page()
+            except Exception as exc:  # noqa: BLE001 - a view never breaks the sweep
+                say("warning", f"the report page could not be written while the sweep runs: {exc}")
+                self.page = None
+        return png
+
+    def _draw(self) -> bytes | None:
+        if self.draw is None:
+            return None
+        try:
+            history = self.results.get_iteration_dataframe()
+            fig = self.draw(history) if not history.empty else None
+            png = None if fig is None else _figures.drawn(_figures.png, fig)
+        except Exception as exc:  # noqa: BLE001 - the user's live_plot may fail on partial results
+            say("warning", f"the live figure could not be drawn ({type(exc).__name__}: {exc}); it is off for "
+                "the rest of this sweep")
+            self.draw = None
+            return None
+        if png is not None and self.png_path is not None:
+            self.png_path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.png_path, png, mode=0o644)
+            if not self.draws:
+                say("info", f"live figure: {self.png_path} (redrawn as results come)")
+        self.draws += png is not None
+        return png
+
+
+def _drawer(live_plot: bool | Callable[..., Any] | None, metric: str | None, process_sns_fn: Callable[[Any], Any],
+            rc: dict[str, Any]) -> Callable[[pd.DataFrame], Any] | None:
+    if live_plot is False or (live_plot is None and not in_notebook()):
+        return None
+    if callable(live_plot) and not isinstance(live_plot, bool):
+        user_fn = live_plot
+        return lambda history: _analysis.plot(history, user_fn, {}, {}, rc, process_sns_fn, lambda g: g)
+    return lambda history: _figures.drawn(_figures.curves, history, metric)
+
+
+@contextlib.asynccontextmanager
+async def watching(backend: Backend, spec: SweepSpec, results: ResultsSoFar,
+                   live_plot: bool | Callable[..., Any] | None, run_with: str, process_sns_fn: Callable[[Any], Any],
+                   rc: dict[str, Any]) -> AsyncIterator[None]:
+    """The live view of ``spec``'s sweep while the body runs (the live figure once more at the end)."""
+    draw = _drawer(live_plot, spec.metric, process_sns_fn, rc)
+    page_path = backend.report_path(spec)
+    page = None
+    if page_path is not None:
+        def page() -> None:
+            if page_path.parent.is_dir():
+                _report.write(page_path, _report.page(_report.gather(
+                    results, user=spec.user_name, experiment=spec.experiment_name, run_with=run_with,
+                    state="running", metric=spec.metric, mode=spec.mode, seconds=None,
+                    results_path=str(page_path.parent), page_path=page_path, insights=False)))
+
+    png_path = None if in_notebook() else live_figure_path(spec.user_name, spec.experiment_name)
+    view = LiveView(results, draw, png_path, page)
+    task = asyncio.ensure_future(view.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if draw is not None:
+        await view.look(final=True)

@@ -1,0 +1,320 @@
+"""An experiment's report page, written next to its results at the end of every call (and rewritten
+while its sweep runs), the index page of a user's experiments, and :func:`report`, which writes
+both on demand (``radas report USER [EXPERIMENT]``).
+
+A report is gathered from the sweep's results log and progress file (cheap, and the same for a
+sweep that runs, ended or died): status and counts, duration, the trials (sortable, best first),
+the best config, the call's own figure, learning curves for iterative trainables, parameter
+importance and parallel coordinates when two or more parameters vary, and the errored trials with
+their last error line and folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from radas._names import check_name
+from radas._reporter import clock, say
+from radas._safefile import write_atomic
+from radas.backends import (
+    MEMORY,
+    Backend,
+    ExperimentFolder,
+    Progress,
+    ResultsSoFar,
+    SweepSpec,
+    experiment_names,
+    get_backend,
+    index_file,
+)
+from radas.errors import ExperimentNotFoundError, RadasValueError
+from radas.experiment import _figures, _page
+from radas.experiment._page import Figure
+
+# metrics besides the sweep's own that the trials table shows at most
+OTHER_METRICS = 5
+# trials the email's table lists (the report lists them all)
+BEST_ROWS = 5
+
+
+@dataclass
+class Report:
+    """What a report page and the email show of one experiment."""
+
+    user: str
+    experiment: str
+    run_with: str
+    state: str  # "succeeded", "running", "failed", "finished with 2 errored trials", ...
+    trials: pd.DataFrame  # one row per trial: status, error, config/..., its last result
+    history: pd.DataFrame  # every reported row
+    metric: str | None
+    mode: str | None
+    progress: Progress | None
+    seconds: float | None
+    results_path: str
+    page_path: Path | None = None
+    error: str | None = None  # why the call failed
+    figures: list[Figure] = field(default_factory=list)
+
+    def counts(self) -> str:
+        """``12 trials: 10 terminated, 2 errored`` (or the progress of a running sweep)."""
+        if self.progress is not None and self.state == "running":
+            return f"{self.progress.done}/{self.progress.total_now()} done, {self.progress.status()}"
+        if self.trials.empty or "status" not in self.trials:
+            return "no trial has reported yet"
+        by_status = self.trials["status"].value_counts()
+        return f"{len(self.trials)} trials: " + ", ".join(f"{n} {str(s).lower()}" for s, n in by_status.items())
+
+    def ranked(self) -> pd.DataFrame:
+        """The trials, best first (by the sweep's metric, else as they came)."""
+        y = _figures.metric_column(self.trials, self.metric)
+        if y is None or self.trials.empty:
+            return self.trials
+        values = pd.to_numeric(self.trials[y], errors="coerce")
+        order = values.sort_values(ascending=self.mode == "min", na_position="last").index
+        return self.trials.loc[order]
+
+    def columns(self) -> list[str]:
+        """The trials table's columns: status, the metric, the varying parameters, a few other
+        metrics, the trial's id."""
+        df = self.trials
+        y = _figures.metric_column(df, self.metric)
+        params = _figures.varying_params(df) or [c for c in df.columns if str(c).startswith("config/")][:5]
+        others = [c for c in df.columns if c not in (y, "trial_id", "status", "error", "training_iteration")
+                  and not str(c).startswith("config/") and pd.api.types.is_numeric_dtype(df[c])
+                  and not pd.api.types.is_bool_dtype(df[c])][:OTHER_METRICS]
+        iteration = ["training_iteration"] if "training_iteration" in df and _figures.is_iterative(self.history) else []
+        return [c for c in ["status", y, *params, *others, *iteration, "trial_id"] if c is not None and c in df]
+
+    def best_config(self) -> dict[str, Any]:
+        """The config of the best trial (empty without a metric)."""
+        if _figures.metric_column(self.trials, self.metric) is None or self.trials.empty:
+            return {}
+        best = self.ranked().iloc[0]
+        return {str(k).removeprefix("config/"): _plain(v) for k, v in best.items() if str(k).startswith("config/")}
+
+    def errors(self) -> list[tuple[str, str, str]]:
+        """(trial id, last error line, folder) of every errored trial."""
+        if self.trials.empty or "status" not in self.trials:
+            return []
+        errored = self.trials[self.trials["status"] == "ERROR"]
+        return [(str(row.get("trial_id", "")), str(row.get("error") or "error"), str(row.get("trial_path") or ""))
+                for _, row in errored.iterrows()]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def gather(results: ResultsSoFar, *, user: str, experiment: str, run_with: str, state: str, metric: str | None,
+           mode: str | None, seconds: float | None, results_path: str, page_path: Path | None,
+           call_figure: Figure | None = None, error: str | None = None, insights: bool = True) -> Report:
+    """The report of an experiment from its results so far (read now), with its figures drawn:
+    the call's own, learning curves, and (``insights``) importance and parallel coordinates."""
+    results.refresh()
+    progress = results.progress
+    trials = results.get_dataframe()
+    if not trials.empty:
+        trials["trial_path"] = trials["trial_id"].map(results.trial_paths())
+    if progress is not None:
+        metric, mode = metric or progress.metric, mode or progress.mode
+        seconds = progress.elapsed_s() if seconds is None else seconds
+    report = Report(user=user, experiment=experiment, run_with=run_with, state=state, trials=trials,
+                    history=results.get_iteration_dataframe(), metric=metric, mode=mode, progress=progress,
+                    seconds=seconds,
+                    results_path=results_path, page_path=page_path, error=error)
+    report.figures = figures(report, call_figure, insights)
+    return report
+
+
+def figures(report: Report, call_figure: Figure | None, insights: bool) -> list[Figure]:
+    """The report's figures as PNGs: the call's own, then those radas draws from the results."""
+    found = [call_figure] if call_figure is not None else []
+    makers: list[tuple[str, str, Any]] = [
+        ("curves", "Learning curves: the metric at each step of every trial", lambda: _figures.curves(
+            report.history, report.metric))]
+    if insights:
+        one_per_trial = report.trials.drop(columns=["trial_path"], errors="ignore")
+        makers += [
+            ("importance", "Parameter importance (fANOVA): how much of the metric each parameter explains",
+             lambda: _figures.importance(one_per_trial, report.metric)),
+            ("parallel", "Parallel coordinates: every trial across its parameters and the metric",
+             lambda: _figures.parallel(one_per_trial, report.metric, report.mode))]
+    for name, caption, make in makers:
+        png = _figures.drawn(lambda make=make: _png_of(make()))
+        if png is not None:
+            found.append(Figure(name, caption, png))
+    return found
+
+
+def _png_of(fig: Any) -> bytes | None:
+    return None if fig is None else _figures.png(fig)
+
+
+def page(report: Report) -> str:
+    """The HTML page of ``report``."""
+    rows = [("User", report.user), ("Ran on", report.run_with), ("Status", report.state),
+            ("Trials", report.counts())]
+    if report.seconds is not None:
+        rows.append(("Duration", clock(report.seconds)))
+    rows.append(("Results", report.results_path))
+    body = [_page.section("Summary", _page.facts(rows))]
+    if report.error:
+        body.append(_page.section("Error", _page.code(report.error)))
+    if not report.trials.empty:
+        labels = {c: c.removeprefix("config/") for c in report.trials.columns if str(c).startswith("config/")}
+        body.append(_page.section("Trials, best first", _page.note("Click a column's name to sort by it."),
+                                  _page.table(report.ranked(), report.columns(), "trials", labels)))
+    best = report.best_config()
+    if best:
+        body.append(_page.section("Best config", _page.code(json.dumps(best, indent=2, default=str))))
+    if report.figures:
+        body.append(_page.section("Figures", *(_page.figure(f) for f in report.figures)))
+    errors = report.errors()
+    if errors:
+        frame = pd.DataFrame(errors, columns=["trial", "last error line", "folder"])
+        body.append(_page.section(f"Errored trials ({len(errors)})",
+                                  _page.table(frame, list(frame.columns), "errors")))
+    footer = (f"Written by radas on {time.strftime('%Y-%m-%d %H:%M:%S')}. Refresh it with: "
+              f"radas report {report.user} {report.experiment}")
+    return _page.document(report.experiment, report.state, body, footer, reload=report.state == "running")
+
+
+def write(path: Path, text: str) -> None:
+    """Replace the page at ``path`` (atomically; its folder must exist)."""
+    write_atomic(path, text.encode(), mode=0o644)
+
+
+def after_call(backend: Backend, spec: SweepSpec, results: ResultsSoFar, run_with: str, state: str,
+               seconds: float, fig: Any, error: BaseException | None, write_page: bool) -> Report:
+    """The report at the end of a ``run_experiment`` call: gathered from the results so far with the
+    call's figure (``fig``, kept next to the results for later reports) and, with ``write_page``,
+    written next to the results (targets without a results folder keep it in the email only)."""
+    call_figure = None
+    if fig is not None:
+        call_figure = Figure("figure", "The figure of this call (plot_fn)", _figures.drawn(_figures.png, fig))
+    page_path = backend.report_path(spec) if write_page else None
+    if page_path is not None and not page_path.parent.is_dir():
+        page_path = None  # nothing ran: no folder to write into
+    if page_path is not None and call_figure is not None:
+        write_atomic(backend.folder(spec).figure_file, call_figure.png, mode=0o644)
+    found = gather(results, user=spec.user_name, experiment=spec.experiment_name, run_with=run_with, state=state,
+                   metric=spec.metric, mode=spec.mode, seconds=seconds,
+                   results_path=str(backend.experiment_path(spec)), page_path=page_path, call_figure=call_figure,
+                   error=None if error is None else f"{type(error).__name__}: {error}".strip())
+    if page_path is not None:
+        write(page_path, page(found))
+    return found
+
+
+def state_of(folder: ExperimentFolder) -> str:
+    """How an experiment stands, from its folder: running, finished, stopped, failed, died."""
+    progress = folder.progress()
+    if folder.holder() is not None:
+        return "running"
+    if progress is None:
+        return "unknown"
+    if folder.ended_badly(progress):
+        return "failed" if progress.state == "failed" else "died"
+    return progress.state
+
+
+def report(user_name: str, experiment_name: str | None = None, run_with: str = "local") -> Path:
+    """Write (or refresh) the HTML report of an experiment and the index page of the user's
+    experiments; print and return the path of the page asked for.
+
+    The report is written next to the experiment's results (``radas-report.html`` in its folder,
+    which ``run_experiment`` also writes at the end of every call and rewrites while the sweep
+    runs); the index (``radas-index.html`` in the user's results folder) lists every experiment
+    with its status, progress, best result and a link to its report. Pages are self-contained
+    (figures inline, no network), so they can be mailed or copied anywhere.
+
+    Args:
+        user_name: whose experiments.
+        experiment_name: the experiment to report on; None: only the index (and a report for
+            each experiment that has none yet).
+        run_with: where the experiments ran: ``"local"`` or ``"cluster:<name>"`` (its shared
+            results folder as mounted here; the cluster itself is not contacted).
+
+    Returns:
+        The experiment's report page, or the index page without ``experiment_name``.
+    """
+    check_name("user_name", user_name)
+    if experiment_name is not None:
+        check_name("experiment_name", experiment_name)
+    if run_with == MEMORY:
+        raise RadasValueError(f"run_with={run_with!r} keeps results in the process that ran them; a report is "
+                              "written from a results folder: use 'local' or 'cluster:<name>'")
+    root = get_backend(run_with).user_root(user_name)
+    names = experiment_names(root)
+    if experiment_name is not None:
+        if experiment_name not in names:
+            raise ExperimentNotFoundError(
+                f"experiment_name={experiment_name!r}: user {user_name!r} has no such experiment in {root}; "
+                f"there are: {names or 'none'}")
+        target = refresh_page(root, user_name, experiment_name, run_with)
+    for name in names:
+        if not ExperimentFolder(root, name).report_file.exists():
+            refresh_page(root, user_name, name, run_with)
+    index = write_index(root, user_name, names)
+    path = target if experiment_name is not None else index
+    say("ok", f"report: {path}")
+    return path
+
+
+def refresh_page(root: Path, user: str, experiment: str, run_with: str) -> Path:
+    """Write the report page of an experiment from its folder; its path."""
+    from radas.backends import LoggedResults
+
+    folder = ExperimentFolder(root, experiment)
+    call_figure = None
+    if folder.figure_file.exists():
+        drawn = time.strftime("%Y-%m-%d %H:%M", time.localtime(folder.figure_file.stat().st_mtime))
+        call_figure = Figure("figure", f"The figure of the last run_experiment call (drawn {drawn})",
+                             folder.figure_file.read_bytes())
+    progress = folder.progress()
+    state = state_of(folder)
+    text = page(gather(LoggedResults(folder), user=user, experiment=experiment, run_with=run_with, state=state,
+                       metric=None, mode=None, seconds=progress.elapsed_s() if progress else None,
+                       results_path=str(folder.path), page_path=folder.report_file, call_figure=call_figure))
+    write(folder.report_file, text)
+    return folder.report_file
+
+
+def write_index(root: Path, user: str, names: Sequence[str]) -> Path:
+    """Write the index page of ``user``'s experiments; its path."""
+    rows = []
+    for name in names:
+        folder = ExperimentFolder(root, name)
+        progress = folder.progress()
+        best = ""
+        if progress is not None and progress.best is not None and progress.metric:
+            best = f"{progress.metric}={_page.number(progress.best)}"
+        updated = folder.progress_file.stat().st_mtime if progress is not None else None
+        rows.append({
+            "experiment": _page.link(f"{name}/{folder.report_file.name}", name) if folder.report_file.exists()
+            else name,
+            "status": state_of(folder),
+            "done": progress.done if progress else None,
+            "trials": progress.total_now() if progress else None,
+            "errored": progress.errored if progress else None,
+            "best": best,
+            "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(updated)) if updated else "",
+        })
+    frame = pd.DataFrame(rows, columns=["experiment", "status", "done", "trials", "errored", "best", "updated"])
+    body = [_page.section("Experiments", _page.note(f"{len(rows)} experiments in {root}. Click a column's name to "
+                                                    "sort by it."),
+                          _page.table(frame, list(frame.columns), "experiments"))]
+    path = index_file(root)
+    write(path, _page.document(f"{user}'s experiments", f"{len(rows)} experiments", body,
+                               f"Written by radas on {time.strftime('%Y-%m-%d %H:%M:%S')}. Refresh it with: "
+                               f"radas report {user}", reload=False))
+    return path
