@@ -2,7 +2,9 @@
 
 ``results = await radas.run_experiment(user_name=..., experiment_name=..., trainable=...,
 param_space=...)`` runs a Ray Tune sweep locally or on a named Ray cluster and returns
-``{"df", "tuner", "fig"}``.
+``{"df", "tuner", "fig"}``, with a progress bar and a live figure while it runs, an HTML report
+page next to the results and an email carrying the same report. ``radas.report(user_name,
+experiment_name)`` writes the report pages on demand.
 
 Also: ``radas.grpo`` (GRPO fine-tuning trainables), ``radas.plots`` (hyperparameter importance
 and parallel coordinates as plot functions), ``radas.clusters``, ``radas.cloud_artifact``,
@@ -33,13 +35,14 @@ from radas.errors import (
     UnsafePathError,
     VersionMismatchError,
 )
-from radas.experiment import default_process_sns_fn, run_experiment
+from radas.experiment import default_process_sns_fn, report, run_experiment
 from radas.tuner import Tuner, default_tuner_to_df_fn
 
 __version__ = "0.1.0"
 
 __all__ = [
     "run_experiment",
+    "report",
     "get_client",
     "Tuner",
     "default_process_sns_fn",

@@ -1,9 +1,11 @@
-"""The ``radas`` command: clusters, experiments (jobs) on a cluster, stopping them, their logs.
+"""The ``radas`` command: clusters, experiments (jobs) on a cluster, stopping them, their logs,
+and the report pages of a user's experiments.
 
     radas clusters
     radas experiments --cluster NAME [--user USER | --all-users]
     radas stop --cluster NAME JOB_ID
     radas logs --cluster NAME JOB_ID
+    radas report USER [EXPERIMENT] [--run-with local|cluster:NAME]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from radas.errors import RadasError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="radas", description="radas sweeps on named Ray clusters")
+    parser = argparse.ArgumentParser(prog="radas", description="radas sweeps on named Ray clusters, and reports")
     sub = parser.add_subparsers(dest="command", required=True)
     clusters = sub.add_parser("clusters", help="the configured clusters and whether they answer")
     clusters.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each cluster")
@@ -28,14 +30,24 @@ def _parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=text)
         command.add_argument("--cluster", required=True)
         command.add_argument("job_id")
+    report = sub.add_parser("report", help="write the HTML report of an experiment and the index of a user's "
+                            "experiments; print the page's path")
+    report.add_argument("user")
+    report.add_argument("experiment", nargs="?", default=None, help="default: only the index page")
+    report.add_argument("--run-with", default="local", help="local (default) or cluster:NAME")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``radas`` command: ``clusters``, ``experiments``, ``stop`` and ``logs``; returns the
-    exit status (radas errors are printed without a traceback)."""
+    """The ``radas`` command: ``clusters``, ``experiments``, ``stop``, ``logs`` and ``report``;
+    returns the exit status (radas errors are printed without a traceback)."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "report":
+            from radas.experiment import report
+
+            report(args.user, args.experiment, run_with=args.run_with)
+            return 0
         if args.command == "clusters":
             from radas.clusters import get_cluster_availability
 

@@ -80,15 +80,19 @@ class ResultsLog(Callback):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_lines": [], "_known": set()}
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:
+    def _introduce(self, trial: Any) -> None:
         if trial.trial_id not in self._known:
             self._known.add(trial.trial_id)
             self._lines.append(json.dumps({"t": trial.trial_id, "c": _plain_items(trial.config or {}),
                                            "d": Path(trial.path).name if trial.path else ""}))
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                        **info: Any) -> None:
+        self._introduce(trial)
         self._lines.append(json.dumps({"t": trial.trial_id, "r": compact(result)}))
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._introduce(trial)
         self._lines.append(json.dumps({"t": trial.trial_id, "e": error_line(trial)}))
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 # trial rows a page lists at most (a note says how many more there are)
 MAX_ROWS = 2000
@@ -36,7 +35,9 @@ table.sortable th[data-order=desc]:after{content:" \\2193";color:#1d2230}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.facts th{position:static;width:12rem}
 figure{margin:1rem 0}figure img{max-width:100%;border:1px solid #eef0f5}figcaption{color:#5b6275;font-size:13px}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}.note{color:#5b6275}
-.scroll{overflow-x:auto;max-height:32rem;overflow-y:auto}
+.scroll{overflow-x:auto;max-height:24rem;overflow-y:auto}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:0 1.5rem}
+header p{margin:.2rem 0;color:#5b6275}
 """
 
 # sorts a table by the clicked column: numbers (data-value) as numbers, anything else as text
@@ -105,16 +106,15 @@ def cell(value: Any) -> str:
     return f"<td>{html.escape(str(value))}</td>"
 
 
-def table(df: pd.DataFrame, columns: Sequence[str], table_id: str, labels: dict[str, str] | None = None) -> str:
-    """A sortable table of ``df``'s ``columns``, one row per row of ``df`` (at most :data:`MAX_ROWS`)."""
+def table(rows: Sequence[Mapping[Any, Any]], columns: Sequence[str], table_id: str,
+          labels: Mapping[str, str] | None = None) -> str:
+    """A sortable table of ``rows``' ``columns`` (at most :data:`MAX_ROWS` rows)."""
     labels = labels or {}
     head = "".join(f"<th>{html.escape(labels.get(c, c))}</th>" for c in columns)
-    rows = []
-    for _, row in df.head(MAX_ROWS).iterrows():
-        rows.append("<tr>" + "".join(cell(_scalar(row.get(c))) for c in columns) + "</tr>")
-    more = (f'<p class="note">{len(df) - MAX_ROWS} more rows are not listed.</p>' if len(df) > MAX_ROWS else "")
+    body = "".join("<tr>" + "".join(cell(_scalar(row.get(c))) for c in columns) + "</tr>" for row in rows[:MAX_ROWS])
+    more = (f'<p class="note">{len(rows) - MAX_ROWS} more rows are not listed.</p>' if len(rows) > MAX_ROWS else "")
     return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>{more}')
+            f"<tbody>{body}</tbody></table></div>{more}")
 
 
 def _scalar(value: Any) -> Any:
@@ -134,7 +134,7 @@ def figure(fig: Figure) -> str:
             f'src="data:image/png;base64,{data}"><figcaption>{html.escape(fig.caption)}</figcaption></figure>')
 
 
-def document(title: str, state: str, body: Sequence[str], footer: str, reload: bool) -> str:
+def document(title: str, state: str, body: Sequence[str], footer: str, reload: bool, subtitle: str = "") -> str:
     """A whole page: ``body``'s sections under a heading with ``state`` as a badge."""
     refresh = f'<meta http-equiv="refresh" content="{RELOAD_S}">' if reload else ""
     return (
@@ -142,7 +142,7 @@ def document(title: str, state: str, body: Sequence[str], footer: str, reload: b
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"{refresh}<title>{html.escape(title)} - radas</title><style>{STYLE}</style></head><body>"
         f'<header><h1>{html.escape(title)}</h1><span class="state {html.escape(state.split()[0])}">'
-        f"{html.escape(state)}</span></header>"
+        f"{html.escape(state)}</span>{f'<p>{html.escape(subtitle)}</p>' if subtitle else ''}</header>"
         + "".join(body)
         + f'<footer><p class="note">{html.escape(footer)}</p></footer><script>{SORT_JS}</script></body></html>'
     )
@@ -151,6 +151,11 @@ def document(title: str, state: str, body: Sequence[str], footer: str, reload: b
 def section(title: str, *parts: str) -> str:
     """A titled section of a page."""
     return f"<section><h2>{html.escape(title)}</h2>{''.join(parts)}</section>"
+
+
+def grid(*parts: str) -> str:
+    """Parts side by side where the page is wide enough."""
+    return f'<div class="grid">{"".join(parts)}</div>'
 
 
 def note(text: str) -> str:

@@ -161,31 +161,38 @@ def _png_of(fig: Any) -> bytes | None:
 
 def page(report: Report) -> str:
     """The HTML page of ``report``."""
-    rows = [("User", report.user), ("Ran on", report.run_with), ("Status", report.state),
-            ("Trials", report.counts())]
+    rows = [("Status", report.state), ("Trials", report.counts())]
     if report.seconds is not None:
         rows.append(("Duration", clock(report.seconds)))
-    rows.append(("Results", report.results_path))
-    body = [_page.section("Summary", _page.facts(rows))]
+    y = _figures.metric_column(report.trials, report.metric)
+    best = report.best_config()
+    if y is not None and best:
+        order = f" ({report.mode})" if report.mode else ""
+        rows.append((f"Best {y}{order}", _page.number(report.ranked().iloc[0][y])))
+    rows += [("User", report.user), ("Ran on", report.run_with), ("Results", report.results_path)]
+    top = [_page.section("Summary", _page.facts(rows))]
+    if best:
+        top.append(_page.section("Best config", _page.code(json.dumps(best, indent=2, default=str))))
+    body = [_page.grid(*top)]
     if report.error:
         body.append(_page.section("Error", _page.code(report.error)))
     if not report.trials.empty:
         labels = {c: c.removeprefix("config/") for c in report.trials.columns if str(c).startswith("config/")}
-        body.append(_page.section("Trials, best first", _page.note("Click a column's name to sort by it."),
-                                  _page.table(report.ranked(), report.columns(), "trials", labels)))
-    best = report.best_config()
-    if best:
-        body.append(_page.section("Best config", _page.code(json.dumps(best, indent=2, default=str))))
+        body.append(_page.section(f"Trials ({len(report.trials)}), best first",
+                                  _page.table(report.ranked().to_dict("records"), report.columns(), "trials",
+                                              labels),
+                                  _page.note("Click a column's name to sort by it.")))
     if report.figures:
-        body.append(_page.section("Figures", *(_page.figure(f) for f in report.figures)))
+        body.append(_page.section("Figures", _page.grid(*(_page.figure(f) for f in report.figures))))
     errors = report.errors()
     if errors:
-        frame = pd.DataFrame(errors, columns=["trial", "last error line", "folder"])
+        columns = ["trial", "last error line", "folder"]
         body.append(_page.section(f"Errored trials ({len(errors)})",
-                                  _page.table(frame, list(frame.columns), "errors")))
+                                  _page.table([dict(zip(columns, e, strict=True)) for e in errors], columns, "errors")))
     footer = (f"Written by radas on {time.strftime('%Y-%m-%d %H:%M:%S')}. Refresh it with: "
               f"radas report {report.user} {report.experiment}")
-    return _page.document(report.experiment, report.state, body, footer, reload=report.state == "running")
+    return _page.document(report.experiment, report.state, body, footer, reload=report.state == "running",
+                          subtitle=f"radas report of {report.user}'s experiment")
 
 
 def write(path: Path, text: str) -> None:
@@ -309,10 +316,10 @@ def write_index(root: Path, user: str, names: Sequence[str]) -> Path:
             "best": best,
             "updated": time.strftime("%Y-%m-%d %H:%M", time.localtime(updated)) if updated else "",
         })
-    frame = pd.DataFrame(rows, columns=["experiment", "status", "done", "trials", "errored", "best", "updated"])
+    columns = ["experiment", "status", "done", "trials", "errored", "best", "updated"]
     body = [_page.section("Experiments", _page.note(f"{len(rows)} experiments in {root}. Click a column's name to "
                                                     "sort by it."),
-                          _page.table(frame, list(frame.columns), "experiments"))]
+                          _page.table(rows, columns, "experiments"))]
     path = index_file(root)
     write(path, _page.document(f"{user}'s experiments", f"{len(rows)} experiments", body,
                                f"Written by radas on {time.strftime('%Y-%m-%d %H:%M:%S')}. Refresh it with: "
