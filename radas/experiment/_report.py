@@ -65,13 +65,14 @@ class Report:
     figures: list[Figure] = field(default_factory=list)
 
     def counts(self) -> str:
-        """``12 trials: 10 terminated, 2 errored`` (or the progress of a running sweep)."""
+        """``10 terminated, 2 errored (12 in all)`` (or the progress of a running sweep)."""
         if self.progress is not None and self.state == "running":
             return f"{self.progress.done}/{self.progress.total_now()} done, {self.progress.status()}"
         if self.trials.empty or "status" not in self.trials:
             return "no trial has reported yet"
         by_status = self.trials["status"].value_counts()
-        return f"{len(self.trials)} trials: " + ", ".join(f"{n} {str(s).lower()}" for s, n in by_status.items())
+        text = ", ".join(f"{n} {'errored' if s == 'ERROR' else str(s).lower()}" for s, n in by_status.items())
+        return text if len(by_status) == 1 else f"{text} ({len(self.trials)} in all)"
 
     def ranked(self) -> pd.DataFrame:
         """The trials, best first (by the sweep's metric, else as they came)."""

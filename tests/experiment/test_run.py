@@ -187,3 +187,30 @@ async def test_hyperband_with_a_class_trainable_shows_final_statuses():
         tuner_init_kwargs={"tune_config": {"scheduler": HyperBandScheduler(metric="score", mode="max", max_t=9)},
                            "run_config": {"stop": {"training_iteration": 9}}})
     assert set(results["df"]["status"]) == {"TERMINATED"}
+
+
+async def test_the_report_page_is_rewritten_while_the_sweep_runs_and_written_at_its_end(monkeypatch, tmp_path):
+    """The live view reads the results log the driver appends to, on real Ray: the page says
+    running, with trials, while the sweep runs; then the final page has every trial."""
+    from radas.experiment import _live
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_live, "LIVE_EVERY_S", 0.3)
+    monkeypatch.setattr(_live, "PAGE_EVERY_S", 0.5)
+    name = _name("paged")
+    page = Path(radas.get_ray_results_dir("tester")) / name / "radas-report.html"
+    task = asyncio.ensure_future(radas.run_experiment(
+        user_name="tester", experiment_name=name, trainable=slow, live_plot=True,
+        param_space={"a": tune.grid_search([1, 2, 3]), "steps": 8},
+        tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}}))
+    seen_running = False
+    while not task.done():
+        if page.exists() and '<span class="state running">' in page.read_text():
+            seen_running = "<td>RUNNING</td>" in page.read_text() or "<td>TERMINATED</td>" in page.read_text()
+        await asyncio.sleep(0.2)
+    await task
+    assert seen_running
+    text = page.read_text()
+    assert '<span class="state succeeded">' in text and text.count("<td>TERMINATED</td>") == 3
+    assert 'id="figure-curves"' in text  # the trainable reports per step: learning curves
+    assert (tmp_path / "radas_figures" / "tester" / f"{name}.live.png").exists()
