@@ -5,7 +5,10 @@ the results DataFrame in hand, so Ray's start-up counts the same for everyone:
 
 * raw Ray Tune with its defaults (a new worker process per trial),
 * raw Ray Tune with ``reuse_actors=True``,
-* ``radas.run_experiment`` with its defaults.
+* ``radas.run_experiment`` with its defaults,
+* ``radas.run_experiment`` with the live view on: a figure of the results so far redrawn every
+  ``RADAS_LIVE_EVERY_S`` seconds (5, radas's default, and 1) into a PNG file, and the report page
+  rewritten while it runs - it must stay within 10% of the run without it.
 
     python bench/trial_throughput.py --trials 100
 """
@@ -37,23 +40,28 @@ RAW = textwrap.dedent("""
 """)
 
 RADAS = textwrap.dedent("""
-    import asyncio, json, os, sys, time
+    import asyncio, functools, json, os, sys, time
     t0 = time.perf_counter()
     from ray import tune
     import radas
     def trivial(config):
         return {"score": config["i"]}
+    live = False
+    if sys.argv[2] != "off":  # the live view on: a scatter of the results so far, redrawn as they come
+        import seaborn as sns
+        os.environ["RADAS_LIVE_EVERY_S"] = sys.argv[2]
+        live = functools.partial(sns.scatterplot, x="config/i", y="score")
     results = asyncio.run(radas.run_experiment(
         user_name="bench", experiment_name="radas", trainable=trivial,
-        param_space={"i": tune.grid_search(list(range(int(sys.argv[1]))))}, run_choice="run"))
+        param_space={"i": tune.grid_search(list(range(int(sys.argv[1]))))}, run_choice="run", live_plot=live))
     assert len(results["df"]) == int(sys.argv[1])
     print(json.dumps({"seconds": time.perf_counter() - t0}))
 """)
 
 
-def _time(script: str, *args: str, env: dict[str, str]) -> float:
+def _time(script: str, *args: str, env: dict[str, str], cwd: str) -> float:
     done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,
-                          stdin=subprocess.DEVNULL, check=False)
+                          stdin=subprocess.DEVNULL, check=False, cwd=cwd)
     if done.returncode != 0:
         raise SystemExit(f"benchmark run failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
@@ -71,9 +79,11 @@ def main() -> None:
             for name, script, extra in (
                 ("raw Ray Tune (defaults)", RAW, ["default", os.path.join(tmp, "raw")]),
                 ("raw Ray Tune (reuse_actors=True)", RAW, ["reuse", os.path.join(tmp, "raw")]),
-                ("radas.run_experiment", RADAS, []),
+                ("radas.run_experiment", RADAS, ["off"]),
+                ("radas, live view every 5 s", RADAS, ["5"]),
+                ("radas, live view every 1 s", RADAS, ["1"]),
             ):
-                seconds = _time(script, str(args.trials), *extra, env=env)
+                seconds = _time(script, str(args.trials), *extra, env=env, cwd=tmp)
                 best[name] = min(seconds, best.get(name, float("inf")))
     radas_s = best["radas.run_experiment"]
     print(f"{args.trials} trivial trials, from ray.init to the DataFrame (best of {args.repeats}):")
@@ -81,6 +91,10 @@ def main() -> None:
         print(f"  {name:34s} {seconds:7.1f} s  {args.trials / seconds:6.1f} trials/s")
     print(f"radas vs raw defaults:           {best['raw Ray Tune (defaults)'] / radas_s:5.2f}x faster")
     print(f"radas vs raw reuse_actors=True:  {best['raw Ray Tune (reuse_actors=True)'] / radas_s:5.2f}x the speed")
+    for every in ("5", "1"):
+        live_s = best[f"radas, live view every {every} s"]
+        print(f"live view every {every} s:          {100 * (live_s / radas_s - 1):+5.1f}% time (within 10%: "
+              f"{'yes' if live_s <= 1.1 * radas_s else 'NO'})")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Iterative training with early stopping by ASHA, plotting learning curves."""
+"""Iterative training with early stopping by ASHA, plotting learning curves (live while it runs:
+./radas_figures/<you>/asha-iterative.live.png)."""
 
 import asyncio
 import math
@@ -33,6 +34,7 @@ async def main():
         plot_fn=sns.lineplot,
         plot_kwargs={"x": "step", "y": "loss", "hue": "config/lr", "palette": "flare"},
         plot_format="png",
+        live_plot=True,
         run_choice="run",
     )
     steps = results["df"].groupby("config/lr")["step"].max()

@@ -40,12 +40,46 @@ def test_example_runs(script: Path, tmp_path: Path, monkeypatch, capsys, local_r
     assert "succeeded" in capsys.readouterr().out
 
 
+class CountingClient(NotebookClient):
+    """Keeps the type (and the kind of data) of every message each cell's execution sent."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.messages: dict[int, list[tuple[str, str]]] = {}
+
+    def process_message(self, msg, cell, cell_index):
+        data = msg.get("content", {}).get("data", {})
+        kind = "image" if "image/png" in data else "html" if "text/html" in data else ""
+        self.messages.setdefault(cell_index, []).append((msg["msg_type"], kind))
+        return super().process_message(msg, cell, cell_index)
+
+
 @pytest.mark.ray  # Ray starts in the subprocess
 @pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_runs_with_top_level_await(notebook: Path, tmp_path: Path) -> None:
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = CountingClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    if notebook.name == "quickstart.ipynb":
+        check_live_display(nb, client)
+
+
+def check_live_display(nb, client: CountingClient) -> None:
+    """The sweep's cell shows one progress bar and one live figure, updated in place: many updates,
+    few outputs (their number does not grow with the sweep's length)."""
+    index = next(i for i, cell in enumerate(nb.cells)
+                 if "notebook-quickstart" in cell.source and "await" in cell.source)
+    messages = client.messages[index]
+    outputs = nb.cells[index].outputs
+    bars = [o for o in outputs if "<progress" in o.get("data", {}).get("text/html", "")]
+    live = [o for o in outputs if o.get("data", {}).get("text/plain") == "<radas live figure>"]
+    print("OUTPUTS", [(o.output_type, o.get("name"), o.get("text", "")[:300], {k: str(v)[:300] for k, v in o.get("data", {}).items() if k != "image/png"}) for o in outputs], "MESSAGES", messages)
+    assert len(bars) == 1 and len(live) == 1
+    assert "done" in bars[0]["data"]["text/plain"] and "4/4 done" in bars[0]["data"]["text/html"]
+    bar_updates = messages.count(("update_display_data", "html"))
+    figure_updates = messages.count(("update_display_data", "image"))
+    assert bar_updates >= 5 and figure_updates >= 1, messages
+    assert len(outputs) <= 6 < bar_updates + figure_updates, [o.output_type for o in outputs]

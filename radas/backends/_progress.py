@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
+from ray.tune import Callback, ProgressReporter
 
 from radas._reporter import ProgressBar
 from radas._safefile import write_atomic
@@ -264,3 +264,15 @@ def _waiting_after_s() -> float:
         return max(float(os.environ[WAITING_AFTER_ENV]), 0.0)
     except (KeyError, ValueError):
         return WAITING_AFTER_S
+
+
+class SilentTuneReporter(ProgressReporter):
+    """Tune's own progress report, off (``verbose=0``): radas shows the progress itself. Without
+    it, Tune's notebook reporter would clear the cell's output, radas's progress bar included."""
+
+    def should_report(self, trials: list[Any], done: bool = False) -> bool:
+        """Never."""
+        return False
+
+    def report(self, trials: list[Any], done: bool, *sys_info: Any) -> None:
+        """Nothing to say."""

@@ -28,11 +28,18 @@ from radas.backends import Backend, ResultsSoFar, SweepSpec
 from radas.errors import RadasTypeError
 from radas.experiment import _analysis, _figures, _report
 
-LIVE_EVERY_S = float(os.environ.get("RADAS_LIVE_EVERY_S", "5"))
+LIVE_EVERY_S = 5.0  # RADAS_LIVE_EVERY_S, read when a sweep starts, overrides it
 PAGE_EVERY_S = 30.0
 # the share of the time the live view may spend drawing (it waits longer after a slow draw)
 BUSY_SHARE = 0.05
 LIVE_FORMAT = "live.png"
+
+
+def _every_s() -> float:
+    try:
+        return max(float(os.environ["RADAS_LIVE_EVERY_S"]), 0.1)
+    except (KeyError, ValueError):
+        return LIVE_EVERY_S
 
 
 def check_live_plot(live_plot: object) -> None:
@@ -58,7 +65,7 @@ class LiveView:
         self.draw = draw
         self.png_path = png_path
         self.page = page
-        self.every_s = LIVE_EVERY_S if every_s is None else every_s
+        self.every_s = _every_s() if every_s is None else every_s
         self.image = LiveImage()
         self.draws = 0
         self._wait = self.every_s

@@ -12,6 +12,7 @@ from typing import Any
 from ray import tune
 
 from radas._ray import setting as ray_setting
+from radas.backends import SilentTuneReporter
 from radas.errors import RadasTypeError, RadasValueError
 
 DOS: tuple[str, ...] = ("run", "analyze")
@@ -164,8 +165,9 @@ def build_configs(
     * ``reuse_actors``: True for function trainables (their worker serves trial after trial);
       ``tuner_init_kwargs["reuse_actors"]`` overrides the tune config's;
     * ``failure_config``: :data:`DEFAULT_MAX_FAILURES` retries;
-    * ``verbose``: 0 (radas shows its own progress line); a ``verbose`` set on a RunConfig object
-      or in a dict is kept, so ``verbose=1`` shows Tune's status table as well;
+    * ``verbose``: 0 (radas shows its own progress bar, and Tune's reporter is silenced - in a
+      notebook it would clear the cell's output); a ``verbose`` set on a RunConfig object or in
+      a dict is kept, so ``verbose=1`` shows Tune's status table as well;
     * ``log_to_file``: True (trial output goes to files in the trial folder: radas does not
       stream the workers' output to the console); Ray's ``False`` on an object counts as unset.
 
@@ -225,6 +227,8 @@ def _run_config(raw: object) -> tune.RunConfig:
     changes: dict[str, Any] = {}
     if "verbose" not in given:
         changes["verbose"] = 0
+    if "progress_reporter" not in given and changes.get("verbose", run_config.verbose) == 0:
+        changes["progress_reporter"] = SilentTuneReporter()
     if "failure_config" not in given:
         changes["failure_config"] = tune.FailureConfig(max_failures=DEFAULT_MAX_FAILURES)
     if "log_to_file" not in given:
@@ -251,6 +255,8 @@ def _given_run_fields(raw: object, run_config: tune.RunConfig) -> set[str]:
         given.add("verbose")
     if run_config.log_to_file:
         given.add("log_to_file")
+    if run_config.progress_reporter is not None:
+        given.add("progress_reporter")
     return given
 
 
