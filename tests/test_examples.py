@@ -76,8 +76,7 @@ def check_live_display(nb, client: CountingClient) -> None:
     outputs = nb.cells[index].outputs
     bars = [o for o in outputs if "<progress" in o.get("data", {}).get("text/html", "")]
     live = [o for o in outputs if o.get("data", {}).get("text/plain") == "<radas live figure>"]
-    print("OUTPUTS", [(o.output_type, o.get("name"), o.get("text", "")[:300], {k: str(v)[:300] for k, v in o.get("data", {}).items() if k != "image/png"}) for o in outputs], "MESSAGES", messages)
-    assert len(bars) == 1 and len(live) == 1
+    assert len(bars) == 1 and len(live) == 1, [o.get("data", {}).get("text/plain") for o in outputs]
     assert "done" in bars[0]["data"]["text/plain"] and "4/4 done" in bars[0]["data"]["text/html"]
     bar_updates = messages.count(("update_display_data", "html"))
     figure_updates = messages.count(("update_display_data", "image"))
