@@ -24,7 +24,7 @@ import pandas as pd
 
 from radas._reporter import LiveImage, in_notebook, say
 from radas._safefile import write_atomic
-from radas.backends import Backend, ResultsSoFar, SweepSpec
+from radas.backends import RUNNING, Backend, ResultsSoFar, SweepSpec
 from radas.errors import RadasTypeError
 from radas.experiment import _analysis, _figures, _report
 
@@ -88,12 +88,17 @@ class LiveView:
 
     def _look(self, final: bool) -> bytes | None:
         changed = self.results.refresh()
+        progress = self.results.progress
+        if not final and (progress is None or progress.state != RUNNING):
+            return None  # the sweep has not started yet (what is there is an earlier run's)
         self._page_stale = self._page_stale or changed
         png = self._draw() if changed else None
         if self.page is not None and self._page_stale and not final and time.monotonic() >= self._page_due:
             self._page_due, self._page_stale = time.monotonic() + PAGE_EVERY_S, False
             try:
                 self.page()
+            except FileNotFoundError:  # the folder moved (a fresh run archives the earlier one): next time
+                self._page_stale = True
             except Exception as exc:  # noqa: BLE001 - a view never breaks the sweep
                 say("warning", f"the report page could not be written while the sweep runs: {exc}")
                 self.page = None
@@ -144,7 +149,7 @@ async def watching(backend: Backend, spec: SweepSpec, results: ResultsSoFar,
                 _report.write(page_path, _report.page(_report.gather(
                     results, user=spec.user_name, experiment=spec.experiment_name, run_with=run_with,
                     state="running", metric=spec.metric, mode=spec.mode, seconds=None,
-                    results_path=str(page_path.parent), page_path=page_path, insights=False)))
+                    results_path=str(page_path.parent), page_path=page_path, insights=False, look=False)))
 
     png_path = None if in_notebook() else live_figure_path(spec.user_name, spec.experiment_name)
     view = LiveView(results, draw, png_path, page)

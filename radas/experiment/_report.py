@@ -117,10 +117,13 @@ def _plain(value: Any) -> Any:
 
 def gather(results: ResultsSoFar, *, user: str, experiment: str, run_with: str, state: str, metric: str | None,
            mode: str | None, seconds: float | None, results_path: str, page_path: Path | None,
-           call_figure: Figure | None = None, error: str | None = None, insights: bool = True) -> Report:
-    """The report of an experiment from its results so far (read now), with its figures drawn:
-    the call's own, learning curves, and (``insights``) importance and parallel coordinates."""
-    results.refresh()
+           call_figure: Figure | None = None, error: str | None = None, insights: bool = True,
+           look: bool = True) -> Report:
+    """The report of an experiment from its results so far (``look``: read what is new first), with
+    its figures drawn: the call's own, learning curves, and (``insights``) importance and parallel
+    coordinates."""
+    if look:
+        results.refresh()
     progress = results.progress
     trials = results.get_dataframe()
     if not trials.empty:

@@ -13,7 +13,7 @@ import seaborn as sns
 from ray import tune
 
 import radas
-from radas.backends import ResultsSoFar
+from radas.backends import Progress, ResultsSoFar
 from radas.experiment import _live
 
 
@@ -81,6 +81,7 @@ def test_live_plot_is_checked_before_anything_runs():
 class Changing(ResultsSoFar):
     def __init__(self, changes: bool) -> None:
         self.changes = changes
+        self.progress = Progress(experiment="e")  # running
 
     def refresh(self) -> bool:
         return self.changes
@@ -89,7 +90,7 @@ class Changing(ResultsSoFar):
         return pd.DataFrame({"trial_id": ["a", "a"], "step": [0, 1], "score": [0.0, 1.0]})
 
 
-async def test_nothing_is_drawn_when_nothing_changed_and_slow_drawing_waits_longer():
+async def test_nothing_is_drawn_when_nothing_changed_or_before_the_sweep_runs_and_slow_drawing_waits_longer():
     calls: list[float] = []
 
     def slow(history):
@@ -99,6 +100,10 @@ async def test_nothing_is_drawn_when_nothing_changed_and_slow_drawing_waits_long
     idle = _live.LiveView(Changing(False), slow, None, None, every_s=0.01)
     await idle.look(final=False)
     assert not calls and idle._wait == 0.01
+    earlier = Changing(True)
+    earlier.progress.state = "finished"  # the folder still holds an earlier run's results
+    await _live.LiveView(earlier, slow, None, None, every_s=0.01).look(final=False)
+    assert not calls
     busy = _live.LiveView(Changing(True), slow, None, None, every_s=0.01)
     await busy.look(final=False)
     # the draw took >= 50 ms: the next look waits >= 50 ms / 5 %, so drawing takes at most 5 % of the time

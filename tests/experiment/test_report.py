@@ -144,7 +144,8 @@ def test_the_report_page_in_a_browser(browser, swept, capsys) -> None:
     opened = Opened(browser, path)
     page = opened.page
     assert not opened.problems and not opened.requests
-    assert page.locator(".state").inner_text() == "finished" and "Duration\t12:34" in page.locator(".facts").inner_text()
+    assert page.locator(".state").inner_text() == "finished"
+    assert "Duration\t12:34" in page.locator(".facts").inner_text()
     # one DOM row per trial, best first; the errored trials listed with their last error line
     assert page.locator("#trials tbody tr").count() == 12
     scores = [float(s) for s in opened.column("trials", "score") if s]
