@@ -96,6 +96,39 @@ def curves(history: pd.DataFrame, metric: str | None) -> Any:
     return fig
 
 
+def trials_so_far(history: pd.DataFrame, metric: str | None, mode: str | None) -> Any:
+    """The metric of each trial in the order they reported, and the best so far as a line when
+    ``mode`` is known: for trainables that report once (None when nothing was reported)."""
+    y = metric_column(history, metric)
+    if y is None or history.empty:
+        return None
+    from matplotlib.figure import Figure
+
+    values = pd.to_numeric(history.groupby("trial_id", sort=False)[y].last(), errors="coerce").to_numpy(dtype=float)
+    order = np.arange(1, len(values) + 1)
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter(order, values, s=18, alpha=0.8, label=y)
+    if mode in ("min", "max") and np.isfinite(values).any():
+        filled = np.where(np.isfinite(values), values, -np.inf if mode == "max" else np.inf)
+        best = np.maximum.accumulate(filled) if mode == "max" else np.minimum.accumulate(filled)
+        ax.step(order, np.where(np.isfinite(best), best, np.nan), where="post", color="C3", label=f"best ({mode})")
+        ax.legend(fontsize="small", loc="best")
+    ax.set_xlabel("trial, in the order they reported")
+    ax.set_ylabel(y)
+    ax.set_title(f"{y} of {len(values)} trials so far")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def live(history: pd.DataFrame, metric: str | None, mode: str | None, iterative_only: bool) -> Any:
+    """The default live figure: learning curves when trials report per iteration, else (unless
+    ``iterative_only``) :func:`trials_so_far`."""
+    if is_iterative(history):
+        return curves(history, metric)
+    return None if iterative_only else trials_so_far(history, metric, mode)
+
+
 def _short(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 

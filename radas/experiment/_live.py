@@ -46,9 +46,9 @@ def check_live_plot(live_plot: object) -> None:
     """``live_plot`` is None, True, False or a plot function."""
     if live_plot is not None and not isinstance(live_plot, bool) and not callable(live_plot):
         raise RadasTypeError(
-            f"live_plot={live_plot!r}: use True (learning curves of the metric), False, None (curves in a "
-            "notebook when the trainable reports per iteration) or a plot function called with "
-            "data=<the results so far, one row per report>")
+            f"live_plot={live_plot!r}: use True (learning curves of the metric, or the metric of each trial so "
+            "far), False, None (curves in a notebook when the trainable reports per iteration) or a plot "
+            "function called with data=<the results so far, one row per report>")
 
 
 def live_figure_path(user_name: str, experiment_name: str) -> Path:
@@ -125,14 +125,15 @@ class LiveView:
         return png
 
 
-def _drawer(live_plot: bool | Callable[..., Any] | None, metric: str | None, process_sns_fn: Callable[[Any], Any],
-            rc: dict[str, Any]) -> Callable[[pd.DataFrame], Any] | None:
+def _drawer(live_plot: bool | Callable[..., Any] | None, metric: str | None, mode: str | None,
+            process_sns_fn: Callable[[Any], Any], rc: dict[str, Any]) -> Callable[[pd.DataFrame], Any] | None:
     if live_plot is False or (live_plot is None and not in_notebook()):
         return None
     if callable(live_plot) and not isinstance(live_plot, bool):
         user_fn = live_plot
         return lambda history: _analysis.plot(history, user_fn, {}, {}, rc, process_sns_fn, lambda g: g)
-    return lambda history: _figures.drawn(_figures.curves, history, metric)
+    # the default: learning curves; with live_plot=True also the trials so far of one-result trainables
+    return lambda history: _figures.drawn(_figures.live, history, metric, mode, live_plot is None)
 
 
 @contextlib.asynccontextmanager
@@ -140,7 +141,7 @@ async def watching(backend: Backend, spec: SweepSpec, results: ResultsSoFar,
                    live_plot: bool | Callable[..., Any] | None, run_with: str, process_sns_fn: Callable[[Any], Any],
                    rc: dict[str, Any]) -> AsyncIterator[None]:
     """The live view of ``spec``'s sweep while the body runs (the live figure once more at the end)."""
-    draw = _drawer(live_plot, spec.metric, process_sns_fn, rc)
+    draw = _drawer(live_plot, spec.metric, spec.mode, process_sns_fn, rc)
     page_path = backend.report_path(spec)
     page = None
     if page_path is not None:
@@ -160,5 +161,5 @@ async def watching(backend: Backend, spec: SweepSpec, results: ResultsSoFar,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    if draw is not None:
+    if draw is not None and view.draws:  # a sweep over before the first look needs no live figure
         await view.look(final=True)

@@ -118,7 +118,8 @@ async def run_experiment(
         live_plot: the figure redrawn from the results so far while the sweep runs (every few
             seconds, when anything changed), in place in a notebook, else into
             ``./radas_figures/<user_name>/<experiment_name>.live.png``: ``True`` for learning
-            curves (the metric at each step, one line per trial), a plot function called with
+            curves (the metric at each step, one line per trial; for trainables that report
+            once, each trial's metric and the best so far), a plot function called with
             ``data=`` the results so far (one row per report), ``False`` for none. Default: the
             curves in a notebook when the trainable reports per iteration.
 
