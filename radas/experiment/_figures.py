@@ -167,10 +167,17 @@ def parallel(df: pd.DataFrame, metric: str | None, mode: str | None) -> Any:
 
 
 def png(fig: Any, dpi: int = DPI) -> bytes:
-    """``fig`` as PNG bytes (pyplot's figures and standalone ones alike)."""
+    """``fig`` as PNG bytes (pyplot's figures and standalone ones alike); cropped to what it holds
+    unless a layout engine placed it already (radas's own figures), which saves a second layout."""
     out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(out, format="png", dpi=dpi, bbox_inches=None if fig.get_layout_engine() is not None else "tight")
     return out.getvalue()
+
+
+def warm_up() -> None:
+    """Import what drawing needs (a live view does it while the sweep starts, not at its first draw)."""
+    from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
 
 
 def drawn(make: Callable[..., Any], *args: Any) -> Any:

@@ -154,6 +154,8 @@ async def watching(backend: Backend, spec: SweepSpec, results: ResultsSoFar,
 
     png_path = None if in_notebook() else live_figure_path(spec.user_name, spec.experiment_name)
     view = LiveView(results, draw, png_path, page)
+    if draw is not None:  # imported while the sweep starts (mostly waiting for its workers), not at the first draw
+        warm = asyncio.ensure_future(asyncio.to_thread(_figures.warm_up))
     task = asyncio.ensure_future(view.run())
     try:
         yield
@@ -161,5 +163,7 @@ async def watching(backend: Backend, spec: SweepSpec, results: ResultsSoFar,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if draw is not None:
+            await warm
     if draw is not None and view.draws:  # a sweep over before the first look needs no live figure
         await view.look(final=True)
