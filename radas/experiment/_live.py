@@ -2,11 +2,11 @@
 
 Every :data:`LIVE_EVERY_S` seconds (``RADAS_LIVE_EVERY_S``) the view reads what the sweep reported
 since its last look (:meth:`radas.backends.ResultsSoFar.refresh`, only the new lines of a log) and,
-when anything changed, redraws the live figure - in a notebook in place in the cell's output, in a
-terminal into ``radas_figures/<user>/<experiment>.live.png`` - and, every :data:`PAGE_EVERY_S`
-seconds, the experiment's report page. Drawing runs off the event loop, one plot at a time, and
-waits long enough between looks that it takes at most :data:`BUSY_SHARE` of the time: the sweep
-is not slowed by being watched. A live figure that cannot be drawn is said once and turned off;
+when anything changed, redraws the live figure - in a notebook in place in the cell's output (once
+more when the sweep ends), in a terminal into ``radas_figures/<user>/<experiment>.live.png`` - and,
+every :data:`PAGE_EVERY_S` seconds, the experiment's report page. Drawing runs off the event loop,
+one plot at a time, and waits long enough between looks that it takes at most :data:`BUSY_SHARE`
+of the time: the sweep is not slowed by being watched. A live figure that cannot be drawn is said once and turned off;
 the sweep goes on.
 """
 
@@ -165,5 +165,5 @@ async def watching(backend: Backend, spec: SweepSpec, results: ResultsSoFar,
             await task
         if draw is not None:
             await warm
-    if draw is not None and view.draws:  # a sweep over before the first look needs no live figure
-        await view.look(final=True)
+    if draw is not None and view.draws and png_path is None:
+        await view.look(final=True)  # the notebook's figure stays in the cell: its last state is the sweep's end
