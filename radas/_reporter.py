@@ -16,6 +16,8 @@ from typing import Any
 
 logger = logging.getLogger("radas")
 
+# the progress bars drawn on the terminal now (messages are written above them)
+_bars: list[Any] = []
 _COLOURS = {"info": "\033[36m", "warning": "\033[33m", "error": "\033[31m", "ok": "\033[32m"}
 _RESET = "\033[0m"
 
@@ -40,7 +42,12 @@ def say(kind: str, *parts: Any) -> None:
     if _use_colour():
         prefix = f"{_COLOURS.get(kind, '')}{prefix}{_RESET}"
     stream = sys.stderr if kind == "error" else sys.stdout
-    print(f"{prefix} {text}", file=stream, flush=True)
+    if _bars:  # a progress bar on the terminal: the message goes above it, the bar stays whole
+        from tqdm import tqdm
+
+        tqdm.write(f"{prefix} {text}", file=stream)
+    else:
+        print(f"{prefix} {text}", file=stream, flush=True)
     logger.debug("%s: %s", kind, text)
 
 
@@ -146,6 +153,7 @@ class ProgressBar:
 
             self._bar = tqdm(total=total or None, initial=done, desc=self.title, postfix=postfix, file=sys.stdout,
                              dynamic_ncols=True, leave=True, mininterval=0, bar_format=bar_format)
+            _bars.append(self._bar)
             return
         self._bar.total, self._bar.n, self._bar.bar_format = total or None, done, bar_format
         self._bar.set_postfix_str(postfix, refresh=False)
@@ -154,5 +162,6 @@ class ProgressBar:
     def close(self) -> None:
         """End the display (on a terminal, the bar's last state stays on its line)."""
         if self._bar is not None:
+            _bars.remove(self._bar)
             self._bar.close()
             self._bar = None

@@ -1,8 +1,9 @@
 """Send email through SMTP: :func:`send_email` and :func:`notify`.
 
 yagmail makes the connection (SSL or STARTTLS, certificates verified) and the login; the
-message itself is a standard MIME message: the body as exact plain text (plus a monospace
-HTML copy, so tables stay aligned) and the attachments.
+message itself is a standard MIME message: the body as exact plain text, an HTML version (the
+one given, with its inline images, or a monospace copy of the text, so tables stay aligned) and
+the attachments.
 
 Settings come from environment variables, which override the ``[email]`` table of the
 radas config file (see :func:`radas._config.config_path`):

@@ -353,3 +353,19 @@ def test_argument_validation(plain_server: Sink, tmp_path: Path) -> None:
         send_email("bob@example.com", None, "b")  # type: ignore[arg-type]
     assert notify("bob@example.com", "s", "b", attachments=[tmp_path / "nope.png"]) is False
     assert plain_server.envelopes == []
+
+
+def test_an_html_version_with_inline_images(plain_server):
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    send_email("bob@example.com", "report", "the text", html='<p>see <img src="cid:curves@radas"></p>',
+               images={"curves@radas": png})
+    [message] = plain_server.messages()
+    assert text_body(message) == "the text\n"
+    html = message.get_body(preferencelist=("html",))
+    [image] = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert 'cid:curves@radas' in html.get_content() and image["Content-ID"] == "<curves@radas>"
+    assert image.get_content() == png and not list(message.iter_attachments())
+    with pytest.raises(RadasTypeError, match="images must map content ids"):
+        send_email("bob@example.com", "s", "b", html="<p/>", images={"x@radas": "not bytes"})
+    with pytest.raises(RadasValueError, match="are not content ids"):
+        send_email("bob@example.com", "s", "b", html="<p/>", images={"<bad id>": png})

@@ -39,5 +39,22 @@ def test_a_terminal_gets_a_bar_updated_in_place(monkeypatch: pytest.MonkeyPatch)
     assert "lr-sweep  50%|" in frames[-1] and "2/4, 2 running, elapsed 0:20, ETA 0:20" in frames[-1]
 
 
+def test_messages_during_a_bar_go_above_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from radas._reporter import say
+
+    out = Terminal()
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("NO_COLOR", "1")
+    bar = ProgressBar("lr-sweep")
+    bar.update(1, 4, "1 running")
+    say("info", "live figure: x.png")
+    bar.update(2, 4, "1 running")
+    bar.close()
+    lines = out.getvalue().split("\n")
+    assert "[radas] live figure: x.png" in [line.split("\r")[-1] for line in lines]
+    assert "2/4, 1 running" in lines[-2]  # the bar, whole, below the message
+
+
 def test_clock() -> None:
     assert (clock(0), clock(75), clock(3725)) == ("0:00", "1:15", "1:02:05")
