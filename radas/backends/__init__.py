@@ -10,7 +10,7 @@ Ray's internals.
 from __future__ import annotations
 
 from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
-from radas.backends._hooks import ChecksParamSpace, PlansGpuPerTrial
+from radas.backends._hooks import AdaptsToOutOfMemory, ChecksParamSpace, NeedsFreshWorkers, PlansGpuPerTrial
 from radas.backends._resources import AUTO, Capacity
 from radas.backends._secrets import take_secrets
 from radas.backends._tuner import (
@@ -44,7 +44,8 @@ def get_backend(run_with: str) -> Backend:
 
 
 __all__ = [
-    "AUTO", "BOOKKEEPING_COLUMNS", "REPORTED_KEY", "Backend", "Capacity", "ChecksParamSpace", "ExperimentState",
+    "AUTO", "BOOKKEEPING_COLUMNS", "REPORTED_KEY", "AdaptsToOutOfMemory", "Backend", "Capacity", "ChecksParamSpace",
+    "ExperimentState", "NeedsFreshWorkers",
     "LocalBackend", "PlansGpuPerTrial", "ResultFrames", "SweepRequest", "SweepSpec", "Tuner", "annotate_trial",
     "default_tuner_to_df_fn", "get_backend", "keep_reported_metrics", "read_trial_notes",
     "take_secrets",

@@ -141,7 +141,7 @@ class Sweep:
     def _tuner(self) -> Tuner:
         callback = ProgressCallback(self.progress, self.folder.progress_file, self.folder.stop_file,
                                     self.stop_event, on_setup=self._started)
-        ours = [callback, OutOfMemoryRetry()]
+        ours = [callback, OutOfMemoryRetry(self.spec.out_of_memory)]
         if self.restore:
             tuner = Tuner.restore(self.folder.path, self.spec.trainable, resume_unfinished=True, resume_errored=True)
             run_config = _ray.run_config_of(tuner)

@@ -155,7 +155,7 @@ async def run_experiment(
         space["seed"] = tune.grid_search(list(range(num_seeds)))
     if isinstance(trainable, ChecksParamSpace):  # trainables may check their own keys and files, e.g. radas.grpo
         trainable.check_param_space(space)
-    tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable)
+    tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable, space)
     metric, mode = _validate.metric_mode(tune_config)
     backend = get_backend(run_with)
     spec = await backend.prepare(SweepRequest(

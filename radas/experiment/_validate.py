@@ -12,6 +12,7 @@ from typing import Any
 from ray import tune
 
 from radas._ray import setting as ray_setting
+from radas.backends import NeedsFreshWorkers
 from radas.errors import RadasTypeError, RadasValueError
 
 DOS: tuple[str, ...] = ("run", "analyze")
@@ -151,7 +152,7 @@ def _as_dataclass(param: str, value: object, cls: type) -> Any:
 
 
 def build_configs(
-    tuner_init_kwargs: object, trainable: Callable[..., Any]
+    tuner_init_kwargs: object, trainable: Callable[..., Any], param_space: Mapping[str, Any] | None = None
 ) -> tuple[tune.TuneConfig, tune.RunConfig]:
     """Tune and run configs from ``tuner_init_kwargs`` with radas's defaults filled in where the
     user said nothing.
@@ -161,7 +162,8 @@ def build_configs(
     an object cannot tell a value set on purpose from Ray's default. radas's defaults fill the
     fields a *dict* of fields leaves out, or a config not given at all:
 
-    * ``reuse_actors``: True for function trainables (their worker serves trial after trial);
+    * ``reuse_actors``: True for function trainables (their worker serves trial after trial) unless
+      the trainable says its trials need fresh workers (:class:`~radas.backends.NeedsFreshWorkers`);
       ``tuner_init_kwargs["reuse_actors"]`` overrides the tune config's;
     * ``failure_config``: :data:`DEFAULT_MAX_FAILURES` retries;
     * ``verbose``: 0 (radas shows its own progress line); a ``verbose`` set on a RunConfig object
@@ -179,17 +181,19 @@ def build_configs(
             f"tuner_init_kwargs: unknown key(s) {bad}; valid keys: {list(TUNER_INIT_KEYS)} "
             "(trainable and param_space are run_experiment's own arguments)"
         )
-    return _tune_config(kwargs, trainable), _run_config(kwargs.get("run_config"))
+    return _tune_config(kwargs, trainable, param_space or {}), _run_config(kwargs.get("run_config"))
 
 
-def _tune_config(kwargs: Mapping[str, Any], trainable: Callable[..., Any]) -> tune.TuneConfig:
+def _tune_config(kwargs: Mapping[str, Any], trainable: Callable[..., Any],
+                 param_space: Mapping[str, Any]) -> tune.TuneConfig:
     raw = kwargs.get("tune_config")
     tune_config = _as_dataclass("tuner_init_kwargs['tune_config']", raw, tune.TuneConfig)
     reuse = kwargs.get("reuse_actors")
     if reuse is None and (isinstance(raw, tune.TuneConfig) or (isinstance(raw, Mapping) and "reuse_actors" in raw)):
         reuse = tune_config.reuse_actors
     if reuse is None:
-        reuse = inspect.isfunction(inspect.unwrap(trainable))
+        fresh = isinstance(trainable, NeedsFreshWorkers) and trainable.needs_fresh_workers(param_space)
+        reuse = inspect.isfunction(inspect.unwrap(trainable)) and not fresh
     if not isinstance(reuse, bool):
         raise RadasTypeError(f"tuner_init_kwargs['reuse_actors'] must be a bool, got {reuse!r}")
     tune_config = dataclasses.replace(tune_config, reuse_actors=reuse)

@@ -208,3 +208,15 @@ async def test_verbose_run_config_shows_tunes_own_table(local_ray, capsys):
         tuner_init_kwargs={"run_config": tune.RunConfig(verbose=1)}, run_choice="run",
     )
     assert "== Status ==" in capsys.readouterr().out
+
+
+def test_trials_that_may_start_vllm_get_fresh_workers(monkeypatch):
+    from radas.grpo import _trainable, grpo_trainable
+
+    monkeypatch.setattr(_trainable, "vllm_installed", lambda: False)
+    assert _validate.build_configs(None, grpo_trainable, {"generation": "auto"})[0].reuse_actors is True
+    for space in ({"generation": "vllm"}, {"generation": tune.grid_search(["transformers", "vllm"])}):
+        assert _validate.build_configs(None, grpo_trainable, space)[0].reuse_actors is False
+    assert _validate.build_configs({"reuse_actors": True}, grpo_trainable, {"generation": "vllm"})[0].reuse_actors
+    monkeypatch.setattr(_trainable, "vllm_installed", lambda: True)
+    assert _validate.build_configs(None, grpo_trainable, {})[0].reuse_actors is False  # auto picks vLLM
