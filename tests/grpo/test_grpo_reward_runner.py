@@ -195,3 +195,19 @@ def test_none_for_every_sample_is_said_and_none_is_left_out_of_the_means(tmp_pat
     validate_reward_file(f"{reward}:other_task", prompt_file=prompts)
     assert "returned None for every sample line" in capsys.readouterr().out
     assert radas  # the public package stays importable with the runner's workers started from it
+
+
+@pytest.mark.train
+def test_none_where_a_function_does_not_apply_is_trls_rule(tmp_path: Path, toy_config: dict[str, Any]) -> None:
+    """TRL's multi-task example: a function returns None for the samples it does not apply to;
+    they are left out of its mean and of the sum, and the check accepts it."""
+    reward = tmp_path / "tasks.py"
+    reward.write_text("def only_a(completion, letter, **kwargs):\n"
+                      "    return None if letter != 'a' else float('a' in completion[0]['content'])\n")
+    rows = [{"prompt": [{"role": "user", "content": f"Say {c}."}], "letter": c} for c in "abab"]
+    prompts = write_jsonl(tmp_path / "tasks.jsonl", rows)
+    assert list(validate_reward_file(f"{reward}:only_a", prompt_file=prompts)) == ["only_a"]
+    reports: list[dict[str, Any]] = []
+    run_grpo({**toy_config, "prompt_file": str(prompts), "reward_file": f"{reward}:only_a"},
+             lambda metrics, checkpoint=None: reports.append(metrics))
+    assert len(reports) == 2 and all(0.0 <= r["reward_mean"] <= 1.0 for r in reports)
