@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import math
 import multiprocessing
@@ -90,14 +91,8 @@ class _Loop:
         self.limit = asyncio.Semaphore(concurrency)
         threading.Thread(target=self.loop.run_forever, name="radas-reward-loop", daemon=True).start()
 
-    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float | None) -> Any:
-        async def limited() -> Any:
-            async with self.limit:
-                return await asyncio.wait_for(coroutine, timeout)
-
-        return asyncio.run_coroutine_threadsafe(limited(), self.loop).result()
-
     def gather(self, coroutines: list[Coroutine[Any, Any, Any]], timeout: float | None) -> list[Any]:
+        """Await ``coroutines`` on the loop, at most ``concurrency`` at once, each within ``timeout``."""
         async def limited(coroutine: Coroutine[Any, Any, Any]) -> Any:
             async with self.limit:
                 return await asyncio.wait_for(coroutine, timeout)
@@ -108,40 +103,35 @@ class _Loop:
         return asyncio.run_coroutine_threadsafe(every(), self.loop).result()
 
 
-def call_here(rf: RewardFunction, kind: str, payload: tuple[Any, ...], loop: _Loop, timeout: float | None) -> Any:
-    """One call of ``rf`` in this process: ``kind`` "one" (a completion) or "batch"."""
-    if kind == "one":
-        completion, extra, where = payload
-        try:
-            out = rf.fn(as_messages(completion), **extra)
-            if rf.is_async:
-                out = loop.run(out, timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise _timed_out(rf, where, timeout) from None
-        except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
-            raise note_error(exc, rf, where) from None
-        return result_of(out, rf.path, where)
-    if kind == "ones":  # async per-completion calls of a chunk, together on the loop
-        completions, extras, wheres = payload
-        try:
-            outs = loop.gather([rf.fn(as_messages(c), **e) for c, e in zip(completions, extras, strict=True)],
-                               timeout)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise _timed_out(rf, f"one of {wheres[0]} .. {wheres[-1]}", timeout) from None
-        except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
-            raise note_error(exc, rf, f"one of {wheres[0]} .. {wheres[-1]}") from None
-        return [result_of(o, rf.path, w) for o, w in zip(outs, wheres, strict=True)]
-    kwargs, where, n = payload
-    logs = _Logs()
-    kwargs = {**kwargs, "log_metric": logs.metric, "log_extra": logs.extra}
+def _invoke(rf: RewardFunction, where: str, loop: _Loop, timeout: float | None, call: Callable[[], Any]) -> Any:
+    """``call()`` (awaited on ``loop`` when ``rf`` is async), its failure named: the function, the input."""
     try:
-        out = rf.fn(**kwargs)
-        if rf.is_async:
-            out = loop.run(out, timeout)
+        out = call()
+        return loop.gather([out], timeout)[0] if rf.is_async else out
     except (asyncio.TimeoutError, TimeoutError):
         raise _timed_out(rf, where, timeout) from None
     except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
         raise note_error(exc, rf, where) from None
+
+
+def call_here(rf: RewardFunction, kind: str, payload: tuple[Any, ...], loop: _Loop, timeout: float | None) -> Any:
+    """One call of ``rf`` in this process: ``kind`` "one" (a completion), "ones" (async calls of a
+    chunk of completions, together on the loop) or "batch"."""
+    if kind == "one":
+        completion, extra, where = payload
+        out = _invoke(rf, where, loop, timeout, lambda: rf.fn(as_messages(completion), **extra))
+        return result_of(out, rf.path, where)
+    if kind == "ones":
+        completions, extras, wheres = payload
+        where = f"one of {wheres[0]} .. {wheres[-1]}"
+        plain = dataclasses.replace(rf, is_async=False)  # gathered here, not one by one
+        outs = _invoke(plain, where, loop, timeout, lambda: loop.gather(
+            [rf.fn(as_messages(c), **e) for c, e in zip(completions, extras, strict=True)], timeout))
+        return [result_of(o, rf.path, w) for o, w in zip(outs, wheres, strict=True)]
+    kwargs, where, n = payload
+    logs = _Logs()
+    out = _invoke(rf, where, loop, timeout, lambda: rf.fn(**{**kwargs, "log_metric": logs.metric,
+                                                           "log_extra": logs.extra}))
     return values_of_batch(out, rf, n, [where] * n), logs.calls
 
 
@@ -231,9 +221,10 @@ class RewardRunner:
         # (with transformers, when this process has it: TRL's trainer_state is one of its objects)
         self._context = multiprocessing.get_context("forkserver")
         preload = ["radas.grpo._reward_runner"]
-        with contextlib.suppress(ImportError):
-            importlib.import_module(TRAINER_STATE_MODULE)
-            preload.append(TRAINER_STATE_MODULE)
+        if any(rf.batch for rf in self.functions):  # they get TRL's trainer_state: unpickled fast
+            with contextlib.suppress(ImportError):
+                importlib.import_module(TRAINER_STATE_MODULE)
+                preload.append(TRAINER_STATE_MODULE)
         self._context.set_forkserver_preload(preload)
         self._workers: list[_Worker] = [self._start() for _ in range(max(0, workers))]
         self._loop = _Loop(concurrency) if not self._workers else None
