@@ -290,3 +290,45 @@ def jobs_sdk(address: str, headers: Mapping[str, str], connect_s: float, read_s:
             return super()._do_request(method, endpoint, **kwargs)
 
     return BoundedJobSubmissionClient(address, headers=dict(headers))
+
+
+def tune_config_of(tuner: Any) -> Any:
+    """The ``TuneConfig`` a (restored) Tuner runs with (its scheduler, restored too)."""
+    return tuner._local_tuner._tune_config
+
+
+def checkpoint_results(trial: Any) -> list[Any]:
+    """A trial's registered checkpoints (``_TrainingResult``: ``checkpoint`` and ``metrics``), oldest first."""
+    return list(trial.run_metadata.checkpoint_manager._checkpoint_results)
+
+
+def forget_checkpoint(trial: Any, result: Any) -> None:
+    """Take a checkpoint (whose folder is gone) out of a trial's register."""
+    registered = trial.run_metadata.checkpoint_manager._checkpoint_results
+    for i, item in enumerate(registered):
+        if item is result:
+            del registered[i]
+            return
+
+
+def pbt_references(scheduler: Any) -> tuple[set[str], set[str]]:
+    """What a population-based scheduler may still clone: the checkpoint paths its per-trial state
+    points at, and the ids of trials whose save it has scheduled but not yet seen (their checkpoints
+    must all stay until it has)."""
+    paths: set[str] = set()
+    pending: set[str] = set()
+    for trial, state in dict(getattr(scheduler, "_trial_state", {}) or {}).items():
+        last = getattr(state, "last_checkpoint", None)
+        if last is None:
+            continue
+        if hasattr(last, "future"):  # a save PBT scheduled: resolved when it needs it
+            resolved = last.resolve(block=False)
+            if resolved is None:
+                pending.add(trial.trial_id)
+                continue
+            last = resolved
+        checkpoint = getattr(last, "checkpoint", last)
+        path = getattr(checkpoint, "path", None)
+        if path:
+            paths.add(str(path))
+    return paths, pending

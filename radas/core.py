@@ -95,6 +95,17 @@ def get_ray_results_dir(user_name: str | None = None, run_with: str = "local") -
     return str(_root("results_dir", run_with) / user) + os.sep
 
 
+def storage_paths(user_name: str, run_with: str = "local") -> list[str]:
+    """The folders Ray Tune's ``RunConfig(storage_path=...)`` would have to name for an
+    experiment of ``user_name`` to land where radas keeps it: the user's results folder as this
+    machine sees it and, for a cluster, as its nodes see it."""
+    paths = [get_ray_results_dir(user_name, run_with)]
+    cluster_name = parse_run_with(run_with)
+    if cluster_name is not None and get_cluster(cluster_name).results_dir:
+        paths.append(str(Path(str(get_cluster(cluster_name).results_dir)) / user_name))
+    return [os.path.normpath(os.path.expanduser(p)) for p in paths]
+
+
 def _user_dir(kind: str, user_name: str, run_with: str) -> str:
     path = _root(kind, run_with) / check_name("user_name", user_name)
     try:
@@ -115,4 +126,4 @@ def get_cold_data_dir(user_name: str, run_with: str = "local") -> str:
     return _user_dir("cold_data_dir", user_name, run_with)
 
 
-__all__ = ["get_ray_results_dir", "get_data_dir", "get_cold_data_dir", "get_launch_dir"]
+__all__ = ["get_ray_results_dir", "get_data_dir", "get_cold_data_dir", "get_launch_dir", "storage_paths"]

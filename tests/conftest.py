@@ -1,8 +1,9 @@
 """Shared test setup: every radas folder and the config file live under one temporary
 folder for the whole session, set before Ray starts so its workers inherit them.
 
-Tests that start Ray (this machine's, or the test cluster) carry the ``ray`` marker; the fast
-lane, ``pytest -m "not ray"``, runs the others. A test without the marker that starts Ray fails
+Tests that start Ray (this machine's, or the test cluster) carry the ``ray`` marker, tests that
+train a model the ``train`` marker; the fast lane, ``pytest -m "not ray and not train"``, runs the
+others. A test without the marker that starts Ray fails
 at once, in either lane, so the lanes stay honest."""
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ray: the test starts Ray (local or the test cluster); "
-                            "the fast lane is pytest -m 'not ray'")
+                            "the fast lane is pytest -m 'not ray and not train'")
+    config.addinivalue_line("markers", "train: the test trains a model (seconds each); not in the fast lane")
 
 
 RAY_FIXTURES = frozenset({"ray_cluster", "local_ray", "ray_local", "target"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
 from radas.backends._folder import ExperimentFolder, experiment_names, index_file
-from radas.backends._hooks import ChecksParamSpace, PlansGpuPerTrial
+from radas.backends._hooks import AdaptsToOutOfMemory, ChecksParamSpace, NeedsFreshWorkers, PlansGpuPerTrial
 from radas.backends._live import LoggedResults, ResultsSoFar
 from radas.backends._progress import RUNNING, Progress, SilentTuneReporter
 from radas.backends._resources import AUTO, Capacity
@@ -47,9 +47,9 @@ def get_backend(run_with: str) -> Backend:
 
 
 __all__ = [
-    "AUTO", "BOOKKEEPING_COLUMNS", "MEMORY", "REPORTED_KEY", "RUNNING", "Backend", "Capacity", "ChecksParamSpace",
-    "ExperimentFolder", "ExperimentState", "LocalBackend", "LoggedResults", "PlansGpuPerTrial", "Progress",
-    "ResultFrames", "ResultsSoFar", "SilentTuneReporter", "SweepRequest", "SweepSpec", "Tuner", "annotate_trial",
-    "default_tuner_to_df_fn", "experiment_names", "get_backend", "index_file", "keep_reported_metrics",
-    "read_trial_notes", "take_secrets",
+    "AUTO", "BOOKKEEPING_COLUMNS", "MEMORY", "REPORTED_KEY", "RUNNING", "AdaptsToOutOfMemory", "Backend", "Capacity",
+    "ChecksParamSpace", "ExperimentFolder", "ExperimentState", "LocalBackend", "LoggedResults", "NeedsFreshWorkers",
+    "PlansGpuPerTrial", "Progress", "ResultFrames", "ResultsSoFar", "SilentTuneReporter", "SweepRequest", "SweepSpec",
+    "Tuner", "annotate_trial", "default_tuner_to_df_fn", "experiment_names", "get_backend", "index_file",
+    "keep_reported_metrics", "read_trial_notes", "take_secrets",
 ]

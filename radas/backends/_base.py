@@ -22,6 +22,7 @@ from ray import tune
 
 from radas._reporter import say
 from radas.backends._folder import ExperimentFolder
+from radas.backends._hooks import AdaptsToOutOfMemory
 from radas.backends._live import LoggedResults, ResultsSoFar
 from radas.backends._resources import AUTO, Capacity, TrialResources, check_fits, plan_auto_gpu, resolve_resources
 from radas.backends._trainable import prepare_trainable
@@ -65,6 +66,7 @@ class SweepSpec:
     mode: str | None = None
     sweep_id: str = ""  # names the sweep's secrets file
     has_secrets: bool = False  # the driver and the trials read them from that file
+    out_of_memory: Any = None  # the trainable's retry_after_out_of_memory, when it has one
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class Backend(abc.ABC):
             param_space=request.param_space, tune_config=request.tune_config, run_config=request.run_config,
             resources=resources.summary(), runtime_env=request.runtime_env, total_trials=request.total_trials,
             metric=request.metric, mode=request.mode, has_secrets=request.has_secrets,
+            out_of_memory=(request.trainable.retry_after_out_of_memory
+                           if isinstance(request.trainable, AdaptsToOutOfMemory) else None),
         )
 
     # ---- running ----------------------------------------------------------------------------

@@ -32,3 +32,26 @@ class PlansGpuPerTrial(Protocol):
     def plan_gpu_per_trial(self, param_space: dict[str, Any], *, gpu_memory_gib: float | None,
                            cpus_per_gpu: float | None, cpu_per_trial: float) -> tuple[float, str]:
         """The GPU share per trial and the plan as text."""
+
+
+@runtime_checkable
+class AdaptsToOutOfMemory(Protocol):
+    """A trainable that knows how to retry a trial that ran out of memory better than with twice
+    the CPUs and GPUs (radas's default): ``retry_after_out_of_memory(config, resources)`` gets the
+    trial's config and its ``{"CPU": ..., "GPU": ...}`` and returns ``(config, resources)`` for the
+    retry, ``None`` in either place keeping that part as it is; returning ``None`` altogether
+    leaves it to radas. ``radas.grpo.grpo_trainable`` is one (a smaller micro-batch on a whole GPU)."""
+
+    def retry_after_out_of_memory(self, config: dict[str, Any], resources: dict[str, float]
+                                  ) -> tuple[dict[str, Any] | None, dict[str, float] | None] | None:
+        """The config and resources to retry with."""
+
+
+@runtime_checkable
+class NeedsFreshWorkers(Protocol):
+    """A trainable whose trials must not share a worker process (one that starts an engine only
+    one of may live per process, such as vLLM): with ``needs_fresh_workers(param_space)`` True,
+    radas turns Tune's ``reuse_actors`` off unless the user set it."""
+
+    def needs_fresh_workers(self, param_space: Mapping[str, Any]) -> bool:
+        """True when trials of ``param_space`` must each get a new worker process."""

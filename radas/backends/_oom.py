@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +125,13 @@ def _latest_error(trial: Any) -> BaseException | str:
 
 
 class OutOfMemoryRetry(Callback):
-    """When Tune retries a trial that ran out of memory, double its CPUs and GPUs first (as far
-    as one node can give them, every bundle and custom resource kept) and tell the user the value
-    to start from next time."""
+    """When Tune retries a trial that ran out of memory: as the trainable says
+    (``adapt``, its ``retry_after_out_of_memory``: e.g. a smaller micro-batch), else with its CPUs
+    and GPUs doubled (as far as one node can give them, every bundle and custom resource kept);
+    and tell the user what changed and the value to start from next time."""
+
+    def __init__(self, adapt: Callable[..., Any] | None = None) -> None:
+        self.adapt = adapt
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if not is_out_of_memory(_latest_error(trial)):
@@ -135,6 +140,11 @@ class OutOfMemoryRetry(Callback):
         bundles = [dict(b) for b in factory.bundles]
         before = factory.required_resources
         cpu, gpu = float(before.get("CPU", 0)), float(before.get("GPU", 0))
+        if self.adapt is not None:
+            plan = self.adapt(dict(trial.config), {"CPU": cpu, "GPU": gpu})
+            if plan is not None:
+                self._retry_as_adapted(trial, plan, bundles, factory.strategy, cpu, gpu)
+                return
         bigger = doubled(bundles, factory.strategy, _nodes())
         if bigger is None:
             say("warning", f"trial {trial.trial_id} ran out of memory with {cpu:g} CPU(s) and {gpu:g} GPU(s), "
@@ -147,3 +157,21 @@ class OutOfMemoryRetry(Callback):
         say("warning", f"trial {trial.trial_id} ran out of memory with {cpu:g} CPU(s) and {gpu:g} GPU(s); "
             f"retrying with {new_cpu:g} CPU(s) and {new_gpu:g} GPU(s). Next time start from "
             f"cpu_per_trial={new_cpu:g}" + (f", gpu_per_trial={new_gpu:g}" if gpu else ""))
+
+    def _retry_as_adapted(self, trial: Any, plan: tuple[Any, Any], bundles: list[dict[str, float]], strategy: str,
+                          cpu: float, gpu: float) -> None:
+        config, resources = plan
+        changes = []
+        if config is not None and config != trial.config:
+            changed = sorted(k for k in set(config) | set(trial.config) if config.get(k) != trial.config.get(k))
+            trial.set_config(config)
+            changes.append("its config (" + ", ".join(f"{k}={config.get(k)!r}" for k in changed) + ")")
+        if resources is not None:
+            from ray.tune import PlacementGroupFactory
+
+            scale = {k: float(resources.get(k, 0.0)) / v for k, v in (("CPU", cpu), ("GPU", gpu)) if v}
+            trial.update_resources(PlacementGroupFactory(
+                [{**b, **{k: float(b.get(k, 0.0)) * s for k, s in scale.items()}} for b in bundles], strategy=strategy))
+            changes.append(f"{resources.get('CPU', cpu):g} CPU(s) and {resources.get('GPU', gpu):g} GPU(s)")
+        say("warning", f"trial {trial.trial_id} ran out of memory with {cpu:g} CPU(s) and {gpu:g} GPU(s); retrying "
+            f"with {' and '.join(changes) or 'nothing changed (nothing smaller is possible)'}")

@@ -16,12 +16,14 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from typing import Any
 
 import ray
 
 from radas import _ray
 from radas._reporter import ProgressBar, say
 from radas.backends._base import SweepSpec
+from radas.backends._checkpoints import CheckpointKeeper, protect_from_rotation
 from radas.backends._folder import DriverInfo, ExperimentFolder, make_private_dirs
 from radas.backends._live import ResultsLog
 from radas.backends._oom import OutOfMemoryRetry
@@ -142,18 +144,19 @@ class Sweep:
     def _tuner(self) -> Tuner:
         callback = ProgressCallback(self.progress, self.folder.progress_file, self.folder.stop_file,
                                     self.stop_event, on_setup=self._started)
-        ours = [callback, OutOfMemoryRetry(), ResultsLog(self.folder.results_file)]
+        ours: list[Any] = [callback, OutOfMemoryRetry(self.spec.out_of_memory), ResultsLog(self.folder.results_file)]
         if self.restore:
             tuner = Tuner.restore(self.folder.path, self.spec.trainable, resume_unfinished=True, resume_errored=True)
+            _, keeper = protect_from_rotation(self.spec.run_config, _ray.tune_config_of(tuner).scheduler)
             run_config = _ray.run_config_of(tuner)
             run_config.callbacks = [
                 c for c in (run_config.callbacks or [])
-                if not isinstance(c, (ProgressCallback, OutOfMemoryRetry, ResultsLog))
-            ] + ours
+                if not isinstance(c, (ProgressCallback, OutOfMemoryRetry, CheckpointKeeper, ResultsLog))
+            ] + ours + ([keeper] if keeper else [])
             return tuner
-        run_config = replace(self.spec.run_config, name=self.spec.experiment_name,
-                             storage_path=str(self.folder.user_root),
-                             callbacks=[*(self.spec.run_config.callbacks or []), *ours])
+        run_config, keeper = protect_from_rotation(self.spec.run_config, self.spec.tune_config.scheduler)
+        run_config = replace(run_config, name=self.spec.experiment_name, storage_path=str(self.folder.user_root),
+                             callbacks=[*(run_config.callbacks or []), *ours, *([keeper] if keeper else [])])
         return Tuner(self.spec.trainable, param_space=self.spec.param_space,
                      tune_config=self.spec.tune_config, run_config=run_config)
 

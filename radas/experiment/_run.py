@@ -33,6 +33,7 @@ from radas.backends import (
     get_backend,
     take_secrets,
 )
+from radas.core import storage_paths
 from radas.errors import ExperimentFailedError, ExperimentNotFoundError, RadasValueError
 from radas.experiment import _analysis, _live, _notify, _report, _validate
 from radas.experiment._choice import RUN_CHOICES, choose
@@ -170,7 +171,8 @@ async def run_experiment(
         space["seed"] = tune.grid_search(list(range(num_seeds)))
     if isinstance(trainable, ChecksParamSpace):  # trainables may check their own keys and files, e.g. radas.grpo
         trainable.check_param_space(space)
-    tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable)
+    tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable, space, experiment_name,
+                                                      storage_paths(user_name, run_with))
     metric, mode = _validate.metric_mode(tune_config)
     backend = get_backend(run_with)
     spec = await backend.prepare(SweepRequest(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ray import tune
 
 from radas._ray import setting as ray_setting
-from radas.backends import SilentTuneReporter
+from radas.backends import NeedsFreshWorkers, SilentTuneReporter
 from radas.errors import RadasTypeError, RadasValueError
 
 DOS: tuple[str, ...] = ("run", "analyze")
@@ -152,7 +153,8 @@ def _as_dataclass(param: str, value: object, cls: type) -> Any:
 
 
 def build_configs(
-    tuner_init_kwargs: object, trainable: Callable[..., Any]
+    tuner_init_kwargs: object, trainable: Callable[..., Any], param_space: Mapping[str, Any] | None = None,
+    experiment_name: str | None = None, storage_paths: Sequence[str] = (),
 ) -> tuple[tune.TuneConfig, tune.RunConfig]:
     """Tune and run configs from ``tuner_init_kwargs`` with radas's defaults filled in where the
     user said nothing.
@@ -162,7 +164,8 @@ def build_configs(
     an object cannot tell a value set on purpose from Ray's default. radas's defaults fill the
     fields a *dict* of fields leaves out, or a config not given at all:
 
-    * ``reuse_actors``: True for function trainables (their worker serves trial after trial);
+    * ``reuse_actors``: True for function trainables (their worker serves trial after trial) unless
+      the trainable says its trials need fresh workers (:class:`~radas.backends.NeedsFreshWorkers`);
       ``tuner_init_kwargs["reuse_actors"]`` overrides the tune config's;
     * ``failure_config``: :data:`DEFAULT_MAX_FAILURES` retries;
     * ``verbose``: 0 (radas shows its own progress bar, and Tune's reporter is silenced - in a
@@ -171,8 +174,10 @@ def build_configs(
     * ``log_to_file``: True (trial output goes to files in the trial folder: radas does not
       stream the workers' output to the console); Ray's ``False`` on an object counts as unset.
 
-    ``name``, ``storage_path`` and ``storage_filesystem`` are refused: radas owns the experiment
-    folder (``experiment_name`` under the results folder).
+    radas owns the experiment folder (``experiment_name`` under the user's results folder):
+    ``name`` is accepted when it is ``experiment_name`` and ``storage_path`` when it is one of
+    ``storage_paths`` (the user's results folder), as Ray Tune's examples set them; any other value,
+    and ``storage_filesystem``, is an error that says what to use instead.
     """
     kwargs = check_dict("tuner_init_kwargs", tuner_init_kwargs)
     bad = [k for k in kwargs if k not in TUNER_INIT_KEYS]
@@ -181,17 +186,20 @@ def build_configs(
             f"tuner_init_kwargs: unknown key(s) {bad}; valid keys: {list(TUNER_INIT_KEYS)} "
             "(trainable and param_space are run_experiment's own arguments)"
         )
-    return _tune_config(kwargs, trainable), _run_config(kwargs.get("run_config"))
+    return (_tune_config(kwargs, trainable, param_space or {}),
+            _run_config(kwargs.get("run_config"), experiment_name, storage_paths))
 
 
-def _tune_config(kwargs: Mapping[str, Any], trainable: Callable[..., Any]) -> tune.TuneConfig:
+def _tune_config(kwargs: Mapping[str, Any], trainable: Callable[..., Any],
+                 param_space: Mapping[str, Any]) -> tune.TuneConfig:
     raw = kwargs.get("tune_config")
     tune_config = _as_dataclass("tuner_init_kwargs['tune_config']", raw, tune.TuneConfig)
     reuse = kwargs.get("reuse_actors")
     if reuse is None and (isinstance(raw, tune.TuneConfig) or (isinstance(raw, Mapping) and "reuse_actors" in raw)):
         reuse = tune_config.reuse_actors
     if reuse is None:
-        reuse = inspect.isfunction(inspect.unwrap(trainable))
+        fresh = isinstance(trainable, NeedsFreshWorkers) and trainable.needs_fresh_workers(param_space)
+        reuse = inspect.isfunction(inspect.unwrap(trainable)) and not fresh
     if not isinstance(reuse, bool):
         raise RadasTypeError(f"tuner_init_kwargs['reuse_actors'] must be a bool, got {reuse!r}")
     tune_config = dataclasses.replace(tune_config, reuse_actors=reuse)
@@ -206,7 +214,8 @@ def _tune_config(kwargs: Mapping[str, Any], trainable: Callable[..., Any]) -> tu
 
 # RunConfig fields that would move the experiment folder away from where radas looks for it
 _FOLDER_FIELDS: dict[str, str] = {
-    "name": "radas names the experiment folder after experiment_name; pass experiment_name instead",
+    "name": "radas names the experiment folder after experiment_name; pass experiment_name instead (or the "
+    "same name in both)",
     "storage_path": "radas keeps results in the user's results folder; set RADAS_RESULTS_DIR (or "
     "results_dir in the config file, or the cluster's results_dir) instead",
     "storage_filesystem": "radas keeps results in the user's results folder, a local or shared path; "
@@ -214,17 +223,24 @@ _FOLDER_FIELDS: dict[str, str] = {
 }
 
 
-def _run_config(raw: object) -> tune.RunConfig:
+def _run_config(raw: object, experiment_name: str | None = None, storage_paths: Sequence[str] = ()) -> tune.RunConfig:
     param = "tuner_init_kwargs['run_config']"
     if isinstance(raw, Mapping) and isinstance(raw.get("failure_config"), Mapping):
         failure = _as_dataclass(f"{param}['failure_config']", raw["failure_config"], tune.FailureConfig)
         raw = {**raw, "failure_config": failure}
     run_config = _as_dataclass(param, raw, tune.RunConfig)
     given = _given_run_fields(raw, run_config)
+    changes: dict[str, Any] = {}
+    if "name" in given and run_config.name == experiment_name:
+        given.discard("name")  # the same folder radas uses: fine
+        changes["name"] = None
+    if "storage_path" in given and isinstance(run_config.storage_path, str) and os.path.normpath(
+            os.path.expanduser(run_config.storage_path)) in storage_paths:
+        given.discard("storage_path")
+        changes["storage_path"] = tune.RunConfig().storage_path
     for field, why in _FOLDER_FIELDS.items():
         if field in given:
             raise RadasValueError(f"{param}: {field}={getattr(run_config, field)!r} cannot be set: {why}")
-    changes: dict[str, Any] = {}
     if "verbose" not in given:
         changes["verbose"] = 0
     if "progress_reporter" not in given and changes.get("verbose", run_config.verbose) == 0:

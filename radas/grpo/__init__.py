@@ -11,13 +11,18 @@ Check both on the driver with :func:`validate_prompt_file` / :func:`validate_rew
 config with :func:`validate_grpo_config`, and the whole chain with :func:`test_inference`.
 
 Reward files as users bring them: ``reward_fn`` may return ``(reward, {"name": number, ...})``
-(the numbers are reported as ``reward_info/<name>``); a file may define ``reward_fns`` (a list
-or dict of functions) instead; ``"file.py:function"`` picks one function; ``reward_file`` may be a
-list of these, summed with ``reward_weights`` (TRL's) and reported each as ``reward/<name>``. The
-reward file's folder is put first on ``sys.path`` before it is imported, so a helper module next to
-it imports. ``async def`` reward functions are awaited (a step's completions concurrently), and
-TRL's batch form ``f(completions, **kwargs) -> list`` (a parameter named ``completions``) gets
-``prompts``, ``completions`` and every extra field as a list.
+(the numbers are reported as ``reward_info/<name>``), or None where it does not apply (TRL's
+rule: left out of the sums and means); a file may define ``reward_fns`` (a list or dict of
+functions) instead; ``"file.py:function"`` picks one function; ``reward_file`` may be a list of
+these, summed with ``reward_weights`` (TRL's) and reported each as ``reward/<name>``. The reward
+file's folder is put first on ``sys.path`` before it is imported, so a helper module next to it
+imports. TRL's batch form ``f(completions, **kwargs) -> list`` (a parameter named
+``completions``) gets ``prompts``, ``completions``, every extra field as a list and TRL's keyword
+arguments. Reward functions run in ``reward_workers`` worker processes per trial, each call in a
+worker's main thread (``math_verify``'s signal-based timeouts work), with ``reward_timeout_s`` per
+call; ``async def`` ones on one event loop per worker for the whole run (a module-level client
+works), ``reward_concurrency`` at a time. Prompts and completions take TRL's standard format:
+plain-string prompts stay text unless ``apply_chat_template``.
 
 Config keys (defaults from the hosted RL API's ``create_run`` and slime's ``SlimeRunner``): the
 fields of :class:`GRPOTrialConfig`, listed at the end of this docstring.
@@ -87,7 +92,7 @@ from radas.grpo._config import (
 from radas.grpo._files import RESERVED_FIELDS, PromptFileSummary, validate_prompt_file
 from radas.grpo._inference import test_inference
 from radas.grpo._plan import estimate_trial_memory, plan_gpu_per_trial
-from radas.grpo._rewards import validate_reward_file
+from radas.grpo._reward_runner import RemoteRewardError, RewardCrashError, RewardTimeoutError, validate_reward_file
 from radas.grpo._stopping import GRPOEarlyStopping, StopRules
 from radas.grpo._trainable import grpo_trainable
 
@@ -95,6 +100,9 @@ __doc__ = f"{__doc__}\nConfig keys::\n\n" + "\n".join(f"    {line}" for line in 
 
 __all__ = [
     "grpo_trainable",
+    "RewardTimeoutError",
+    "RewardCrashError",
+    "RemoteRewardError",
     "GRPOTrialConfig",
     "GRPOEarlyStopping",
     "StopRules",

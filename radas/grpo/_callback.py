@@ -12,7 +12,7 @@ from typing import Any
 
 from radas.grpo._deps import require
 from radas.grpo._rewards import REWARD_INFO_PREFIX
-from radas.grpo._stopping import STOP_REASON, StopRules, StopWatch
+from radas.grpo._stopping import SATURATED, STOP_REASON, StopRules, StopWatch
 
 logger = logging.getLogger("radas")
 
@@ -21,6 +21,8 @@ METRIC_NAMES: dict[str, str] = {
     "reward": "reward_mean",
     "reward_std": "reward_std",
     "percent_correct": "percent_correct",
+    "frac_groups_failed": "frac_groups_failed",
+    "frac_groups_solved": "frac_groups_solved",
     "frac_reward_zero_std": "frac_reward_zero_std",
     "loss": "loss",
     "grad_norm": "grad_norm",
@@ -153,7 +155,11 @@ def make_callback(
                 logger.info("radas.grpo: training done: %s", dict(logs))
                 return
             metrics = self.metrics(logs, state)
+            saturated = self.watch.saturated if self.watch is not None else None
             reason = self.watch.update(metrics) if self.watch is not None else None
+            if self.watch is not None and self.watch.saturated and not saturated:  # said once
+                metrics[SATURATED] = self.watch.saturated
+                logger.warning("radas.grpo: %s", self.watch.saturated)
             if reason:
                 metrics[STOP_REASON] = reason
                 control.should_training_stop = True

@@ -133,6 +133,12 @@ def _scheduler_type(name: str, value: Any) -> str:
     return value
 
 
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RadasTypeError(f"config[{name!r}] must be True or False; got {_fmt(value)}")
+    return value
+
+
 def _early_stopping(name: str, value: Any) -> Any:
     from radas.grpo._stopping import StopRules
 
@@ -217,6 +223,16 @@ class GRPOTrialConfig:
         'Report metrics to Tune every N steps.')
     correct_threshold: Any = key(None, _real(optional=True),
         'percent_correct counts rewards >= this; None = rewards at the best reward seen so far.')
+    apply_chat_template: Any = key(False, _bool,
+        "Plain-string prompts as one user chat message through the tokenizer's chat template; False keeps "
+        "them plain text, as TRL does (prompts written as message lists always use the template).")
+    reward_workers: Any = key(2, _int(0),
+        "Reward worker processes per trial (calls in a worker's main thread: math_verify's timeouts work); "
+        "0 = in the trial's process, without timeouts.")
+    reward_timeout_s: Any = key(120.0, _real(0.0, low_open=True, optional=True),
+        "Seconds one reward call may take before the trial ends with an error naming it; None = no limit.")
+    reward_concurrency: Any = key(16, _int(1),
+        "Async reward calls running at once per worker (one event loop per worker for the whole run).")
     generation: Any = key('auto', _choice(ENGINES),
         "Rollout engine: 'auto', 'transformers' (model.generate), 'paged' (continuous batching), 'vllm' (colocated).")
     early_stopping: Any = key(False, _early_stopping,

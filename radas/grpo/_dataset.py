@@ -16,18 +16,22 @@ logger = logging.getLogger("radas")
 MIN_COMPLETION_TOKENS = 1
 
 
-def normalize_prompts(records: Sequence[PromptRecord], tokenizer: Any, prompt_file: str) -> list[Any]:
-    """Prompts in one form: chat messages when the tokenizer has a chat template, else plain text."""
-    has_template = getattr(tokenizer, "chat_template", None) is not None
-    if has_template:
-        return [[{"role": "user", "content": r.prompt}] if isinstance(r.prompt, str) else r.prompt for r in records]
-    chat = [r for r in records if not isinstance(r.prompt, str)]
-    if chat:
+def normalize_prompts(records: Sequence[PromptRecord], tokenizer: Any, prompt_file: str,
+                      apply_chat_template: bool = False) -> list[Any]:
+    """Prompts as TRL takes them: plain strings stay plain text (TRL's standard format: no chat
+    template, and the reward functions get strings), message lists are conversational. With
+    ``apply_chat_template``, plain strings become one user message too. Chat prompts need a
+    tokenizer with a chat template."""
+    prompts = [[{"role": "user", "content": r.prompt}] if apply_chat_template and isinstance(r.prompt, str)
+               else r.prompt for r in records]
+    chat = [r for r, p in zip(records, prompts, strict=True) if not isinstance(p, str)]
+    if chat and getattr(tokenizer, "chat_template", None) is None:
         raise RadasValueError(
-            f"prompt_file {prompt_file!r} line {chat[0].line}: the prompt is a list of chat messages, but the "
-            f"model's tokenizer has no chat template; use plain-string prompts or a chat model"
+            f"prompt_file {prompt_file!r} line {chat[0].line}: the prompt is a list of chat messages"
+            f"{' (apply_chat_template=True)' if apply_chat_template else ''}, but the model's tokenizer has no chat "
+            "template; use plain-string prompts (apply_chat_template=False) or a chat model"
         )
-    return [r.prompt for r in records]
+    return prompts
 
 
 def prompt_lengths(prompts: Sequence[Any], tokenizer: Any) -> list[int]:

@@ -17,7 +17,11 @@ from radas.core import get_launch_dir
 from radas.errors import RadasValueError
 
 # Names the reward function's keyword arguments must not use: ``completion`` is its first argument.
-RESERVED_FIELDS: frozenset[str] = frozenset({"prompt", "completion"})
+# the names a reward function gets from radas and TRL besides the prompt line's own fields
+RESERVED_FIELDS: frozenset[str] = frozenset({
+    "prompt", "completion", "prompts", "completions", "completion_ids", "trainer_state", "log_metric",
+    "log_extra", "environments", "_radas_extra", "_radas_line",
+})
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,9 @@ def read_prompt_file(path: str | os.PathLike[str]) -> list[PromptRecord]:
         reserved = sorted(RESERVED_FIELDS & set(extra))
         if reserved:
             raise RadasValueError(
-                f"{where}: the field name(s) {reserved} are reserved (reward_fn receives the completion as its "
-                f"first argument); rename them"
+                f"{where}: the field name(s) {reserved} are reserved: a reward function gets the completion "
+                "(and, in TRL's batch form, TRL's keyword arguments prompts, completions, completion_ids, "
+                "trainer_state, log_metric, log_extra) under these names; rename them"
             )
         kinds.add(isinstance(prompt, list))
         records.append(PromptRecord(number, prompt, extra))

@@ -14,7 +14,8 @@ from radas.grpo._dataset import completion_budget, normalize_prompts, prompt_len
 from radas.grpo._deps import require
 from radas.grpo._files import read_prompt_file, resolve_path
 from radas.grpo._model import load_model, load_tokenizer, pick_device
-from radas.grpo._rewards import check_weights, load_reward_functions, score
+from radas.grpo._reward_runner import running, trl_keyword_arguments
+from radas.grpo._rewards import check_weights
 from radas.utils import set_seed
 
 _BASE_COLUMNS = ("prompt", "completion", "reward")
@@ -41,13 +42,11 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
     set_seed(cfg["seed"])
     records = read_prompt_file(cfg["prompt_file"])[:n]
     prompt_path = str(resolve_path(cfg["prompt_file"], "prompt_file"))
-    functions = load_reward_functions(cfg["reward_file"])
-    check_weights(cfg["reward_weights"], functions)
-    weights = cfg["reward_weights"] or [1.0] * len(functions)
+
     overrides = cfg["grpo_config_overrides"]
     device = pick_device(overrides)
     tokenizer = load_tokenizer(cfg["model"])
-    prompts = normalize_prompts(records, tokenizer, prompt_path)
+    prompts = normalize_prompts(records, tokenizer, prompt_path, cfg["apply_chat_template"])
     budget = completion_budget(
         prompt_lengths(prompts, tokenizer), records, cfg["max_seq_length"], cfg["rollout_max_response_len"],
         prompt_path,
@@ -80,8 +79,15 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
         )
     completions = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     wheres = [f"prompt_file {prompt_path!r} line {r.line}" for r in records]
-    messages = [[{"role": "assistant", "content": text}] for text in completions]
-    scored = [score(rf, list(prompts), messages, [r.extra for r in records], wheres) for rf in functions]
+    shaped = [text if isinstance(p, str) else [{"role": "assistant", "content": text}]
+              for p, text in zip(prompts, completions, strict=True)]
+    with running(cfg["reward_file"], cfg["reward_workers"], cfg["reward_timeout_s"],
+                 cfg["reward_concurrency"]) as runner:
+        functions = runner.functions
+        check_weights(cfg["reward_weights"], functions)
+        weights = cfg["reward_weights"] or [1.0] * len(functions)
+        scored = [runner.score(i, list(prompts), shaped, [r.extra for r in records], wheres,
+                               trl_keyword_arguments(list(prompts), shaped)) for i in range(len(functions))]
     rows = []
     for i, (record, text) in enumerate(zip(records, completions, strict=True)):
         values = [rewards[i] for rewards, _ in scored]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,18 @@ def pick_device(overrides: Mapping[str, Any] | None = None) -> Device:
         bf16 = bool(overrides.get("bf16", torch.cuda.is_bf16_supported()))
         return Device("cuda", bf16)
     return Device("cpu", bool(overrides.get("bf16", False)))
+
+
+def model_path(model: str) -> str:
+    """``config['model']`` as the trial loads it: a relative local folder (``"./ckpt/sft"``) is the
+    folder of that name in the folder the sweep was launched from — not in Tune's trial folder,
+    which is a trial's working directory. Hub ids and ``"tiny"`` stay as they are."""
+    if model == TINY_NAME or os.path.isabs(os.path.expanduser(model)):
+        return os.path.expanduser(model)
+    from radas.core import get_launch_dir
+
+    local = get_launch_dir() / model
+    return str(local) if local.is_dir() or model.startswith(".") else model
 
 
 def load_tokenizer(model: str) -> Any:

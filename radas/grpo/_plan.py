@@ -1,29 +1,37 @@
 """``gpu_per_trial="auto"`` for GRPO sweeps: how many trials fit on one GPU, estimated without loading weights.
 
-A trial's GPU memory is estimated from the model's config (its parameters counted on PyTorch's
-``meta`` device, so no weights are read or allocated) and the sweep's settings, in bytes:
+A trial's peak GPU memory is estimated from the model's config (its parameters counted on
+PyTorch's ``meta`` device, so no weights are read or allocated) and the sweep's settings. A GRPO
+step generates, then trains: the two phases never hold their working memory at the same time, so
+the peak is what stays (weights, optimizer, reference model, CUDA context) plus the larger of the
+two phases. In bytes:
 
-* weights and optimizer: full fine-tuning keeps float32 weights, gradients and AdamW's two
-  moments (16 per parameter) plus bf16 autocast copies of the weights (2 per parameter); LoRA
-  keeps a frozen base (2 per parameter in bf16, 4 with ``generation="paged"``, which trains in
-  float32) plus 16 per LoRA parameter (``lora_rank`` x the in + out features of every linear
-  layer but the output head);
-* the reference model when ``kl_beta > 0`` (full fine-tuning only: LoRA's reference is the base
-  with the adapter off), in float32 like the policy;
-* the KV cache of a rollout: ``rollout_batch_size x n_samples_per_prompt`` sequences of
-  prompt + completion tokens, 2 x layers x KV heads x head size numbers per token (bf16; float32
-  in 256-token pages with ``"paged"``, plus its attention mask); ``"vllm"`` adds its own bf16 copy
-  of the weights, its cache and 1 GiB;
-* activations of a training micro-batch (``per_device_train_batch_size`` sequences): 34 x hidden
-  bytes per token and layer (2 x hidden with gradient checkpointing, TRL's default, plus one
-  layer's worth), and the logits, 10 bytes per token and vocabulary entry;
-* 1.5 GiB for the CUDA context, cuBLAS workspaces and the allocator's slack of the trial's process;
+* kept all along: full fine-tuning keeps float32 weights, gradients and AdamW's two moments (16 per
+  parameter); LoRA a frozen bf16 base (2 per parameter; 4 with ``generation="paged"``, which trains
+  in float32) plus 16 per LoRA parameter (``lora_rank`` x the in + out features of every linear
+  layer but the output head); the reference model when ``kl_beta > 0`` (full fine-tuning only:
+  LoRA's reference is the base with the adapter off), in float32 like the policy; 1.5 GiB for the
+  CUDA context, cuBLAS workspaces and the allocator's slack;
+* generating: the KV cache of ``rollout_batch_size x n_samples_per_prompt`` sequences of prompt +
+  completion tokens, 2 x layers x KV heads x head size numbers per token — float32 when the
+  weights are float32 (full fine-tuning under bf16 autocast keeps the cache in the weights'
+  dtype), bf16 for a LoRA base; float32 in 256-token pages with ``"paged"``, plus its attention
+  mask; ``"vllm"``: its own bf16 copy of the weights and its bf16 cache (sleep mode frees both while
+  training) and 1 GiB; plus the last token's float32 logits of every sequence;
+* training a micro-batch (``per_device_train_batch_size`` sequences): bf16 copies of the weights
+  that autocast keeps during the forward pass (full fine-tuning: 2 per parameter); with gradient
+  checkpointing (TRL's default) one float32 hidden state per token and layer plus one layer's
+  activations (34 x hidden bf16 bytes per token), else 34 x hidden per token and layer; TRL's fused,
+  chunked LM head, which never builds the full logits: one buffer of at most 4,096 tokens x 32,768
+  vocabulary entries in float32, and — when the head is trained (full fine-tuning) — a float32
+  gradient of the head's weight.
 
-plus a 20% safety margin on all but the last. The sequence length is ``max_seq_length``, or the
-longest prompt's UTF-8 bytes + 32 (a bound on its tokens with a chat template) +
-``rollout_max_response_len`` when that is smaller. Over a ``param_space``, the worst case of its
-grid-search values (and choices, and the upper ends of ranges) counts. ``generation="auto"``
-counts as ``"transformers"`` (vLLM may be installed only where the trials run).
+The plan packs ``capacity / (1.2 x peak)`` trials per GPU (20% margin on the estimate). The
+sequence length is ``max_seq_length``, or the longest prompt's UTF-8 bytes + 32 (a bound on its
+tokens with a chat template) + ``rollout_max_response_len`` when that is smaller. Over a
+``param_space``, the worst case of its grid-search values (and choices, and the upper ends of
+ranges) counts. ``generation="auto"`` counts as the engine the trials will pick: vLLM when it is
+installed here (trials have a GPU), else ``"transformers"``.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from typing import Any
 from radas.errors import RadasValueError
 from radas.grpo._config import DEFAULTS, is_search_space
 from radas.grpo._deps import require
-from radas.grpo._engine import PAGED_BATCH_TOKENS
+from radas.grpo._engine import PAGED_BATCH_TOKENS, vllm_installed
 from radas.grpo._tiny import SPECIAL_TOKENS, TINY_ARCH, TINY_NAME
 
 GIB = 1024**3
@@ -47,6 +55,9 @@ CONTEXT_BYTES = int(1.5 * GIB)
 PAGE_TOKENS = 256
 VLLM_OVERHEAD_BYTES = GIB
 SAFETY = 1.2
+# TRL's chunked log-prob of the LM head: tiles of at most this many tokens x vocabulary entries
+LM_HEAD_TOKENS = 4096
+LM_HEAD_VOCAB = 32768
 PROMPT_TEMPLATE_TOKENS = 32
 _MAX_COMBINATIONS = 4096
 # Keys whose values change a trial's memory.
@@ -68,22 +79,28 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class Estimate:
-    """One trial's estimated GPU memory, in bytes, by part."""
+    """One trial's estimated peak GPU memory, in bytes, by part."""
 
-    weights: int
+    weights: int  # weights, gradients and optimizer state, kept all along
     reference: int
-    kv_cache: int
-    activations: int
+    generation: int  # the rollout's working memory (KV cache, logits; vLLM's engine)
+    training: int  # a training micro-batch's working memory (autocast copies, activations, LM head)
     context: int
     shape: ModelShape
     lora_rank: int
     sequences: int
     sequence_length: int
+    engine: str = "transformers"
+
+    @property
+    def peak(self) -> int:
+        """The estimated peak: what is kept, plus the larger of generating and training."""
+        return self.weights + self.reference + max(self.generation, self.training) + self.context
 
     @property
     def total(self) -> int:
-        """All parts with the safety margin."""
-        return int(SAFETY * (self.weights + self.reference + self.kv_cache + self.activations) + self.context)
+        """The memory the plan gives a trial: the peak with a 20% margin."""
+        return int(SAFETY * self.peak)
 
     def describe(self) -> str:
         """The parts in words."""
@@ -91,9 +108,9 @@ class Estimate:
         parts = [f"model {_count(self.shape.parameters)} params, {mode}: weights+optimizer {_gib(self.weights)}"]
         if self.reference:
             parts.append(f"reference model {_gib(self.reference)}")
-        parts += [f"rollout cache for {self.sequences} sequences x {self.sequence_length} tokens {_gib(self.kv_cache)}",
-                  f"activations {_gib(self.activations)}", f"CUDA context {_gib(self.context)}",
-                  f"+{round((SAFETY - 1) * 100)}% margin"]
+        parts += [f"generating ({self.engine}) {self.sequences} sequences x {self.sequence_length} tokens "
+                  f"{_gib(self.generation)}", f"training {_gib(self.training)}", f"CUDA context {_gib(self.context)}",
+                  f"peak {_gib(self.peak)}, +{round((SAFETY - 1) * 100)}% margin"]
         return "; ".join(parts)
 
 
@@ -148,19 +165,26 @@ def _longest_prompt_bytes(prompt_file: Any) -> int | None:
     return max(len(json.dumps(r.prompt, ensure_ascii=False).encode()) for r in records)
 
 
+def planned_engine(requested: str) -> str:
+    """The engine a trial will use for ``generation = requested`` (trials of a packed sweep have a GPU)."""
+    if requested == "auto":
+        return "vllm" if vllm_installed() else "transformers"
+    return requested
+
+
 def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = None) -> Estimate:
-    """One trial's GPU memory for a concrete GRPO ``config`` (see the module docstring)."""
+    """One trial's peak GPU memory for a concrete GRPO ``config`` (see the module docstring)."""
     cfg = {**DEFAULTS, **config}
     shape = shape or model_shape(cfg["model"])
     overrides = dict(cfg.get("grpo_config_overrides") or {})
     rank = int(cfg["lora_rank"] or 0)
-    engine = cfg.get("generation", "auto")
+    engine = planned_engine(str(cfg.get("generation", "auto")))
     p = shape.parameters
     if rank:
         weights = (4 if engine == "paged" else 2) * p + 16 * rank * shape.lora_features
         reference = 0
     else:
-        weights = (16 if engine == "paged" else 18) * p
+        weights = 16 * p
         reference = 4 * p if cfg["kl_beta"] else 0
     length = int(cfg["max_seq_length"])
     if cfg.get("rollout_max_response_len"):
@@ -168,21 +192,29 @@ def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = 
         if prompt_bytes is not None:
             length = min(length, prompt_bytes + PROMPT_TEMPLATE_TOKENS + int(cfg["rollout_max_response_len"]))
     sequences = int(cfg["rollout_batch_size"]) * int(cfg["n_samples_per_prompt"])
+    numbers = sequences * length * shape.layers * shape.kv_per_token
     if engine == "paged":
         cached = sequences * math.ceil(length / PAGE_TOKENS) * PAGE_TOKENS
         batch_tokens = max(sequences, min(PAGED_BATCH_TOKENS, sequences * length))
-        kv = cached * shape.layers * shape.kv_per_token * 4 + batch_tokens * (cached + batch_tokens) * 4
+        generation = cached * shape.layers * shape.kv_per_token * 4 + batch_tokens * (cached + batch_tokens) * 4
+    elif engine == "vllm":
+        generation = 2 * p + numbers * 2 + VLLM_OVERHEAD_BYTES
     else:
-        kv = sequences * length * shape.layers * shape.kv_per_token * 2
-    if engine == "vllm":
-        kv += 2 * p + VLLM_OVERHEAD_BYTES
+        generation = numbers * (2 if rank else 4)
+    generation += sequences * shape.vocab * 4  # the last token's logits
     micro = int(overrides.get("per_device_train_batch_size") or cfg["n_samples_per_prompt"])
     checkpointing = overrides.get("gradient_checkpointing", overrides.get("activation_checkpointing",
                                                                             cfg["model"] != TINY_NAME))
     tokens = micro * length
-    per_layer = (2 * shape.layers + 34) if checkpointing else 34 * shape.layers
-    activations = tokens * shape.hidden * per_layer + tokens * shape.vocab * 10
-    return Estimate(weights, reference, kv, activations, CONTEXT_BYTES, shape, rank, sequences, length)
+    if checkpointing:
+        activations = tokens * shape.hidden * (4 * shape.layers + 34 * 2)
+    else:
+        activations = tokens * shape.hidden * 34 * 2 * shape.layers
+    lm_head = min(tokens, LM_HEAD_TOKENS) * min(shape.vocab, LM_HEAD_VOCAB) * 4
+    head_gradient = 0 if rank else shape.vocab * shape.hidden * 4
+    autocast = 0 if rank else 2 * p
+    training = autocast + activations + lm_head + head_gradient
+    return Estimate(weights, reference, generation, training, CONTEXT_BYTES, shape, rank, sequences, length, engine)
 
 
 def _candidates(value: Any) -> list[Any]:
@@ -273,5 +305,5 @@ def plan_gpu_per_trial(
         limit = f"limited by memory: {gpu_memory_gib:g} GiB per GPU"
     fraction = math.floor(10000 / n) / 10000
     text = (f"{n} trial{'s' if n > 1 else ''} per GPU (gpu_per_trial={fraction:g}, {limit}), "
-            f"~{worst.total / GIB:.1f} GiB each ({worst.describe()})")
+            f"~{worst.total / GIB:.1f} GiB each with the margin ({worst.describe()})")
     return fraction, text

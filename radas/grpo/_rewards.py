@@ -13,16 +13,16 @@ is imported, so a helper module next to it imports. It provides:
 
 Each function may also be TRL's batch form, ``f(completions, **kwargs) -> list`` (recognised by a
 parameter named ``completions``): it gets ``prompts``, ``completions`` and each extra field as a list
-(one value per completion), plus TRL's own keyword arguments in a trial, and returns one number (or
-None: not applicable) per completion. ``async def`` functions are awaited, a step's completions
-concurrently. Several functions are summed with ``reward_weights`` (TRL's), each reported as
-``reward/<name>``.
+(one value per completion), plus TRL's own keyword arguments, and returns one number (or None:
+not applicable) per completion. A per-completion function may return None too. As in TRL, a None
+leaves that completion out of the sum and of the function's mean. ``async def`` functions are
+awaited. Several functions are summed with ``reward_weights`` (TRL's), each reported as
+``reward/<name>``. How they run (worker processes, timeouts, one event loop) is
+:mod:`radas.grpo._reward_runner`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import hashlib
 import importlib.util
 import inspect
@@ -33,16 +33,15 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from radas.errors import RadasTypeError, RadasValueError
-from radas.grpo._files import read_prompt_file, resolve_path
+from radas.grpo._files import resolve_path
 
-SAMPLE_COMPLETION = "This is a sample completion."
 REWARD_INFO_PREFIX = "reward_info/"
 _SPEC = re.compile(r"^(?P<path>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -214,18 +213,23 @@ def _info_numbers(info: Any, reward_file: Path, where: str) -> dict[str, float]:
     return out
 
 
-def _split_result(value: Any, reward_file: Path, where: str) -> tuple[float, dict[str, float]]:
+def result_of(value: Any, reward_file: Path, where: str) -> tuple[float, dict[str, float]]:
+    """A per-completion function's return value as (reward, infos): a number, ``None`` (the
+    function does not apply to this completion, as in TRL: NaN, left out of sums and means) or
+    ``(number, {"name": number})``."""
     if isinstance(value, tuple):
         if len(value) != 2:
             raise RadasValueError(
                 f"reward_file {str(reward_file)!r}: the reward function returned a tuple of {len(value)} items for "
                 f"{where}; it must be (number, {{'name': number, ...}})"
             )
-        return check_reward_value(value[0], reward_file, where), _info_numbers(value[1], reward_file, where)
-    return check_reward_value(value, reward_file, where), {}
+        return (check_reward_value(value[0], reward_file, where, allow_none=True),
+                _info_numbers(value[1], reward_file, where))
+    return check_reward_value(value, reward_file, where, allow_none=True), {}
 
 
-def _note(exc: BaseException, rf: RewardFunction, where: str) -> BaseException:
+def note_error(exc: BaseException, rf: RewardFunction, where: str) -> BaseException:
+    """``exc`` with a note naming the reward function, its file and line, and the input."""
     note = (f"radas: raised by reward function {rf.name!r} of reward_file {str(rf.path)!r}"
             f"{_frame_in(exc, rf.path)} on {where}")
     if hasattr(exc, "add_note"):
@@ -234,96 +238,16 @@ def _note(exc: BaseException, rf: RewardFunction, where: str) -> BaseException:
     return RadasValueError(f"{note}: {type(exc).__name__}: {exc}")
 
 
-def _run(coroutines: list[Awaitable[Any]]) -> list[Any]:
-    """Await ``coroutines`` concurrently, from a thread with or without a running event loop."""
-    async def gather() -> list[Any]:
-        return list(await asyncio.gather(*coroutines))
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(gather())
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # e.g. a notebook's loop runs in this thread
-        return pool.submit(asyncio.run, gather()).result()
-
-
-def score(
-    rf: RewardFunction,
-    prompts: Sequence[Any],
-    completions: Sequence[Any],
-    extras: Sequence[Mapping[str, Any]],
-    wheres: Sequence[str],
-    trl_kwargs: Mapping[str, Any] | None = None,
-) -> tuple[list[float], list[dict[str, float]]]:
-    """Call ``rf`` on a batch as its form asks; return one reward (NaN: not applicable) and one
-    ``{name: number}`` dict per completion."""
-    n = len(completions)
-    if rf.batch:
-        columns: dict[str, list[Any]] = {}
-        for i, extra in enumerate(extras):
-            for key, value in extra.items():
-                columns.setdefault(key, [None] * n)[i] = value
-        kwargs = {**columns, **(trl_kwargs or {})}
-        try:
-            out = rf.fn(prompts=list(prompts), completions=list(completions), **kwargs)
-            if inspect.isawaitable(out):
-                out = _run([out])[0]
-        except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
-            raise _note(exc, rf, f"a batch of {wheres[0] if n == 1 else f'{n} completions'}") from None
-        values = list(out) if isinstance(out, Iterable) and not isinstance(out, (str, bytes, Mapping)) else None
-        if values is None or len(values) != n:
-            raise RadasValueError(
-                f"reward_file {str(rf.path)!r}: {rf.name} (TRL's batch form, it has a 'completions' parameter) "
-                f"returned "
-                f"{type(out).__name__}{f' of {len(values)} values' if values is not None else ''} for {n} completions; "
-                f"it must return a list with one number (or None) per completion"
-            )
-        checked = [check_reward_value(v, rf.path, w, allow_none=True) for v, w in zip(values, wheres, strict=True)]
-        return checked, [{} for _ in values]
-
-    def call(completion: Any, extra: Mapping[str, Any], where: str) -> Any:
-        try:
-            return rf.fn(as_messages(completion), **extra)
-        except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
-            raise _note(exc, rf, where) from None
-
-    if rf.is_async:
-        async def one(completion: Any, extra: Mapping[str, Any], where: str) -> Any:
-            try:
-                return await rf.fn(as_messages(completion), **extra)
-            except Exception as exc:  # noqa: BLE001 - the user's function failed: say where, with its error
-                raise _note(exc, rf, where) from None
-
-        raw = _run([one(c, e, w) for c, e, w in zip(completions, extras, wheres, strict=True)])
-    else:
-        raw = [call(c, e, w) for c, e, w in zip(completions, extras, wheres, strict=True)]
-    pairs = [_split_result(v, rf.path, w) for v, w in zip(raw, wheres, strict=True)]
-    return [r for r, _ in pairs], [i for _, i in pairs]
-
-
-def validate_reward_file(
-    path: str | os.PathLike[str] | Sequence[str],
-    prompt_file: str | os.PathLike[str] | None = None,
-    n_lines: int = 3,
-) -> dict[str, Callable[..., Any]]:
-    """Check a reward file (or a list of them) before a sweep; return its reward functions by metric name.
-
-    Each file must import and provide ``reward_fn``, ``reward_fns`` or the function named with
-    ``"file.py:function"``. With ``prompt_file``, every function is also called on the first
-    ``n_lines`` prompts (a sample completion plus each line's extra fields) and must return a
-    finite number (or ``(number, {"name": number})``; TRL's batch form: a list of them). Errors
-    (:class:`~radas.errors.RadasValueError`) name the reward file and, where it applies, its line
-    and the prompt-file line.
-    """
-    functions = load_reward_functions(path)
-    if prompt_file is not None:
-        records = read_prompt_file(prompt_file)[: max(1, n_lines)]
-        pf = str(resolve_path(prompt_file, "prompt_file"))
-        for rf in functions:
-            for r in records:
-                score(rf, [r.prompt], [as_messages(SAMPLE_COMPLETION)], [r.extra],
-                      [f"prompt_file {pf!r} line {r.line}"])
-    return {rf.name: rf.fn for rf in functions}
+def values_of_batch(out: Any, rf: RewardFunction, n: int, wheres: Sequence[str]) -> list[float]:
+    """A batch function's return value as one reward (NaN for None: not applicable) per completion."""
+    values = list(out) if isinstance(out, Iterable) and not isinstance(out, (str, bytes, Mapping)) else None
+    if values is None or len(values) != n:
+        raise RadasValueError(
+            f"reward_file {str(rf.path)!r}: {rf.name} (TRL's batch form, it has a 'completions' parameter) "
+            f"returned {type(out).__name__}{f' of {len(values)} values' if values is not None else ''} for {n} "
+            "completions; it must return a list with one number (or None) per completion"
+        )
+    return [check_reward_value(v, rf.path, w, allow_none=True) for v, w in zip(values, wheres, strict=True)]
 
 
 class RewardBook:
@@ -336,13 +260,16 @@ class RewardBook:
     worst one seen (so a run where all rewards are equal reports 0).
     """
 
-    def __init__(self, weights: Sequence[float], correct_threshold: float | None = None) -> None:
+    def __init__(self, weights: Sequence[float], correct_threshold: float | None = None, group_size: int = 1) -> None:
         self.weights = list(weights)
         self.correct_threshold = correct_threshold
+        self.group_size = max(1, group_size)
         self.best: float | None = None
         self.worst: float | None = None
         self._pending: dict[int, list[float]] = {}
         self._window: list[float] = []  # percent_correct of each batch since the last take_metrics()
+        self._failed: list[float] = []  # frac_groups_failed of each batch since then
+        self._solved: list[float] = []  # frac_groups_solved of each batch since then
 
     def record(self, index: int, rewards: Sequence[float]) -> None:
         """Keep function ``index``'s rewards of a batch; with the last function's, score the batch."""
@@ -351,12 +278,36 @@ class RewardBook:
             return
         per_function = [self._pending.get(i, [math.nan] * len(rewards)) for i in range(len(self.weights))]
         self._pending = {}
-        combined = []
+        combined = []  # one per completion; NaN where no function applies
         for values in zip(*per_function, strict=True):
             present = [w * v for w, v in zip(self.weights, values, strict=True) if not math.isnan(v)]
-            if present:
-                combined.append(sum(present))
-        self._window.append(self.percent_correct(combined))
+            combined.append(sum(present) if present else math.nan)
+        self._window.append(self.percent_correct([r for r in combined if not math.isnan(r)]))
+        failed, solved = self.group_signal(combined)
+        self._failed.append(failed)
+        self._solved.append(solved)
+
+    def group_signal(self, combined: Sequence[float]) -> tuple[float, float]:
+        """(frac_groups_failed, frac_groups_solved) of a rollout whose completions come in groups of
+        ``group_size`` per prompt (TRL's order): groups whose rewards are all equal, split by whether
+        they are correct (:meth:`correct`). Computed from the rewards, so it means the same whatever
+        TRL's ``scale_rewards`` does to its own ``frac_reward_zero_std``."""
+        groups = [[r for r in combined[i:i + self.group_size] if not math.isnan(r)]
+                  for i in range(0, len(combined), self.group_size)]
+        groups = [g for g in groups if g]
+        if not groups:
+            return 0.0, 0.0
+        flat = [g for g in groups if max(g) - min(g) <= 1e-9 * max(1.0, abs(max(g)))]
+        solved = sum(self.correct(g[0]) for g in flat)
+        return (len(flat) - solved) / len(groups), solved / len(groups)
+
+    def correct(self, reward: float) -> bool:
+        """Whether one reward counts as correct (the class docstring's rule, with the best so far)."""
+        if self.correct_threshold is not None:
+            return reward >= self.correct_threshold
+        if self.best is None or self.worst is None or self.best <= self.worst:
+            return False
+        return reward >= self.best - 1e-9 * max(1.0, abs(self.best))
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint must keep for ``percent_correct`` to continue after a restore."""
@@ -368,11 +319,15 @@ class RewardBook:
         self.worst = state.get("worst")
 
     def take_metrics(self) -> dict[str, float]:
-        """``percent_correct`` averaged over the batches scored since the last call ({} if none)."""
+        """``percent_correct``, ``frac_groups_failed`` and ``frac_groups_solved`` averaged over the
+        batches scored since the last call ({} if none)."""
         if not self._window:
             return {}
-        out = {"percent_correct": sum(self._window) / len(self._window)}
-        self._window.clear()
+        out = {"percent_correct": sum(self._window) / len(self._window),
+               "frac_groups_failed": sum(self._failed) / len(self._failed),
+               "frac_groups_solved": sum(self._solved) / len(self._solved)}
+        for window in (self._window, self._failed, self._solved):
+            window.clear()
         return out
 
     def percent_correct(self, rewards: Sequence[float]) -> float:
@@ -391,7 +346,8 @@ class RewardBook:
 
 
 class RewardAdapter:
-    """One reward function as a TRL reward function (``reward_funcs`` entry).
+    """One reward function as a TRL reward function (``reward_funcs`` entry), run by the trial's
+    reward runner (:class:`radas.grpo._reward_runner.RewardRunner`).
 
     TRL calls it with ``prompts``, ``completions`` and one list per dataset column. radas stores
     each prompt line's extra fields as a JSON string in ``_radas_extra`` and its line number in
@@ -400,12 +356,13 @@ class RewardAdapter:
     ``log_metric`` as ``reward_info/<name>``.
     """
 
-    def __init__(self, rf: RewardFunction, index: int, book: RewardBook, prompt_file: str) -> None:
-        self.rf = rf
+    def __init__(self, runner: Any, index: int, book: RewardBook, prompt_file: str) -> None:
+        self.runner = runner
+        self.rf: RewardFunction = runner.functions[index]
         self.index = index
         self.book = book
         self.prompt_file = prompt_file
-        self.__name__ = rf.name  # TRL names the function's metrics after it
+        self.__name__ = self.rf.name  # TRL names the function's metrics after it
 
     def __call__(
         self,
@@ -419,8 +376,7 @@ class RewardAdapter:
         n = len(completions)
         extras = [json.loads(e) if e else {} for e in (_radas_extra or [""] * n)]
         wheres = [f"prompt_file {self.prompt_file!r} line {line}" for line in (_radas_line or [0] * n)]
-        rewards, infos = score(self.rf, prompts, completions, extras, wheres,
-                               trl_kwargs if self.rf.batch else None)
+        rewards, infos = self.runner.score(self.index, prompts, completions, extras, wheres, trl_kwargs)
         log_metric = trl_kwargs.get("log_metric")
         if callable(log_metric):
             sums: dict[str, list[float]] = {}
@@ -434,14 +390,16 @@ class RewardAdapter:
 
 
 def make_adapters(
-    functions: Sequence[RewardFunction], weights: Sequence[float] | None, prompt_file: str,
-    correct_threshold: float | None,
+    runner: Any, weights: Sequence[float] | None, prompt_file: str, correct_threshold: float | None,
+    group_size: int = 1,
 ) -> tuple[list[RewardAdapter], RewardBook]:
-    """TRL reward functions for ``functions`` and the book they share."""
+    """TRL reward functions for the runner's functions and the book they share (``group_size``:
+    completions per prompt)."""
+    functions = runner.functions
     weights = list(weights) if weights is not None else [1.0] * len(functions)
     check_weights(weights, functions)
-    book = RewardBook(weights, correct_threshold)
-    return [RewardAdapter(rf, i, book, prompt_file) for i, rf in enumerate(functions)], book
+    book = RewardBook(weights, correct_threshold, group_size)
+    return [RewardAdapter(runner, i, book, prompt_file) for i in range(len(functions))], book
 
 
 def check_weights(weights: Sequence[float] | None, functions: Sequence[RewardFunction]) -> None:

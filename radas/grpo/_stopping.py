@@ -23,30 +23,61 @@ from radas._ray import setting as ray_setting
 from radas.errors import RadasTypeError, RadasValueError
 
 STOP_REASON = "stop_reason"
+SATURATED = "saturated"  # the report (and the DataFrame column) that says a run has nothing left to learn
 
 
 @dataclass(frozen=True)
 class StopRules:
-    """When a GRPO run counts as dead. A setting of ``None`` turns its rule off.
+    """When a GRPO run counts as dead (or done). A setting of ``None`` turns its rule off. Every
+    window counts optimizer steps (``step``), not reports: with ``logging_steps=5``, 20 steps are
+    4 reports.
+
+    The group signals are radas's own, from the rewards of each rollout (not TRL's
+    ``frac_reward_zero_std``, which ``scale_rewards="batch"`` or ``normalize_then_sum`` turn into
+    0 or 1 for the whole batch): ``frac_groups_failed`` is the share of prompt groups whose
+    completions all got the same reward *and* none counts as correct (nothing to learn from:
+    dead), ``frac_groups_solved`` the share all of whose completions are correct (nothing left to
+    learn: saturated). "Correct" is ``percent_correct``'s: reward >= ``correct_threshold``, or
+    the best reward of the run so far.
 
     Attributes:
-        no_signal_frac: "no learning signal" when ``frac_reward_zero_std`` (the share of prompt
-            groups whose completions all got the same reward, so zero advantage) is at least this...
-        no_signal_steps: ...in every report covering this many consecutive optimizer steps.
-        stop_on_nonfinite: stop at once when ``loss`` or ``grad_norm`` is NaN or infinite.
-        kl_max: "KL blow-up" when ``kl`` (reported when ``kl_beta > 0``) exceeds this.
+        no_signal_frac: "no learning signal" when ``frac_groups_failed`` is at least this...
+        no_signal_steps: ...for this many consecutive optimizer steps.
+        saturation_frac: "saturated" when ``frac_groups_solved`` is at least this for
+            ``no_signal_steps`` steps: said once (a warning, and ``saturated`` in the report)...
+        stop_on_saturation: ...and the run stops when this is True.
+        stop_on_nonfinite: stop at once when ``loss`` or ``grad_norm`` is NaN or infinite (radas
+            turns transformers' ``logging_nan_inf_filter`` off, so they are seen).
+        kl_max: "KL blow-up" when ``kl`` (reported when ``kl_beta > 0``) stays above this...
+        kl_steps: ...in every report over this many optimizer steps (one spike is not a blow-up).
         reward_collapse: "reward collapse" when the moving average of ``reward_mean`` has lost
             this share of the gain it had made from its start (its first full window) to its best...
-        reward_window: ...the moving average being over this many reports. A gain counts only once it
-            exceeds half the mean ``reward_std`` of the first window, so noise on a flat run is no collapse.
+        reward_window: ...the moving average being over this many optimizer steps. A gain counts
+            only once it exceeds half the mean ``reward_std`` of the first window, so noise on a
+            flat run is no collapse.
+        entropy_min: "entropy collapse" when the policy's mean token ``entropy`` (nats) stays
+            below this for ``entropy_steps`` steps: it writes the same thing every time.
+        entropy_steps: see ``entropy_min``.
+        clipped_max: "runaway length" when ``completion_clipped_ratio`` (completions cut at the
+            length limit) climbs from below ``clipped_max - 0.2`` in the first window to at least
+            this, for ``clipped_steps`` steps (a limit that cuts every completion from the start is
+            the run's budget, not a runaway).
+        clipped_steps: see ``clipped_max``.
     """
 
     no_signal_frac: float | None = 0.95
     no_signal_steps: int | None = 20
+    saturation_frac: float | None = 0.95
+    stop_on_saturation: bool = False
     stop_on_nonfinite: bool = True
     kl_max: float | None = 1.0
+    kl_steps: int = 5
     reward_collapse: float | None = 0.5
     reward_window: int = 10
+    entropy_min: float | None = 0.01
+    entropy_steps: int = 20
+    clipped_max: float | None = 0.95
+    clipped_steps: int = 20
 
     @classmethod
     def from_config(cls, value: Any, name: str = "early_stopping") -> StopRules | None:
@@ -79,19 +110,24 @@ class StopRules:
         def number(v: Any) -> bool:
             return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
-        if self.no_signal_frac is not None and not (number(self.no_signal_frac) and 0 < self.no_signal_frac <= 1):
-            raise bad("no_signal_frac", "a number in (0, 1], or None")
+        for key in ("no_signal_frac", "saturation_frac", "reward_collapse", "clipped_max"):
+            v = getattr(self, key)
+            if v is not None and not (number(v) and 0 < v <= 1):
+                raise bad(key, "a number in (0, 1], or None")
+        for key in ("kl_max", "entropy_min"):
+            v = getattr(self, key)
+            if v is not None and not (number(v) and v > 0):
+                raise bad(key, "a number > 0, or None")
         steps = self.no_signal_steps
-        if steps is not None and not (isinstance(steps, int) and steps >= 1):
+        if steps is not None and not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
             raise bad("no_signal_steps", "an int >= 1, or None")
-        if not isinstance(self.stop_on_nonfinite, bool):
-            raise bad("stop_on_nonfinite", "True or False")
-        if self.kl_max is not None and not (number(self.kl_max) and self.kl_max > 0):
-            raise bad("kl_max", "a number > 0, or None")
-        if self.reward_collapse is not None and not (number(self.reward_collapse) and 0 < self.reward_collapse <= 1):
-            raise bad("reward_collapse", "a number in (0, 1], or None")
-        if not (isinstance(self.reward_window, int) and self.reward_window >= 1):
-            raise bad("reward_window", "an int >= 1")
+        for key in ("kl_steps", "reward_window", "entropy_steps", "clipped_steps"):
+            v = getattr(self, key)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                raise bad(key, "an int >= 1")
+        for key in ("stop_on_nonfinite", "stop_on_saturation"):
+            if not isinstance(getattr(self, key), bool):
+                raise bad(key, "True or False")
 
 
 def _value(metrics: Mapping[str, Any], key: str) -> float | None:
@@ -102,17 +138,34 @@ def _value(metrics: Mapping[str, Any], key: str) -> float | None:
 
 
 @dataclass
+class _Streak:
+    """Since which step a condition has held in every report (None: it does not hold now)."""
+
+    since: int | None = None
+
+    def update(self, holds: bool, previous: int) -> int | None:
+        """The step before the streak's first report, or None when the condition broke."""
+        if not holds:
+            self.since = None
+        elif self.since is None:
+            self.since = previous
+        return self.since
+
+
+@dataclass
 class StopWatch:
     """Applies :class:`StopRules` to the successive reports of one trial."""
 
     rules: StopRules
+    saturated: str | None = None  # what was said when the run became saturated (once)
     _last_step: int = 0
-    _no_signal_from: int | None = None  # the step before the first report of the current no-signal streak
-    _rewards: deque[float] = field(default_factory=deque)
+    _streaks: dict[str, _Streak] = field(default_factory=dict)
+    _rewards: deque[tuple[int, float]] = field(default_factory=deque)
     _stds: list[float] = field(default_factory=list)
     _start: float | None = None
     _best: float | None = None
     _min_gain: float = 0.0
+    _first_clipped: list[float] = field(default_factory=list)
 
     def update(self, metrics: Mapping[str, Any]) -> str | None:
         """Take one report (radas GRPO metric names); return why the run should stop, or None."""
@@ -120,10 +173,17 @@ class StopWatch:
         step = int(step_value) if step_value is not None else self._last_step + 1
         previous, self._last_step = self._last_step, step
         for reason in (self._nonfinite(metrics, step), self._no_signal(metrics, previous, step),
-                       self._kl(metrics, step), self._collapse(metrics, step)):
+                       self._saturation(metrics, previous, step), self._kl(metrics, previous, step),
+                       self._collapse(metrics, step), self._entropy(metrics, previous, step),
+                       self._runaway(metrics, previous, step)):
             if reason:
                 return reason
         return None
+
+    def _held(self, name: str, holds: bool, previous: int, step: int, steps: int) -> int | None:
+        """The steps ``name``'s condition has held when that reaches ``steps``, else None."""
+        since = self._streaks.setdefault(name, _Streak()).update(holds, previous)
+        return step - since if since is not None and step - since >= steps else None
 
     def _nonfinite(self, metrics: Mapping[str, Any], step: int) -> str | None:
         if not self.rules.stop_on_nonfinite:
@@ -136,42 +196,79 @@ class StopWatch:
 
     def _no_signal(self, metrics: Mapping[str, Any], previous: int, step: int) -> str | None:
         frac, steps = self.rules.no_signal_frac, self.rules.no_signal_steps
-        if frac is None or steps is None:
+        key = "frac_groups_failed" if "frac_groups_failed" in metrics else "frac_reward_zero_std"
+        v = _value(metrics, key)
+        if frac is None or steps is None or v is None:
             return None
-        v = _value(metrics, "frac_reward_zero_std")
-        if v is None:
+        held = self._held("no_signal", v >= frac, previous, step, steps)
+        if held is None:
             return None
-        if v < frac:
-            self._no_signal_from = None
-            return None
-        if self._no_signal_from is None:
-            self._no_signal_from = previous
-        if step - self._no_signal_from >= steps:
-            return (f"no learning signal: frac_reward_zero_std >= {frac:g} for {step - self._no_signal_from} steps "
-                    f"(steps {self._no_signal_from + 1}-{step}): every group's completions got equal rewards")
-        return None
+        return (f"no learning signal: {key} >= {frac:g} for {held} steps (steps {step - held + 1}-{step}): in "
+                "(nearly) every prompt group all completions got the same reward and none was correct")
 
-    def _kl(self, metrics: Mapping[str, Any], step: int) -> str | None:
-        v = _value(metrics, "kl")
-        if self.rules.kl_max is None or v is None or not v > self.rules.kl_max:
+    def _saturation(self, metrics: Mapping[str, Any], previous: int, step: int) -> str | None:
+        frac, steps = self.rules.saturation_frac, self.rules.no_signal_steps
+        v = _value(metrics, "frac_groups_solved")
+        if frac is None or steps is None or v is None:
             return None
-        return f"KL blow-up: kl={v:.4g} > kl_max={self.rules.kl_max:g} at step {step}"
+        held = self._held("saturated", v >= frac, previous, step, steps)
+        if held is None or self.saturated is not None:
+            return None
+        self.saturated = (f"saturated: frac_groups_solved >= {frac:g} for {held} steps (steps {step - held + 1}-"
+                          f"{step}): (nearly) every prompt group is solved by all its completions, nothing is left "
+                          "to learn from this prompt file")
+        return self.saturated if self.rules.stop_on_saturation else None
+
+    def _kl(self, metrics: Mapping[str, Any], previous: int, step: int) -> str | None:
+        v = _value(metrics, "kl")
+        if self.rules.kl_max is None or v is None:
+            return None
+        held = self._held("kl", v > self.rules.kl_max, previous, step, self.rules.kl_steps)
+        if held is None:
+            return None
+        return f"KL blow-up: kl > kl_max={self.rules.kl_max:g} for {held} steps (kl={v:.4g} at step {step})"
+
+    def _entropy(self, metrics: Mapping[str, Any], previous: int, step: int) -> str | None:
+        v = _value(metrics, "entropy")
+        if self.rules.entropy_min is None or v is None:
+            return None
+        held = self._held("entropy", v < self.rules.entropy_min, previous, step, self.rules.entropy_steps)
+        if held is None:
+            return None
+        return (f"entropy collapse: entropy < entropy_min={self.rules.entropy_min:g} for {held} steps "
+                f"(entropy={v:.4g} at step {step}): the policy writes the same tokens whatever it samples")
+
+    def _runaway(self, metrics: Mapping[str, Any], previous: int, step: int) -> str | None:
+        v = _value(metrics, "completion_clipped_ratio")
+        limit = self.rules.clipped_max
+        if limit is None or v is None:
+            return None
+        if step <= self.rules.clipped_steps:
+            self._first_clipped.append(v)
+        started_below = bool(self._first_clipped) and (
+            sum(self._first_clipped) / len(self._first_clipped) < limit - 0.2)
+        held = self._held("runaway", v >= limit and started_below, previous, step, self.rules.clipped_steps)
+        if held is None:
+            return None
+        return (f"runaway length: completion_clipped_ratio >= {limit:g} for {held} steps (steps {step - held + 1}-"
+                f"{step}), up from {sum(self._first_clipped) / len(self._first_clipped):.2f} at the start: "
+                "completions grow until the length limit cuts them")
 
     def _collapse(self, metrics: Mapping[str, Any], step: int) -> str | None:
         share, window = self.rules.reward_collapse, self.rules.reward_window
         reward = _value(metrics, "reward_mean")
         if share is None or reward is None or not math.isfinite(reward):
             return None
-        self._rewards.append(reward)
+        self._rewards.append((step, reward))
         if self._start is None:
             std = _value(metrics, "reward_std")
             if std is not None and math.isfinite(std):
                 self._stds.append(std)
-        if len(self._rewards) > window:
+        while self._rewards and self._rewards[0][0] <= step - window:
             self._rewards.popleft()
-        if len(self._rewards) < window:
+        if step < window:
             return None
-        average = sum(self._rewards) / window
+        average = sum(r for _, r in self._rewards) / len(self._rewards)
         if self._start is None:
             self._start = self._best = average
             self._min_gain = 0.5 * (sum(self._stds) / len(self._stds)) if self._stds else 0.0
@@ -182,8 +279,8 @@ class StopWatch:
         if gain <= self._min_gain or gain <= 0:
             return None
         if average <= self._best - share * gain:
-            return (f"reward collapse: reward_mean (mean of the last {window} reports) fell to {average:.4g} from its "
-                    f"best {self._best:.4g} (start {self._start:.4g}) at step {step}")
+            return (f"reward collapse: reward_mean (mean over the last {window} steps) fell to {average:.4g} from "
+                    f"its best {self._best:.4g} (start {self._start:.4g}) at step {step}")
         return None
 
 
@@ -273,7 +370,14 @@ class GRPOEarlyStopping(_trial_scheduler_base()):  # type: ignore[misc]
         from ray.tune.schedulers import TrialScheduler
 
         watch = self._watches.setdefault(trial.trial_id, StopWatch(self.rules))
+        saturated = watch.saturated
         reason = watch.update(result)
+        if watch.saturated and not saturated:
+            from radas.tuner import annotate_trial
+            from radas.utils import print_info
+
+            annotate_trial(trial.path, **{SATURATED: watch.saturated})
+            print_info(f"trial {trial.trial_id}: {watch.saturated}")
         if reason:
             self._annotate(trial, reason)
             return TrialScheduler.STOP

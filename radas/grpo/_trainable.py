@@ -15,14 +15,22 @@ from typing import Any
 
 from radas.errors import RadasValueError
 from radas.grpo._callback import Reporter, make_callback, read_state, tune_reporter
-from radas.grpo._config import grpo_config_field_names, require_concrete, validate_grpo_config
+from radas.grpo._config import (
+    DEFAULTS,
+    grpo_config_field_names,
+    is_search_space,
+    require_concrete,
+    validate_grpo_config,
+)
 from radas.grpo._dataset import build_dataset, completion_budget, normalize_prompts, prompt_lengths
 from radas.grpo._deps import require
-from radas.grpo._engine import Engine, choose_engine, engine_fields, gpu_share, prepare_process
+from radas.grpo._engine import Engine, choose_engine, engine_fields, gpu_share, prepare_process, vllm_installed
 from radas.grpo._files import read_prompt_file, resolve_path, validate_prompt_file
-from radas.grpo._model import Device, load_model, load_tokenizer, pick_device
+from radas.grpo._model import Device, load_model, load_tokenizer, model_path, pick_device
 from radas.grpo._plan import plan_gpu_per_trial
-from radas.grpo._rewards import check_weights, load_reward_functions, make_adapters, validate_reward_file
+from radas.grpo._release import DISTRIBUTED_ENV, build_one_at_a_time, release, restore_env
+from radas.grpo._reward_runner import RewardRunner, validate_reward_file
+from radas.grpo._rewards import check_weights, make_adapters
 from radas.grpo._stopping import StopRules
 from radas.grpo._tiny import TINY_NAME
 from radas.utils import set_seed
@@ -111,6 +119,7 @@ def grpo_args(
         "use_cpu": device.type == "cpu",
         "bf16": device.bf16,
         "disable_tqdm": True,
+        "logging_nan_inf_filter": False,  # a NaN loss is logged as NaN (the stop rules see it), not hidden
     }
     if cfg["reward_weights"] is not None:
         kwargs["reward_weights"] = list(cfg["reward_weights"])
@@ -149,48 +158,70 @@ def lora_config(cfg: Mapping[str, Any]) -> Any:
                            task_type="CAUSAL_LM")
 
 
-def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | None = None) -> Any:
+def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | None = None,
+             keep_trainer: bool = False) -> Any:
     """Train with GRPO as ``config`` says, reporting to ``reporter``; resume from ``resume_dir`` if given.
 
-    Returns the trainer (for tests and notebooks).
+    Whatever happens, the run lets go of what it holds when it ends: its reward workers, the
+    trainer and the model (GPU memory back to the process's neighbours, vLLM's engine shut down),
+    and the distributed-training variables TRL set (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+    ``MASTER_ADDR``, ``MASTER_PORT``), so the next trial of a reused worker starts clean. Returns
+    the trainer with ``keep_trainer`` (tests, notebooks), else None.
     """
     cfg = validate_grpo_config(config)
     require_concrete(cfg, "grpo_trainable")
+    saved_env = {name: os.environ.get(name) for name in DISTRIBUTED_ENV}
+    runner = RewardRunner(cfg["reward_file"], cfg["reward_workers"], cfg["reward_timeout_s"],
+                          cfg["reward_concurrency"])
+    made: dict[str, Any] = {}
+    try:
+        _train(cfg, config, reporter, resume_dir, runner, made)
+        return made.get("trainer") if keep_trainer else None
+    finally:
+        runner.close()
+        release(None if keep_trainer else made.pop("trainer", None))  # _train's frame is gone by now
+        restore_env(saved_env)
+
+
+def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter, resume_dir: str | None,
+           runner: RewardRunner, made: dict[str, Any]) -> None:
+    """The training of :func:`run_grpo`; the trainer goes into ``made["trainer"]`` as soon as it exists."""
     trl = require("trl")
     transformers = require("transformers")
     set_seed(cfg["seed"])
-
     records = read_prompt_file(cfg["prompt_file"])
     prompt_path = str(resolve_path(cfg["prompt_file"], "prompt_file"))
-    functions = load_reward_functions(cfg["reward_file"])
-    check_weights(cfg["reward_weights"], functions)
     if len(records) < cfg["rollout_batch_size"]:
         raise RadasValueError(
             f"rollout_batch_size = {cfg['rollout_batch_size']} but prompt_file {prompt_path!r} has only "
             f"{len(records)} prompts; lower rollout_batch_size to at most {len(records)}"
         )
+    check_weights(cfg["reward_weights"], runner.functions)
     overrides = cfg["grpo_config_overrides"]
     base_device = pick_device(overrides)
     engine = choose_engine(cfg["generation"], base_device.type, grpo_config_field_names() or frozenset())
     device = base_device.for_engine(engine.name, overrides)
-    tokenizer = load_tokenizer(cfg["model"])
-    prompts = normalize_prompts(records, tokenizer, prompt_path)
+    model_name = model_path(cfg["model"])
+    tokenizer = load_tokenizer(model_name)
+    prompts = normalize_prompts(records, tokenizer, prompt_path, cfg["apply_chat_template"])
     lengths = prompt_lengths(prompts, tokenizer)
-    budget = completion_budget(lengths, records, cfg["max_seq_length"], cfg["rollout_max_response_len"], prompt_path)
+    budget = completion_budget(lengths, records, cfg["max_seq_length"], cfg["rollout_max_response_len"],
+                               prompt_path)
     model = load_model(
-        cfg["model"], tokenizer, device.weights_dtype(trained_in_full=not cfg["lora_rank"]), cfg["seed"],
+        model_name, tokenizer, device.weights_dtype(trained_in_full=not cfg["lora_rank"]), cfg["seed"],
         cfg["max_seq_length"], overrides.get("model_init_kwargs"),
     )
-    logger.info("radas.grpo: %s on %s, weights in %s, bf16 autocast: %s, generation: %s (%s)", cfg["model"],
+    logger.info("radas.grpo: %s on %s, weights in %s, bf16 autocast: %s, generation: %s (%s)", model_name,
                 device.type, model.dtype, device.bf16, engine.name, engine.why)
     dataset = build_dataset(records, prompts)
-    adapters, book = make_adapters(functions, cfg["reward_weights"], prompt_path, cfg["correct_threshold"])
+    adapters, book = make_adapters(runner, cfg["reward_weights"], prompt_path, cfg["correct_threshold"],
+                                   cfg["n_samples_per_prompt"])
     prepare_process(engine)
-
     output_dir = tempfile.mkdtemp(prefix="radas-grpo-")
     try:
-        if cfg["model"] == TINY_NAME:
-            # TRL builds the KL reference model from the policy's `name_or_path`: give the tiny one a folder.
+        if model_name == TINY_NAME:
+            # TRL builds the KL reference model and vLLM its engine from the policy's `name_or_path`:
+            # give the tiny one a folder.
             initial = os.path.join(output_dir, "tiny-initial")
             model.save_pretrained(initial)
             tokenizer.save_pretrained(initial)
@@ -198,15 +229,19 @@ def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | No
         with _trackers(config) as sinks:
             callback = make_callback(reporter, book.state, sinks, book.take_metrics,
                                      StopRules.from_config(cfg["early_stopping"]))
-            trainer = trl.GRPOTrainer(
-                model=model,
-                reward_funcs=adapters,
-                args=grpo_args(cfg, output_dir, device, budget, engine, max(lengths)),
-                train_dataset=dataset,
-                processing_class=tokenizer,
-                peft_config=lora_config(cfg),
-                callbacks=[callback],
-            )
+
+            def build() -> Any:
+                return trl.GRPOTrainer(
+                    model=model,
+                    reward_funcs=adapters,
+                    args=grpo_args(cfg, output_dir, device, budget, engine, max(lengths)),
+                    train_dataset=dataset,
+                    processing_class=tokenizer,
+                    peft_config=lora_config(cfg),
+                    callbacks=[callback],
+                )
+
+            trainer = made["trainer"] = build_one_at_a_time(build) if engine.name == "vllm" else build()
             trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
             if resume_dir is not None:
                 book.load_state(read_state(resume_dir))
@@ -215,7 +250,6 @@ def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | No
                 trainer.train(resume_from_checkpoint=resume_dir)
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)
-    return trainer
 
 
 @contextlib.contextmanager
@@ -267,6 +301,11 @@ def _file_values(value: Any) -> list[Any]:
     return [value] if isinstance(value, (str, os.PathLike, list, tuple)) else []
 
 
+def _concrete(config: Mapping[str, Any], key: str) -> Any:
+    """``config[key]``, or its default while it is still a search space (the check runs once)."""
+    return DEFAULTS[key] if is_search_space(config[key]) else config[key]
+
+
 def check_param_space(param_space: Mapping[str, Any]) -> None:
     """Check a GRPO sweep's ``param_space`` on the driver, before any trial starts: the config
     keys and values (search spaces accepted), every prompt file, every reward file (called on
@@ -278,7 +317,12 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
         validate_prompt_file(prompt_file)
     weights = [w for w in _file_values(config["reward_weights"]) if w is None or isinstance(w, (list, tuple))]
     for reward_file in _file_values(config["reward_file"]):
-        functions = validate_reward_file(reward_file, prompt_file=prompt_files[0] if prompt_files else None)
+        functions = validate_reward_file(
+            reward_file, prompt_file=prompt_files[0] if prompt_files else None,
+            apply_chat_template=_concrete(config, "apply_chat_template"),
+            reward_workers=_concrete(config, "reward_workers"),
+            reward_timeout_s=_concrete(config, "reward_timeout_s"),
+            reward_concurrency=_concrete(config, "reward_concurrency"))
         for w in weights:
             if w is not None and len(w) != len(functions):
                 raise RadasValueError(
@@ -287,5 +331,40 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
                 )
 
 
+def retry_after_out_of_memory(config: dict[str, Any], resources: dict[str, float]
+                              ) -> tuple[dict[str, Any] | None, dict[str, float] | None] | None:
+    """How a GRPO trial that ran out of memory is retried. Sharing a GPU: with twice its share,
+    up to the whole GPU. On a whole GPU (TRL trains on one GPU per trial: more GPUs would not
+    help): with half the micro-batch (``grpo_config_overrides["per_device_train_batch_size"]``;
+    the gradient accumulation doubles, so each optimizer step sees the same completions). On the
+    CPU: as radas retries any trial (more CPUs)."""
+    gpu = float(resources.get("GPU", 0.0))
+    if 0 < gpu < 1:
+        return None, {**resources, "GPU": min(1.0, 2 * gpu)}
+    if gpu == 0:
+        return None
+    overrides = dict(config.get("grpo_config_overrides") or {})
+    n = int(config.get("n_samples_per_prompt", DEFAULTS["n_samples_per_prompt"]))
+    batch = int(config.get("rollout_batch_size", DEFAULTS["rollout_batch_size"])) * n
+    micro = int(overrides.get("per_device_train_batch_size") or n)
+    smaller = next((m for m in range(micro // 2, 0, -1) if batch % m == 0), None)
+    if smaller is None:
+        return None, None  # one sequence per micro-batch already: nothing smaller to try
+    return {**config, "grpo_config_overrides": {**overrides, "per_device_train_batch_size": smaller}}, None
+
+
+def needs_fresh_workers(param_space: Mapping[str, Any]) -> bool:
+    """True when trials may start vLLM (``generation`` "vllm", or "auto" where vLLM is installed):
+    vLLM allows one engine per process, so such trials never share a worker process."""
+    value = param_space.get("generation", DEFAULTS["generation"])
+    if isinstance(value, Mapping) and set(value) == {"grid_search"}:
+        values = list(value["grid_search"])
+    else:
+        values = list(getattr(value, "categories", None) or [value])
+    return any(v == "vllm" or (v == "auto" and vllm_installed()) for v in values)
+
+
 grpo_trainable.check_param_space = check_param_space  # type: ignore[attr-defined]
 grpo_trainable.plan_gpu_per_trial = plan_gpu_per_trial  # type: ignore[attr-defined]
+grpo_trainable.retry_after_out_of_memory = retry_after_out_of_memory  # type: ignore[attr-defined]
+grpo_trainable.needs_fresh_workers = needs_fresh_workers  # type: ignore[attr-defined]

@@ -101,3 +101,41 @@ def test_doubling_keeps_bundles_and_custom_resources_and_fits_one_node(bundles, 
     from radas.backends._oom import doubled
 
     assert doubled(bundles, strategy, nodes) == expected
+
+
+def micro_batched(config):
+    """Runs out of memory when its micro-batch is larger than 2 (the torch error a GPU gives)."""
+    import torch
+
+    if config["micro"] > 2:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    return {"micro": config["micro"]}
+
+
+def _halve_the_micro_batch(config, resources):
+    return {**config, "micro": config["micro"] // 2}, None
+
+
+micro_batched.retry_after_out_of_memory = _halve_the_micro_batch
+
+
+async def test_a_trainable_that_knows_better_is_retried_its_way(local_ray, capsys):
+    """A trainable's own retry_after_out_of_memory (a GRPO trial: a smaller micro-batch, since
+    more GPUs would not help) is used instead of doubling the resources."""
+    results = await radas.run_experiment(user_name="tester", experiment_name="oom-adapted", trainable=micro_batched,
+                                         param_space={"micro": 8}, run_choice="run")
+    df = results["df"]
+    assert list(df["status"]) == ["TERMINATED"] and list(df["micro"]) == [2] and list(df["config/micro"]) == [2]
+    assert "retrying with its config (micro=4)" in capsys.readouterr().out
+
+
+def test_grpo_retries_a_whole_gpu_trial_with_a_smaller_micro_batch_and_a_shared_one_with_more_gpu():
+    from radas.grpo._trainable import retry_after_out_of_memory as retry
+
+    config = {"n_samples_per_prompt": 8, "rollout_batch_size": 4}
+    smaller, same = retry(config, {"CPU": 1, "GPU": 1})
+    assert smaller["grpo_config_overrides"]["per_device_train_batch_size"] == 4 and same is None
+    assert retry({**config, "grpo_config_overrides": {"per_device_train_batch_size": 1}}, {"CPU": 1, "GPU": 1}) == (
+        None, None)
+    assert retry(config, {"CPU": 1, "GPU": 0.25}) == (None, {"CPU": 1, "GPU": 0.5})
+    assert retry(config, {"CPU": 1, "GPU": 0}) is None  # on the CPU: radas's doubling

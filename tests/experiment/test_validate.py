@@ -208,3 +208,30 @@ async def test_verbose_run_config_shows_tunes_own_table(local_ray, capsys):
         tuner_init_kwargs={"run_config": tune.RunConfig(verbose=1)}, run_choice="run",
     )
     assert "== Status ==" in capsys.readouterr().out
+
+
+def test_trials_that_may_start_vllm_get_fresh_workers(monkeypatch):
+    from radas.grpo import _trainable, grpo_trainable
+
+    monkeypatch.setattr(_trainable, "vllm_installed", lambda: False)
+    assert _validate.build_configs(None, grpo_trainable, {"generation": "auto"})[0].reuse_actors is True
+    for space in ({"generation": "vllm"}, {"generation": tune.grid_search(["transformers", "vllm"])}):
+        assert _validate.build_configs(None, grpo_trainable, space)[0].reuse_actors is False
+    assert _validate.build_configs({"reuse_actors": True}, grpo_trainable, {"generation": "vllm"})[0].reuse_actors
+    monkeypatch.setattr(_trainable, "vllm_installed", lambda: True)
+    assert _validate.build_configs(None, grpo_trainable, {})[0].reuse_actors is False  # auto picks vLLM
+
+
+async def test_a_run_config_naming_radas_own_folder_is_accepted():
+    """Ray's examples set RunConfig(name=..., storage_path=...): the experiment's own name and the
+    user's results folder are what radas uses anyway."""
+    root = radas.get_ray_results_dir("tester")
+    for run_config in ({"name": "named-as-radas", "storage_path": root},
+                       tune.RunConfig(name="named-as-radas", storage_path=root.rstrip("/"))):
+        out = await radas.run_experiment(user_name="tester", experiment_name="named-as-radas", trainable=trainable,
+                                         run_with="memory", run_choice="run",
+                                         tuner_init_kwargs={"run_config": run_config})
+        assert list(out["df"]["score"]) == [1]
+    with pytest.raises(radas.RadasValueError, match="name='another'"):
+        await radas.run_experiment(user_name="tester", experiment_name="named-as-radas", trainable=trainable,
+                                   run_with="memory", tuner_init_kwargs={"run_config": {"name": "another"}})

@@ -91,9 +91,10 @@ def test_paged_trains_float32_with_tf32_on_a_bf16_gpu() -> None:
     assert gpu.for_engine("transformers") == gpu and Device("cpu", False).for_engine("paged") == Device("cpu", False)
 
 
+@pytest.mark.train
 def test_paged_runs_for_real_on_the_cpu(toy_config: dict[str, Any]) -> None:
     reports: list[dict] = []
-    trainer = run_grpo({**toy_config, "generation": "paged"}, lambda m, c=None: reports.append(m))
+    trainer = run_grpo({**toy_config, "generation": "paged"}, lambda m, c=None: reports.append(m), keep_trainer=True)
     assert [m["step"] for m in reports] == [1, 2]
     assert all(m["completion_length"] <= 4 and m["num_tokens"] > 0 for m in reports)
     args = trainer.args

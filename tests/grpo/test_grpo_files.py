@@ -140,7 +140,7 @@ def test_percent_correct_judges_the_weighted_sum() -> None:
     book.record(0, [1.0, 0.0, float("nan")])
     assert book.take_metrics() == {}  # waits for the last function of the batch
     book.record(1, [0.5, 1.0, 1.0])  # sums: 2.0, 2.0, 2.0 (NaN: not applicable)
-    assert book.take_metrics() == {"percent_correct": 1.0}
+    assert book.take_metrics() == {"percent_correct": 1.0, "frac_groups_failed": 0.0, "frac_groups_solved": 1.0}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,11 +158,11 @@ def test_batch_form_returning_the_wrong_number(tmp_path: Path) -> None:
     path = _reward(tmp_path, "def f(completions, **kwargs):\n    return [1.0]\n")
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a"}])
     validate_reward_file(f"{path}:f", prompt_file=prompts)  # one completion, one reward: fine
-    from radas.grpo._rewards import load_reward_functions, score
+    from radas.grpo._reward_runner import running
 
-    (rf,) = load_reward_functions(f"{path}:f")
-    with pytest.raises(RadasValueError, match="returned list of 1 values for 2 completions"):
-        score(rf, ["a", "b"], ["x", "y"], [{}, {}], ["line 1", "line 2"])
+    with running(f"{path}:f", workers=1, timeout_s=30, concurrency=4) as runner, \
+            pytest.raises(RadasValueError, match="returned list of 1 values for 2 completions"):
+        runner.score(0, ["a", "b"], ["x", "y"], [{}, {}], ["line 1", "line 2"])
 
 
 def test_bad_tuple_return_names_the_form(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ def test_test_inference_needs_concrete_values(toy_config: dict[str, Any]) -> Non
         rg.test_inference({**toy_config, "seed": tune.grid_search([0, 1])})
 
 
+@pytest.mark.train
 def test_run_reports_metrics_checkpoints_and_logs_to_real_trackers(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, toy_config: dict[str, Any]
 ) -> None:
@@ -74,6 +75,7 @@ def test_run_reports_metrics_checkpoints_and_logs_to_real_trackers(
         assert b"reward_mean" in data and b"frac_reward_zero_std" in data and b"clip_ratio_region" in data
 
 
+@pytest.mark.train
 def test_several_reward_functions_weights_and_info_metrics(tmp_path: Path, toy_config: dict[str, Any]) -> None:
     multi, batch = reward_files(tmp_path)
     reports: list[dict] = []
@@ -91,9 +93,10 @@ def test_several_reward_functions_weights_and_info_metrics(tmp_path: Path, toy_c
         (df["reward/letter_share"] + 0.5 * df["reward/short"] + 2.0 * df["reward/distinct"]).tolist())
 
 
+@pytest.mark.train
 def test_lora_run(toy_config: dict[str, Any]) -> None:
     reports: list[dict] = []
-    trainer = run_grpo({**toy_config, "lora_rank": 4}, lambda m, c=None: reports.append(m))
+    trainer = run_grpo({**toy_config, "lora_rank": 4}, lambda m, c=None: reports.append(m), keep_trainer=True)
     assert [m["step"] for m in reports] == [1, 2]
     assert type(trainer.model).__name__.startswith("Peft")
 

@@ -48,10 +48,11 @@ def test_local_config_folder_without_weights(folder_76m: str) -> None:
     shape = model_shape(folder_76m)
     assert 75e6 < shape.parameters < 77e6 and shape.layers == 12 and shape.kv_per_token == 2 * 4 * 64
     estimate = estimate_trial_memory({**BASE, "model": folder_76m}, shape)
-    assert estimate.weights == 18 * shape.parameters and estimate.reference == 0  # full fine-tuning, kl_beta 0
-    # 128 sequences of at most (longest prompt's bytes + 32 + 128) tokens, bf16 keys and values
+    assert estimate.weights == 16 * shape.parameters and estimate.reference == 0  # full fine-tuning, kl_beta 0
+    # 128 sequences of at most (longest prompt's bytes + 32 + 128) tokens; float32 keys and values (the
+    # weights are float32), plus the last token's logits
     assert estimate.sequences == 128 and estimate.sequence_length < 300
-    assert estimate.kv_cache == 128 * estimate.sequence_length * 12 * 512 * 2
+    assert estimate.generation == 128 * estimate.sequence_length * 12 * 512 * 4 + 128 * 260 * 4
     fraction, text = plan({**BASE, "model": folder_76m}, gpu_memory_gib=79.2, cpus_per_gpu=None, cpu_per_trial=1)
     n = round(1 / fraction)
     assert n == int(79.2 * GIB // estimate.total) and 15 <= n <= 30  # by memory alone
@@ -94,3 +95,36 @@ def test_a_model_too_big_for_one_gpu(tmp_path: Path) -> None:
 def test_unreadable_model_config_is_an_error_naming_the_model(tmp_path: Path) -> None:
     with pytest.raises(RadasValueError, match="cannot read the config of model"):
         plan({**BASE, "model": str(tmp_path / "no-such-model")}, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)
+
+
+@pytest.mark.parametrize(("name", "arch", "realistic_peak_gib"), [
+    # Qwen2.5-0.5B's and -1.5B's shapes with their real 151,936-token vocabulary (random weights from a
+    # config: no download). The realistic peaks with the defaults (256 sequences x 1,024 tokens, full
+    # fine-tuning): float32 weights + gradients + AdamW, float32 KV cache under bf16 autocast, TRL's
+    # fused LM head, generation and training never at once (the old plan said 29.6 and 56 GiB)
+    ("qwen2.5-0.5b", dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                          num_key_value_heads=2), 14.0),
+    ("qwen2.5-1.5b", dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+                          num_key_value_heads=2), 38.0),
+])
+def test_the_plan_of_real_shaped_models_is_within_a_quarter_of_their_peak(tmp_path: Path, name: str, arch: dict,
+                                                                          realistic_peak_gib: float) -> None:
+    folder = tmp_path / name
+    transformers.Qwen2Config(vocab_size=151936, tie_word_embeddings=True, **arch).save_pretrained(folder)
+    estimate = estimate_trial_memory({"model": str(folder), "prompt_file": str(TOY_PROMPTS),
+                                      "reward_file": str(TOY_REWARD), "generation": "transformers"})
+    assert estimate.shape.vocab == 151936
+    assert 0.75 * realistic_peak_gib <= estimate.peak / GIB <= 1.25 * realistic_peak_gib
+    assert estimate.generation > estimate.training  # the rollout's cache is the larger phase here
+    fraction, _ = plan({"model": str(folder), "prompt_file": str(TOY_PROMPTS), "reward_file": str(TOY_REWARD),
+                           "generation": "transformers"}, gpu_memory_gib=80, cpus_per_gpu=None, cpu_per_trial=1)
+    assert round(1 / fraction) == int(80 * GIB // (1.2 * estimate.peak))
+
+
+def test_auto_is_planned_as_the_engine_the_trials_will_pick(folder_76m: str, monkeypatch) -> None:
+    from radas.grpo import _plan
+
+    monkeypatch.setattr(_plan, "vllm_installed", lambda: True)
+    assert estimate_trial_memory({**BASE, "model": folder_76m, "generation": "auto"}).engine == "vllm"
+    monkeypatch.setattr(_plan, "vllm_installed", lambda: False)
+    assert estimate_trial_memory({**BASE, "model": folder_76m, "generation": "auto"}).engine == "transformers"

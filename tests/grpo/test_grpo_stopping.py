@@ -28,20 +28,43 @@ def feed(rules: StopRules, reports: list[dict[str, Any]]) -> list[str | None]:
 
 def test_no_learning_signal_needs_the_steps_not_the_reports() -> None:
     rules = StopRules(no_signal_frac=0.9, no_signal_steps=6)
-    reasons = feed(rules, [{"step": s, "frac_reward_zero_std": f} for s, f in
+    reasons = feed(rules, [{"step": s, "frac_groups_failed": f} for s, f in
                            [(2, 1.0), (4, 0.5), (6, 0.95), (8, 1.0), (10, 1.0)]])  # logged every 2 steps
     assert reasons[:4] == [None] * 4
-    assert reasons[4] is not None and reasons[4].startswith("no learning signal: frac_reward_zero_std >= 0.9 for 6 "
+    assert reasons[4] is not None and reasons[4].startswith("no learning signal: frac_groups_failed >= 0.9 for 6 "
                                                             "steps (steps 5-10)")
 
 
-def test_nonfinite_loss_kl_blowup() -> None:
+def test_a_saturated_run_is_said_and_stops_only_when_asked() -> None:
+    reports = [{"step": s, "frac_groups_solved": 1.0, "frac_groups_failed": 0.0} for s in range(1, 6)]
+    watch = StopWatch(StopRules(no_signal_steps=3))
+    assert [watch.update(r) for r in reports] == [None] * 5 and watch.saturated is not None
+    assert watch.saturated.startswith("saturated: frac_groups_solved >= 0.95 for 3 steps (steps 1-3)")
+    reasons = feed(StopRules(no_signal_steps=3, stop_on_saturation=True), reports)
+    assert reasons[:2] == [None, None] and reasons[2].startswith("saturated")
+
+
+def test_nonfinite_loss_and_kl_blowup_over_a_window() -> None:
     assert feed(StopRules(), [{"step": 1, "loss": 0.1}, {"step": 2, "loss": math.nan}])[1] == \
         "non-finite loss: loss=nan at step 2"
     assert feed(StopRules(), [{"step": 1, "grad_norm": math.inf}])[0] == "non-finite grad_norm: grad_norm=inf at step 1"
     assert feed(StopRules(stop_on_nonfinite=False), [{"loss": math.nan}]) == [None]
-    assert feed(StopRules(kl_max=0.5), [{"step": 3, "kl": 0.4}, {"step": 4, "kl": 0.7}]) == \
-        [None, "KL blow-up: kl=0.7 > kl_max=0.5 at step 4"]
+    spike = [{"step": 1, "kl": 0.4}, {"step": 2, "kl": 3.0}, {"step": 3, "kl": 0.3}]  # one spike is no blow-up
+    assert feed(StopRules(kl_max=0.5, kl_steps=2), spike) == [None] * 3
+    reasons = feed(StopRules(kl_max=0.5, kl_steps=2), [{"step": s, "kl": 0.5 + s} for s in range(1, 3)])
+    assert reasons == [None, "KL blow-up: kl > kl_max=0.5 for 2 steps (kl=2.5 at step 2)"]
+
+
+def test_entropy_collapse_and_runaway_length_but_not_a_budget_that_cuts_from_the_start() -> None:
+    collapse = feed(StopRules(entropy_steps=3), [{"step": s, "entropy": e} for s, e in
+                                                 enumerate([2.0, 0.5, 0.005, 0.004, 0.003], start=1)])
+    assert collapse[:4] == [None] * 4 and collapse[4].startswith("entropy collapse: entropy < entropy_min=0.01 for 3")
+    rising = [0.1, 0.2, 0.5, 0.96, 0.99, 1.0]
+    runaway = feed(StopRules(clipped_steps=3), [{"step": s, "completion_clipped_ratio": c}
+                                                for s, c in enumerate(rising, start=1)])
+    assert runaway[:5] == [None] * 5 and runaway[5].startswith("runaway length: completion_clipped_ratio >= 0.95 for 3")
+    budget = feed(StopRules(clipped_steps=3), [{"step": s, "completion_clipped_ratio": 1.0} for s in range(1, 9)])
+    assert budget == [None] * 8
 
 
 def test_reward_collapse_from_its_best_but_not_on_noise() -> None:
@@ -49,10 +72,18 @@ def test_reward_collapse_from_its_best_but_not_on_noise() -> None:
     rise_and_fall = [0.1, 0.1, 0.5, 0.9, 0.9, 0.9, 0.5, 0.2]
     reasons = feed(rules, [{"step": i + 1, "reward_mean": r, "reward_std": 0.1} for i, r in enumerate(rise_and_fall)])
     assert reasons[:-1] == [None] * 7
-    assert reasons[-1] == ("reward collapse: reward_mean (mean of the last 2 reports) fell to 0.35 from its best 0.9 "
+    assert reasons[-1] == ("reward collapse: reward_mean (mean over the last 2 steps) fell to 0.35 from its best 0.9 "
                            "(start 0.1) at step 8")
     flat = [0.01, 0.012, 0.014, 0.01, 0.009, 0.011, 0.01, 0.008]  # gains below half the rewards' spread
     assert feed(rules, [{"reward_mean": r, "reward_std": 0.05} for r in flat]) == [None] * 8
+
+
+def test_groups_are_judged_from_the_rewards_whatever_trl_scales() -> None:
+    from radas.grpo._rewards import RewardBook
+
+    book = RewardBook([1.0], correct_threshold=1.0, group_size=4)
+    failed, solved = book.group_signal([0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0.5, 0.5, 0.5, 0.5])
+    assert (failed, solved) == (0.5, 0.25)  # all-wrong and all-half groups failed, one solved, one learning
 
 
 def test_config_switch_and_bad_settings() -> None:
@@ -69,6 +100,7 @@ def test_config_switch_and_bad_settings() -> None:
         GRPOEarlyStopping("asha")
 
 
+@pytest.mark.train
 def test_a_dead_run_stops_itself_and_says_why(tmp_path: Path, toy_config: dict[str, Any]) -> None:
     reward = tmp_path / "dead.py"
     reward.write_text(DEAD)
@@ -77,7 +109,7 @@ def test_a_dead_run_stops_itself_and_says_why(tmp_path: Path, toy_config: dict[s
              lambda m, c=None: reports.append(m))
     assert [m["step"] for m in reports] == [1, 2]
     assert "stop_reason" not in reports[0]
-    assert reports[-1]["stop_reason"].startswith("no learning signal: frac_reward_zero_std >= 0.95 for 2 steps")
+    assert reports[-1]["stop_reason"].startswith("no learning signal: frac_groups_failed >= 0.95 for 2 steps")
 
 
 async def test_scheduler_stops_the_dead_trial_of_a_sweep_with_asha(tmp_path: Path, local_ray: None) -> None:
@@ -97,9 +129,30 @@ async def test_scheduler_stops_the_dead_trial_of_a_sweep_with_asha(tmp_path: Pat
     )
     df = results["df"].set_index(results["df"]["config/reward_file"].map(lambda p: Path(p).stem))
     assert df.loc["dead", "step"] == 2 and df.loc["lively", "step"] == 4
-    assert df.loc["dead", "stop_reason"].startswith("no learning signal: frac_reward_zero_std >= 0.95 for 2 steps")
+    assert df.loc["dead", "stop_reason"].startswith("no learning signal: frac_groups_failed >= 0.95 for 2 steps")
     assert not isinstance(df.loc["lively", "stop_reason"], str)  # not stopped: no reason
     assert set(df["status"]) == {"TERMINATED"}
     curves = results["tuner"].get_iteration_dataframe()
     dead = curves[curves["config/reward_file"].str.endswith("dead.py")]
     assert dead["stop_reason"].str.startswith("no learning signal").all()
+
+
+SOLVED = "def reward_fn(completion, **kwargs):\n    return 1.0\n"
+
+
+@pytest.mark.train
+def test_a_saturated_run_says_so_and_a_healthy_run_is_left_alone(tmp_path: Path, toy_config: dict[str, Any]) -> None:
+    solved = tmp_path / "solved.py"
+    solved.write_text(SOLVED)
+    reports: list[dict] = []
+    run_grpo({**toy_config, "reward_file": str(solved), "correct_threshold": 1.0, "max_steps": 3,
+              "early_stopping": {"no_signal_steps": 2}}, lambda m, c=None: reports.append(m))
+    assert [m["step"] for m in reports] == [1, 2, 3]  # not stopped: saturation is said, not a stop by default
+    assert reports[1]["saturated"].startswith("saturated: frac_groups_solved >= 0.95 for 2 steps")
+    assert all(m["frac_groups_solved"] == 1.0 and m["frac_groups_failed"] == 0.0 for m in reports)
+    lively = tmp_path / "lively.py"
+    lively.write_text(LIVELY)
+    healthy: list[dict] = []
+    run_grpo({**toy_config, "reward_file": str(lively), "max_steps": 4, "early_stopping": True},
+             lambda m, c=None: healthy.append(m))
+    assert [m["step"] for m in healthy] == [1, 2, 3, 4] and not any("stop_reason" in m for m in healthy)

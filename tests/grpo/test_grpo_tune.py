@@ -96,6 +96,7 @@ def test_restored_trial_resumes_from_its_checkpoint(ray_local: None, tmp_path: P
         "rollout_batch_size": 2,
         "n_samples_per_prompt": 2,
         "rollout_max_response_len": 4,
+        "reward_workers": 1,  # the reward counts its calls in its process
     }
     storage = tmp_path / "results"
     tuner = tune.Tuner(
