@@ -220,11 +220,12 @@ class RewardRunner:
         # milliseconds, with a main thread of its own and none of the trial's threads
         # (with transformers, when this process has it: TRL's trainer_state is one of its objects)
         self._context = multiprocessing.get_context("forkserver")
+        # (the server is started once per process, by its first runner: it imports what any
+        # runner's workers may need, TRL's trainer_state for batch functions included)
         preload = ["radas.grpo._reward_runner"]
-        if any(rf.batch for rf in self.functions):  # they get TRL's trainer_state: unpickled fast
-            with contextlib.suppress(ImportError):
-                importlib.import_module(TRAINER_STATE_MODULE)
-                preload.append(TRAINER_STATE_MODULE)
+        with contextlib.suppress(ImportError):
+            importlib.import_module(TRAINER_STATE_MODULE)
+            preload.append(TRAINER_STATE_MODULE)
         self._context.set_forkserver_preload(preload)
         self._workers: list[_Worker] = [self._start() for _ in range(max(0, workers))]
         self._loop = _Loop(concurrency) if not self._workers else None
