@@ -37,6 +37,11 @@ def _starts(data: Path, tag: str) -> dict[int, int]:
     return counts
 
 
+def _finished(folder: Path, trainable):
+    df = radas.Tuner.restore(folder, trainable).get_dataframe()
+    return df[df["status"] == "TERMINATED"]
+
+
 async def _until(condition, what: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -63,15 +68,16 @@ async def test_a_killed_head_is_a_bounded_error_a_new_head_restores_and_a_dead_w
         config_file(first.config())
         results, data = first.client_mount / "results" / USER, first.client_mount / "data" / USER
         exp = "chaos"
-        space = {"a": tune.grid_search([1, 2, 3]), "steps": 10, "tag": exp}
+        space = {"a": tune.grid_search([1, 2, 3]), "steps": 20, "tag": exp}
         sweep = asyncio.ensure_future(radas.run_experiment(
             user_name=USER, experiment_name=exp, trainable=radas_train.slow, run_with="cluster:testc",
             param_space=space, tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}))
         await _until(lambda: _progress(results, exp).get("done", 0) >= 1 and _progress(results, exp).get("running"),
                      "a trial finished and the next one running")
-        finished_before = radas.Tuner.restore(results / exp, radas_train.slow).get_dataframe()
-        finished_before = finished_before[finished_before["status"] == "TERMINATED"]
-        assert len(finished_before) >= 1
+        # the sweep's state in the folder (saved every 2 s) knows the finished trial: restore must not rerun it
+        await _until(lambda: len(_finished(results / exp, radas_train.slow)) >= 1,
+                     "the saved sweep state has a finished trial")
+        finished_before = _finished(results / exp, radas_train.slow)
 
         first.kill_head()
         killed = time.monotonic()
@@ -94,8 +100,8 @@ async def test_a_killed_head_is_a_bounded_error_a_new_head_restores_and_a_dead_w
         after = _starts(data, exp)
         for a in finished_before["config/a"]:  # finished before the crash: not run again, result kept
             assert after[a] == before[a] == 1
-            assert df.loc[a, "score"] == a * 9
-        assert all(df.loc[a, "score"] == a * 9 for a in (1, 2, 3))
+            assert df.loc[a, "score"] == a * 19
+        assert all(df.loc[a, "score"] == a * 19 for a in (1, 2, 3))
 
         # a worker node dies while a trial runs on it: the trial runs again elsewhere, the sweep ends
         exp2 = "chaos-worker"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +31,15 @@ def slow(config):
     for step in range(config["steps"]):
         time.sleep(0.2)
         tune.report({"score": config["a"] * step, "step": step})
+
+
+def gated(config):
+    """Reports a step every 0.2 s until the test opens the gate (a file), at most 120 s."""
+    for step in range(600):
+        time.sleep(0.2)
+        tune.report({"score": config["a"] * step, "step": step})
+        if step >= 2 and os.path.exists(config["gate"]):
+            return
 
 
 async def test_grid_returns_df_tuner_and_fig():
@@ -199,15 +209,17 @@ async def test_the_report_page_is_rewritten_while_the_sweep_runs_and_written_at_
     monkeypatch.setattr(_live, "PAGE_EVERY_S", 0.5)
     name = _name("paged")
     page = Path(radas.get_ray_results_dir("tester")) / name / "radas-report.html"
+    gate = tmp_path / "gate"
     task = asyncio.ensure_future(radas.run_experiment(
-        user_name="tester", experiment_name=name, trainable=slow, live_plot=True,
-        param_space={"a": tune.grid_search([1, 2, 3]), "steps": 8},
+        user_name="tester", experiment_name=name, trainable=gated, live_plot=True,
+        param_space={"a": tune.grid_search([1, 2, 3]), "gate": str(gate)},
         tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}}))
     seen_running = False
-    while not task.done():
-        if page.exists() and '<span class="state running">' in page.read_text():
-            seen_running = "<td>RUNNING</td>" in page.read_text() or "<td>TERMINATED</td>" in page.read_text()
+    while not task.done() and not seen_running:  # the trials run until the running page with trials is seen
+        text = page.read_text() if page.exists() else ""
+        seen_running = '<span class="state running">' in text and "<td>RUNNING</td>" in text
         await asyncio.sleep(0.2)
+    gate.touch()
     await task
     assert seen_running
     text = page.read_text()
