@@ -23,6 +23,8 @@ rollouts, reward calls, optimizer steps and per-step logging, plus, for radas, i
 rebuilt from the reported metrics: every report carries ``tokens_per_s`` = (tokens since the last
 report) / (seconds since the last report, the first measured from ``on_train_begin``) and TRL's
 cumulative ``num_tokens``, so the sum of delta_tokens / tokens_per_s is that window exactly.
+"first step" is the first of those terms: ``on_train_begin`` to the log of step 1 (the first
+rollout, the first reward calls, the first optimizer step).
 Tokens are TRL's ``num_tokens`` (prompt + completion tokens), the same counter in both, and equal
 when both runs sample the same completions (the table shows both counts). For context, "setup+train"
 is: plain TRL, building the tokenizer/model/dataset/trainer plus ``train()`` (after the imports);
@@ -61,8 +63,9 @@ COMMON = textwrap.dedent("""
         # on_train_begin -> last log, rebuilt from the reported tokens_per_s and cumulative num_tokens.
         tokens = df["num_tokens"].tolist()
         deltas = [t - p for t, p in zip(tokens, [0.0] + tokens[:-1])]
-        loop_s = sum(d / r for d, r in zip(deltas, df["tokens_per_s"].tolist()))
-        return {"steps": int(df["step"].iloc[-1]), "tokens": tokens[-1], "loop_s": loop_s,
+        step_s = [d / r for d, r in zip(deltas, df["tokens_per_s"].tolist())]
+        return {"steps": int(df["step"].iloc[-1]), "tokens": tokens[-1], "loop_s": sum(step_s),
+                "first_s": step_s[0],
                 "setup_train_s": float(df["time_total_s"].iloc[-1]), "reports": len(df)}
 """)
 
@@ -85,6 +88,8 @@ PLAIN = COMMON + textwrap.dedent("""
         def on_log(self, args, state, control, logs=None, **kwargs):
             if "train_runtime" not in (logs or {}):
                 self.last, self.steps, self.tokens = time.perf_counter(), state.global_step, logs["num_tokens"]
+                if state.global_step == 1:
+                    self.first = self.last - self.begin
 
     t_setup = time.perf_counter()
     set_seed(ARGS["seed"])
@@ -101,7 +106,8 @@ PLAIN = COMMON + textwrap.dedent("""
         max_completion_length=ARGS["max_len"], temperature=1.0, epsilon=0.2, epsilon_high=0.28,
         seed=ARGS["seed"], num_train_epochs=1, max_steps=ARGS["max_steps"], logging_strategy="steps",
         logging_steps=1, save_strategy="no", save_steps=500, save_total_limit=1, report_to="none",
-        use_cpu=True, bf16=False, disable_tqdm=True, warmup_steps=0.0, gradient_checkpointing=False)
+        use_cpu=True, bf16=False, disable_tqdm=True, warmup_steps=0.0, gradient_checkpointing=False,
+        logging_nan_inf_filter=False)
     timer = Timer()
     trainer = trl.GRPOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=dataset,
                               processing_class=tokenizer, callbacks=[timer])
@@ -122,6 +128,7 @@ PLAIN = COMMON + textwrap.dedent("""
         raise SystemExit(f"GRPOConfig differs from radas's in {[(k, mine.get(k), ref.get(k)) for k in diff]}")
     assert torch.get_num_threads() == ARGS["threads"]
     print(json.dumps({"steps": timer.steps, "tokens": timer.tokens, "loop_s": timer.last - timer.begin,
+                      "first_s": timer.first,
                       "train_s": t_end - t_train, "setup_train_s": t_end - t_setup,
                       "process_s": time.perf_counter() - T0}))
 """)
@@ -194,6 +201,7 @@ def main() -> None:
         variants.append(("radas.run_experiment", RUN_EXPERIMENT))
     best: dict[str, dict[str, float]] = {}
     loops: dict[str, list[float]] = {name: [] for name, _ in variants}
+    firsts: dict[str, list[float]] = {name: [] for name, _ in variants}
     with tempfile.TemporaryDirectory() as tmp:
         threads = str(args.threads)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
@@ -210,6 +218,7 @@ def main() -> None:
                 if res["steps"] != args.max_steps:
                     raise SystemExit(f"{name}: trained {res['steps']} steps, not {args.max_steps}")
                 loops[name].append(res["loop_s"])
+                firsts[name].append(res["first_s"])
                 if name not in best or res["loop_s"] < best[name]["loop_s"]:
                     best[name] = res
 
@@ -217,12 +226,15 @@ def main() -> None:
           f"{args.rollout_batch_size} prompts x {args.n_samples} samples, <= {args.max_len} new tokens "
           f"(best of {args.repeats})")
     print(f"  {'variant':40s} {'tokens':>7s} {'loop s':>7s} {'steps/s':>8s} {'tokens/s':>9s} "
-          f"{'setup+train s':>14s} {'process s':>10s}")
+          f"{'first step s':>13s} {'setup+train s':>14s} {'process s':>10s}")
     for name, res in best.items():
         print(f"  {name:40s} {res['tokens']:7.0f} {res['loop_s']:7.2f} {res['steps'] / res['loop_s']:8.2f} "
-              f"{res['tokens'] / res['loop_s']:9.0f} {res['setup_train_s']:14.2f} {res['process_s']:10.1f}")
+              f"{res['tokens'] / res['loop_s']:9.0f} {res['first_s']:13.3f} {res['setup_train_s']:14.2f} "
+              f"{res['process_s']:10.1f}")
     print("  train loop s of every run: " + "; ".join(
         f"{SHORT[name]} {', '.join(f'{x:.2f}' for x in xs)}" for name, xs in loops.items()))
+    print("  first step s of every run: " + "; ".join(
+        f"{SHORT[name]} {', '.join(f'{x:.3f}' for x in xs)}" for name, xs in firsts.items()))
     plain = best["plain TRL"]
     for name, res in best.items():
         if name == "plain TRL":
