@@ -179,11 +179,6 @@ def set_trial_status(trial: Any, status: str) -> None:
     trial.set_status(status)
 
 
-def given_verbose(run_config: Any) -> Any:
-    """The ``verbose`` a ``RunConfig`` was given (None: Ray's default)."""
-    return getattr(run_config, "_verbose", None)
-
-
 def pickled_error(trial: Any) -> BaseException | None:
     """The exception a trial's trainable raised, when Tune kept it (None otherwise)."""
     from pathlib import Path

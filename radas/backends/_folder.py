@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from radas.backends._progress import FAILED, FINISHED, RUNNING, STOPPED, Progress
+from radas.backends._progress import FAILED, FINISHED, STOPPED, Progress
 from radas.errors import ExperimentRunningError, LockUnsupportedError, RadasTimeoutError, UnsafePathError
 
 PROGRESS_FILE = ".radas-progress.json"
@@ -339,12 +339,6 @@ class ExperimentFolder:
     def progress(self) -> Progress | None:
         """The last progress the driver wrote (None: none yet)."""
         return Progress.read(self.progress_file)
-
-    def died(self) -> bool:
-        """True when the last sweep's driver ended without recording how (killed): nobody
-        holds the lock, and the progress file still says running."""
-        progress = self.progress()
-        return progress is not None and progress.state == RUNNING and self.holder() is None
 
     # ---- the driver's side --------------------------------------------------------------
     def take_lock(self, info: DriverInfo) -> DriverLock:
