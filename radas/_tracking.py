@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import string
@@ -13,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from radas.errors import MissingDependencyError, RadasError, RadasTypeError, RadasValueError
+from radas._deps import require
+from radas.errors import RadasError, RadasTypeError, RadasValueError
 
 logger = logging.getLogger("radas")
 
@@ -152,13 +152,7 @@ class Tracker:
         self.run: Any = None
 
     def _module(self) -> Any:
-        try:
-            return importlib.import_module(self.library)
-        except ImportError as exc:
-            raise MissingDependencyError(
-                f'config["{self.library}"] is enabled but {self.library} is missing: '
-                f'pip install "radas[{self.library}]"'
-            ) from exc
+        return require(self.library, f'config["{self.library}"] (enabled)')
 
     def init_kwargs(self, block: TrackerBlock, config: Mapping[str, Any]) -> dict[str, Any]:
         """The ``init`` arguments before ``prepare``: radas's defaults the environment does not

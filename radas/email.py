@@ -45,10 +45,10 @@ from pathlib import Path
 from typing import Any, Union
 
 from radas._config import config_path, config_table
+from radas._deps import require
 from radas.errors import (
     ConfigError,
     EmailSendError,
-    MissingDependencyError,
     RadasTypeError,
     RadasValueError,
 )
@@ -250,13 +250,7 @@ def _attachment_paths(attachments: AttachmentsArg) -> list[str]:
 
 
 def _import_yagmail() -> Any:
-    try:
-        import yagmail
-    except ImportError as exc:
-        raise MissingDependencyError(
-            'sending email needs yagmail: pip install "radas[email]"'
-        ) from exc
-    return yagmail
+    return require("yagmail", "sending email")
 
 
 def _make_client(yagmail: Any, settings: SmtpSettings) -> Any:

@@ -10,7 +10,7 @@ Also :func:`annotate_trial` / :func:`read_trial_notes` (values about a trial tha
 DataFrame columns) and :func:`keep_reported_metrics`.
 """
 
-from radas.backends import (
+from radas.sweep import (
     BOOKKEEPING_COLUMNS,
     REPORTED_KEY,
     Tuner,

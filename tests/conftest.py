@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,7 +70,7 @@ def radas_root() -> Path:
 @pytest.fixture(scope="session")
 def local_ray() -> None:
     """This process's Ray, started the way radas starts it (once per test session)."""
-    from radas.backends._sweep import ensure_ray
+    from radas.sweep._sweep import ensure_ray
 
     ensure_ray()
 
@@ -101,3 +102,24 @@ def smtp(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(var, value)
     yield sink
     controller.stop()
+
+
+@pytest.fixture(params=["local", "cluster"])
+def target(request, tmp_path, monkeypatch, config_file, local_ray) -> Any:
+    """Each scenario on this machine's Ray and on the test cluster."""
+    from backend_targets import TRAIN, USER, Target
+
+    import radas
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "radas_train.py").write_text(TRAIN)
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("CI", "true")
+    if request.param == "local":
+        return Target("local", "local", workdir, Path(radas.get_ray_results_dir(USER)),
+                      Path(radas.get_data_dir(USER)))
+    cluster = request.getfixturevalue("ray_cluster")
+    config_file(cluster.config())
+    return Target("cluster", "cluster:testc", workdir, cluster.client_mount / "results" / USER,
+                  cluster.shared / "data" / USER, cluster)

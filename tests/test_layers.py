@@ -17,11 +17,12 @@ PACKAGE = ROOT / "radas"
 # lowest first; a module may import its own layer and the layers below it
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("radas.errors", "radas._config", "radas._names", "radas._reporter", "radas._aio", "radas._safefile",
-              "radas._ray", "radas.utils", "radas._explode")),
+              "radas._deps", "radas._ray", "radas.utils", "radas._explode")),
     ("clusters, storage and plots", ("radas.clusters", "radas.cloud_artifact", "radas.email", "radas._tracking",
                                     "radas.rwandb", "radas.rswanlab", "radas.plots")),
     ("folders", ("radas.core",)),
-    ("backends", ("radas.backends",)),
+    ("sweep runtime", ("radas.sweep",)),
+    ("targets", ("radas.backends",)),
     ("experiment", ("radas.experiment",)),
     ("front", ("radas.tuner", "radas.grpo", "radas.cli", "radas")),
 ]
@@ -66,7 +67,7 @@ def imports(path: Path) -> list[tuple[int, str]]:
 
 
 def package_of(module: str) -> str:
-    """``radas.backends`` for ``radas.backends._sweep``; ``radas`` for top-level modules."""
+    """``radas.backends`` for ``radas.sweep._sweep``; ``radas`` for top-level modules."""
     parts = module.split(".")
     return ".".join(parts[:2]) if len(parts) > 2 or (PACKAGE / parts[-1]).is_dir() else "radas"
 
@@ -88,7 +89,7 @@ def test_layers_import_one_way() -> None:
 
 
 def test_packages_keep_their_private_modules() -> None:
-    """``radas.backends._sweep`` is imported by ``radas.backends`` only; other packages use what
+    """``radas.sweep._sweep`` is imported by ``radas.backends`` only; other packages use what
     a package exports (top-level base modules such as ``radas._reporter`` are for everyone)."""
     leaks = []
     for path in SOURCES:

@@ -13,72 +13,28 @@ from __future__ import annotations
 import abc
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ray import tune
-
 from radas._reporter import say
-from radas.backends._folder import ExperimentFolder
-from radas.backends._hooks import AdaptsToOutOfMemory
-from radas.backends._live import LoggedResults, ResultsSoFar
-from radas.backends._resources import AUTO, Capacity, TrialResources, check_fits, plan_auto_gpu, resolve_resources
-from radas.backends._trainable import prepare_trainable
-from radas.backends._tuner import Tuner
-
-
-@dataclass
-class SweepRequest:
-    """The checked arguments of one sweep, before a target prepares it."""
-
-    user_name: str
-    experiment_name: str
-    trainable: Callable[..., Any]
-    param_space: dict[str, Any]
-    tune_config: tune.TuneConfig
-    run_config: tune.RunConfig
-    runtime_env: dict[str, Any]
-    cpu_per_trial: float | None
-    gpu_per_trial: float | str | None
-    total_trials: int | None = None
-    metric: str | None = None
-    mode: str | None = None
-    has_secrets: bool = False  # the values travel separately (never in a request or spec)
-
-
-@dataclass
-class SweepSpec:
-    """Everything a target needs to run one sweep, already checked. It travels with cluster
-    jobs (pickled), so it never holds a secret."""
-
-    user_name: str
-    experiment_name: str
-    trainable: Any
-    param_space: dict[str, Any]
-    tune_config: tune.TuneConfig
-    run_config: tune.RunConfig
-    resources: dict[str, float] = field(default_factory=dict)
-    runtime_env: dict[str, Any] = field(default_factory=dict)
-    total_trials: int | None = None
-    metric: str | None = None
-    mode: str | None = None
-    sweep_id: str = ""  # names the sweep's secrets file
-    has_secrets: bool = False  # the driver and the trials read them from that file
-    out_of_memory: Any = None  # the trainable's retry_after_out_of_memory, when it has one
-
-
-@dataclass(frozen=True)
-class ExperimentState:
-    """Where an experiment stands on its target."""
-
-    path: Path
-    exists: bool
-    restorable: bool
-    running: bool
-    running_detail: str = ""
-    ended_badly: str = ""  # why the last sweep did not end normally (its driver died, failed...)
+from radas.sweep import (
+    AUTO,
+    AdaptsToOutOfMemory,
+    Capacity,
+    ExperimentFolder,
+    ExperimentState,
+    LoggedResults,
+    ResultsSoFar,
+    SweepRequest,
+    SweepSpec,
+    TrialResources,
+    Tuner,
+    check_fits,
+    plan_auto_gpu,
+    prepare_trainable,
+    resolve_resources,
+)
 
 
 class Backend(abc.ABC):
@@ -127,7 +83,7 @@ class Backend(abc.ABC):
 
     def prepare_trainable(self, request: SweepRequest, sweep_id: str, resources: TrialResources) -> Any:
         """The trainable as the target runs it: for Ray, Tune's trainable class with the sweep's
-        secrets, runtime_env and resources (:func:`radas.backends._trainable.prepare_trainable`)."""
+        secrets, runtime_env and resources (:func:`radas.sweep._trainable.prepare_trainable`)."""
         return prepare_trainable(request.trainable, request.user_name, request.experiment_name, sweep_id,
                                  self.trial_runtime_env(request.runtime_env), resources.factory,
                                  has_secrets=request.has_secrets)

@@ -2,7 +2,7 @@
 
 ``<package>`` is the small module the client shipped with the job (``py_modules``): the
 pickled :class:`SweepSpec` and the client's Python / Ray versions. The job's driver runs the sweep
-as a local one does (:class:`radas.backends._sweep.Sweep`) on the cluster's Ray (``RAY_ADDRESS``
+as a local one does (:class:`radas.sweep._sweep.Sweep`) on the cluster's Ray (``RAY_ADDRESS``
 is set by Ray Jobs), so the lock, progress and stop-request files are the same as on a laptop.
 SIGTERM (Ray's ``stop_job``) stops Tune gracefully, as a stop request does.
 """
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ray import cloudpickle
 
-    from radas.backends._sweep import Sweep, ensure_ray, request_stop
     from radas.backends.local import LocalBackend
+    from radas.sweep import Sweep, ensure_ray, request_stop
 
     spec = cloudpickle.loads((folder / SPEC_FILE).read_bytes())
     ensure_ray(os.environ.get("RAY_ADDRESS", "auto"))

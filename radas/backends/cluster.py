@@ -4,10 +4,10 @@ The client packs the sweep (the checked :class:`SweepSpec`, trainable by value, 
 a small package that travels with the job (an extra ``py_modules`` entry, never a file in the
 user's working dir), submits ``python -m radas.backends._job <package>`` with the user's
 runtime_env plus ``working_dir`` = the current directory, and follows it. The job's driver runs
-the sweep like a local one (:class:`radas.backends._sweep.Sweep`) on the cluster's Ray: the
+the sweep like a local one (:class:`radas.sweep._sweep.Sweep`) on the cluster's Ray: the
 experiment's lock, archive, progress and stop-request files live in the cluster's shared results
 folder, which the client reads as mounted here. Secrets reach the trials through a 0600 file
-on that storage (:mod:`radas.backends._secrets`).
+on that storage (:mod:`radas.sweep._secrets`).
 
 Jobs carry ``radas_user`` / ``radas_experiment`` in their metadata (never secrets), so any
 process can find the running sweep of an experiment to attach to or stop it.
@@ -35,12 +35,8 @@ import ray
 from ray import cloudpickle
 
 from radas._reporter import ProgressBar, say
-from radas.backends._base import Backend, ExperimentState, SweepSpec
-from radas.backends._folder import STORAGE_MARKER, ExperimentFolder
+from radas.backends._base import Backend
 from radas.backends._job import META_FILE, RESULT_MARKER, SPEC_FILE
-from radas.backends._resources import Capacity
-from radas.backends._secrets import remove_secrets, write_secrets
-from radas.backends._tuner import Tuner
 from radas.clusters import ACTIVE, META_EXPERIMENT, META_TAG, META_USER, Cluster, JobsClient, job_status
 from radas.core import radas_env
 from radas.errors import (
@@ -50,6 +46,16 @@ from radas.errors import (
     RadasTimeoutError,
     RadasValueError,
     ResultsNotVisibleError,
+)
+from radas.sweep import (
+    STORAGE_MARKER,
+    Capacity,
+    ExperimentFolder,
+    ExperimentState,
+    SweepSpec,
+    Tuner,
+    remove_secrets,
+    write_secrets,
 )
 
 logger = logging.getLogger("radas")

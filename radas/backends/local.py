@@ -15,13 +15,10 @@ from typing import Any
 import ray
 
 from radas._reporter import ProgressBar, say
-from radas.backends._base import Backend, ExperimentState, SweepSpec
-from radas.backends._folder import ExperimentFolder
-from radas.backends._resources import Capacity
-from radas.backends._sweep import Sweep, ensure_ray, request_stop
-from radas.backends._tuner import Tuner
+from radas.backends._base import Backend
 from radas.core import LAUNCH_DIR_ENV, get_ray_results_dir, radas_env
 from radas.errors import ExperimentFailedError
+from radas.sweep import Capacity, ExperimentFolder, ExperimentState, Sweep, SweepSpec, Tuner, ensure_ray, request_stop
 
 # how long a stop request may take to end a sweep before radas says so instead of waiting on
 STOP_TIMEOUT_S = float(os.environ.get("RADAS_STOP_TIMEOUT_S", "300"))

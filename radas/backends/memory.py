@@ -29,13 +29,23 @@ import pandas as pd
 
 from radas import _ray
 from radas._reporter import ProgressBar, say
-from radas.backends._base import Backend, ExperimentState, SweepRequest, SweepSpec
-from radas.backends._live import ResultsSoFar
-from radas.backends._progress import FINISHED, RUNNING, STOPPED, Progress
-from radas.backends._resources import Capacity, TrialResources
-from radas.backends._tuner import ResultFrames, TrialRecord
+from radas.backends._base import Backend
 from radas.core import get_ray_results_dir
 from radas.errors import RadasValueError
+from radas.sweep import (
+    FINISHED,
+    RUNNING,
+    STOPPED,
+    Capacity,
+    ExperimentState,
+    Progress,
+    ResultFrames,
+    ResultsSoFar,
+    SweepRequest,
+    SweepSpec,
+    TrialRecord,
+    TrialResources,
+)
 
 _env_guard = threading.Lock()
 

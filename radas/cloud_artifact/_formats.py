@@ -8,7 +8,8 @@ import pickle
 import posixpath
 from typing import Any
 
-from radas.errors import MissingDependencyError, RadasTypeError, RadasValueError
+from radas._deps import missing, require
+from radas.errors import RadasTypeError, RadasValueError
 
 FORMATS = {
     ".pkl": "pickle",
@@ -40,11 +41,7 @@ def _dataframe(path: str, obj: Any) -> Any:
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:
-        raise MissingDependencyError("saving or loading .pt artifacts needs torch: pip install torch") from exc
-    return torch
+    return require("torch", "saving or loading .pt artifacts")
 
 
 def dumps(path: str, obj: Any) -> bytes:
@@ -75,7 +72,7 @@ def dumps(path: str, obj: Any) -> bytes:
         try:
             _dataframe(path, obj).to_parquet(buffer)
         except ImportError as exc:
-            raise MissingDependencyError(f".parquet artifacts need pyarrow: pip install pyarrow ({exc})") from exc
+            raise missing("pyarrow", ".parquet artifacts", exc) from exc
         return buffer.getvalue()
     if kind == "csv":
         return _dataframe(path, obj).to_csv(index=False).encode("utf-8")
@@ -112,7 +109,7 @@ def loads(path: str, data: bytes) -> Any:
         try:
             return pd.read_parquet(io.BytesIO(data))
         except ImportError as exc:
-            raise MissingDependencyError(f".parquet artifacts need pyarrow: pip install pyarrow ({exc})") from exc
+            raise missing("pyarrow", ".parquet artifacts", exc) from exc
     if kind == "csv":
         import pandas as pd
 

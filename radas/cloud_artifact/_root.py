@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from radas._config import config_path, config_table
+from radas._deps import missing
 from radas._names import check_name
-from radas.errors import MissingDependencyError, RadasError, RadasTypeError, RadasValueError
+from radas.errors import RadasError, RadasTypeError, RadasValueError
 
 ENV_VAR = "RADAS_ARTIFACT_ROOT"
 TMP_PREFIX = ".radas-tmp-"
 # Object stores where one PUT replaces an object atomically (no temp file needed).
 OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "memory"}
 _DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
-_EXTRAS = {"s3": "s3", "s3a": "s3"}
-_PACKAGES = {"gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs", "sftp": "paramiko"}
+# the fsspec implementation of each protocol
+_PACKAGES = {"s3": "s3fs", "s3a": "s3fs",
+             "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs", "sftp": "paramiko"}
 
 
 class NotInitializedError(RadasError, RuntimeError):
@@ -109,10 +111,7 @@ def open_area(user_name: str, root: str | os.PathLike[str] | None = None) -> Are
     try:
         fs, root_path = fsspec.core.url_to_fs(root, **options)
     except ImportError as exc:
-        extra = _EXTRAS.get(protocol or "")
-        package = _PACKAGES.get(protocol or "", f"the fsspec implementation for {protocol}://")
-        hint = f'pip install "radas[{extra}]"' if extra else f"pip install {package}"
-        raise MissingDependencyError(f"the artifact root {root!r} needs an extra package: {hint}") from exc
+        raise missing(_PACKAGES.get(protocol or "", f"fsspec-{protocol}"), f"the artifact root {root!r}", exc) from exc
     except ValueError as exc:
         raise RadasValueError(f"cannot open the artifact root {root!r}: {exc}") from exc
     base = posixpath.join(root_path.rstrip("/") or "/", user)

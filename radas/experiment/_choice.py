@@ -7,8 +7,8 @@ import os
 import sys
 
 from radas._reporter import in_notebook
-from radas.backends import ExperimentState
 from radas.errors import ChoiceRequiredError, ExperimentNotFoundError
+from radas.sweep import ExperimentState
 
 RUN_CHOICES: tuple[str, ...] = ("run", "restore", "attach", "stop_attach")
 _MEANING = {

@@ -1,7 +1,7 @@
 """While a sweep runs: its live figure and its report page, redrawn from the results so far.
 
 Every :data:`LIVE_EVERY_S` seconds (``RADAS_LIVE_EVERY_S``) the view reads what the sweep reported
-since its last look (:meth:`radas.backends.ResultsSoFar.refresh`, only the new lines of a log) and,
+since its last look (:meth:`radas.sweep.ResultsSoFar.refresh`, only the new lines of a log) and,
 when anything changed, redraws the live figure - in a notebook in place in the cell's output (once
 more when the sweep ends), in a terminal into ``radas_figures/<user>/<experiment>.live.png`` - and,
 every :data:`PAGE_EVERY_S` seconds, the experiment's report page. Drawing runs off the event loop,
@@ -24,9 +24,10 @@ import pandas as pd
 
 from radas._reporter import LiveImage, in_notebook, say
 from radas._safefile import write_atomic
-from radas.backends import RUNNING, Backend, ResultsSoFar, SweepSpec
+from radas.backends import Backend
 from radas.errors import RadasTypeError
 from radas.experiment import _analysis, _figures, _report
+from radas.sweep import RUNNING, ResultsSoFar, SweepSpec
 
 LIVE_EVERY_S = 5.0  # RADAS_LIVE_EVERY_S, read when a sweep starts, overrides it
 PAGE_EVERY_S = 30.0

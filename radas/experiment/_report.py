@@ -24,20 +24,11 @@ import pandas as pd
 from radas._names import check_name
 from radas._reporter import clock, say
 from radas._safefile import write_atomic
-from radas.backends import (
-    MEMORY,
-    Backend,
-    ExperimentFolder,
-    Progress,
-    ResultsSoFar,
-    SweepSpec,
-    experiment_names,
-    get_backend,
-    index_file,
-)
+from radas.backends import MEMORY, Backend, get_backend
 from radas.errors import ExperimentNotFoundError, RadasValueError
 from radas.experiment import _figures, _page
 from radas.experiment._page import Figure
+from radas.sweep import ExperimentFolder, Progress, ResultsSoFar, SweepSpec, experiment_names, index_file
 
 # metrics besides the sweep's own that the trials table shows at most
 OTHER_METRICS = 5
@@ -283,7 +274,7 @@ def report(user_name: str, experiment_name: str | None = None, run_with: str = "
 
 def refresh_page(root: Path, user: str, experiment: str, run_with: str) -> Path:
     """Write the report page of an experiment from its folder; its path."""
-    from radas.backends import LoggedResults
+    from radas.sweep import LoggedResults
 
     folder = ExperimentFolder(root, experiment)
     call_figure = None

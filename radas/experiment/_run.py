@@ -20,9 +20,13 @@ from ray import tune
 
 from radas._names import check_name
 from radas._reporter import say, show
-from radas.backends import (
+from radas.backends import Backend, get_backend
+from radas.core import storage_paths
+from radas.errors import ExperimentFailedError, ExperimentNotFoundError, RadasValueError
+from radas.experiment import _analysis, _live, _notify, _report, _validate
+from radas.experiment._choice import RUN_CHOICES, choose
+from radas.sweep import (
     AUTO,
-    Backend,
     ChecksParamSpace,
     ExperimentState,
     ResultsSoFar,
@@ -30,13 +34,8 @@ from radas.backends import (
     SweepSpec,
     Tuner,
     default_tuner_to_df_fn,
-    get_backend,
     take_secrets,
 )
-from radas.core import storage_paths
-from radas.errors import ExperimentFailedError, ExperimentNotFoundError, RadasValueError
-from radas.experiment import _analysis, _live, _notify, _report, _validate
-from radas.experiment._choice import RUN_CHOICES, choose
 
 
 def _identity(x: Any) -> Any:

@@ -13,8 +13,8 @@ from typing import Any
 from ray import tune
 
 from radas._ray import setting as ray_setting
-from radas.backends import NeedsFreshWorkers, SilentTuneReporter
 from radas.errors import RadasTypeError, RadasValueError
+from radas.sweep import NeedsFreshWorkers, SilentTuneReporter
 
 DOS: tuple[str, ...] = ("run", "analyze")
 TUNER_INIT_KEYS: tuple[str, ...] = ("tune_config", "run_config", "reuse_actors")
@@ -165,7 +165,7 @@ def build_configs(
     fields a *dict* of fields leaves out, or a config not given at all:
 
     * ``reuse_actors``: True for function trainables (their worker serves trial after trial) unless
-      the trainable says its trials need fresh workers (:class:`~radas.backends.NeedsFreshWorkers`);
+      the trainable says its trials need fresh workers (:class:`~radas.sweep.NeedsFreshWorkers`);
       ``tuner_init_kwargs["reuse_actors"]`` overrides the tune config's;
     * ``failure_config``: :data:`DEFAULT_MAX_FAILURES` retries;
     * ``verbose``: 0 (radas shows its own progress bar, and Tune's reporter is silenced - in a

@@ -33,6 +33,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from radas._deps import missing
 from radas.errors import MissingDependencyError, RadasValueError
 
 PAGED_MIN_TRANSFORMERS = (5, 8)
@@ -104,10 +105,9 @@ def choose_engine(requested: str, device_type: str, grpo_config_fields: frozense
         return Engine("paged", "asked for")
     if requested == "vllm":
         if not vllm_installed():
-            raise MissingDependencyError(
-                "config['generation'] = 'vllm' needs vLLM in the trial's environment: pip install vllm "
-                "(on a cluster: runtime_env={'pip': ['vllm']}), or set generation to 'paged' or 'transformers'"
-            )
+            raise missing("vllm", "config['generation'] = 'vllm' (in the trial's environment)",
+                          also="on a cluster runtime_env={'pip': ['vllm']}; or set generation to 'paged' or "
+                          "'transformers'")
         if device_type != "cuda":
             raise RadasValueError(
                 "config['generation'] = 'vllm' needs a GPU, and this trial has none: give trials one with "

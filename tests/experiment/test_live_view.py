@@ -13,8 +13,8 @@ import seaborn as sns
 from ray import tune
 
 import radas
-from radas.backends import Progress, ResultsSoFar
 from radas.experiment import _live
+from radas.sweep import Progress, ResultsSoFar
 
 
 def stepping(config):

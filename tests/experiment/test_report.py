@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import radas
-from radas.backends import ExperimentFolder, Progress
-from radas.backends._live import ResultsLog
 from radas.cli import main as cli
+from radas.sweep import ExperimentFolder, Progress
+from radas.sweep._live import ResultsLog
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]

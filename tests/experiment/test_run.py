@@ -14,7 +14,7 @@ import seaborn as sns
 from ray import tune
 
 import radas
-from radas.backends._folder import ExperimentFolder
+from radas.sweep._folder import ExperimentFolder
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 

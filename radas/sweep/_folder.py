@@ -43,8 +43,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from radas.backends._progress import FAILED, FINISHED, STOPPED, Progress
 from radas.errors import ExperimentRunningError, LockUnsupportedError, RadasTimeoutError, UnsafePathError
+from radas.sweep._progress import FAILED, FINISHED, STOPPED, Progress
 
 PROGRESS_FILE = ".radas-progress.json"
 RESULTS_FILE = ".radas-results.jsonl"

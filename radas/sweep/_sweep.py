@@ -22,14 +22,14 @@ import ray
 
 from radas import _ray
 from radas._reporter import ProgressBar, say
-from radas.backends._base import SweepSpec
-from radas.backends._checkpoints import CheckpointKeeper, protect_from_rotation
-from radas.backends._folder import DriverInfo, ExperimentFolder, make_private_dirs
-from radas.backends._live import ResultsLog
-from radas.backends._oom import OutOfMemoryRetry
-from radas.backends._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
-from radas.backends._secrets import read_secrets, remove_secrets, write_secrets
-from radas.backends._tuner import Tuner
+from radas.sweep._checkpoints import CheckpointKeeper, protect_from_rotation
+from radas.sweep._folder import DriverInfo, ExperimentFolder, make_private_dirs
+from radas.sweep._live import ResultsLog
+from radas.sweep._oom import OutOfMemoryRetry
+from radas.sweep._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
+from radas.sweep._secrets import read_secrets, remove_secrets, write_secrets
+from radas.sweep._spec import SweepSpec
+from radas.sweep._tuner import Tuner
 
 _ray_lock = threading.Lock()
 # Tune's trainable registry is not thread-safe: concurrent sweeps start one at a time (until

@@ -8,7 +8,7 @@ import ray.exceptions
 from ray import tune
 
 import radas
-from radas.backends._oom import is_out_of_memory
+from radas.sweep._oom import is_out_of_memory
 
 
 def hungry(config):
@@ -98,7 +98,7 @@ def test_out_of_memory_error_texts_are_recognised_by_type_name():
     ([{"CPU": 2, "GPU": 2}], "PACK", [{"CPU": 64}, {"CPU": 2, "GPU": 2}], None),
 ])
 def test_doubling_keeps_bundles_and_custom_resources_and_fits_one_node(bundles, strategy, nodes, expected):
-    from radas.backends._oom import doubled
+    from radas.sweep._oom import doubled
 
     assert doubled(bundles, strategy, nodes) == expected
 

@@ -17,12 +17,12 @@ import pytest
 from ray import tune
 
 import radas
-from radas.backends._folder import DriverInfo, ExperimentFolder
+from radas.sweep._folder import DriverInfo, ExperimentFolder
 
 HOLD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from radas.backends._folder import DriverInfo, ExperimentFolder
+    from radas.sweep._folder import DriverInfo, ExperimentFolder
 
     folder = ExperimentFolder(Path(sys.argv[1]), sys.argv[2])
     folder.take_lock(DriverInfo.of_this_process())
@@ -207,7 +207,7 @@ def test_a_process_that_only_looks_at_the_lock_does_not_make_a_starting_driver_f
 def test_another_hosts_fresh_heartbeat_counts_even_when_the_os_lock_is_free(tmp_path):
     """On a filesystem whose locks are local to each node, another host's driver holds the OS lock
     only there; its heartbeat in the lock file still says it runs."""
-    from radas.backends import _folder
+    from radas.sweep import _folder
 
     folder = ExperimentFolder(tmp_path, "two-hosts")
     folder.lock.path.parent.mkdir(parents=True)
@@ -225,8 +225,8 @@ def test_another_hosts_fresh_heartbeat_counts_even_when_the_os_lock_is_free(tmp_
 def test_links_planted_in_the_shared_folder_are_not_followed(tmp_path):
     """A symlink at the lock file, the progress file or the secrets folder: radas refuses (or
     replaces the link), and the file it points to is never written or truncated."""
-    from radas.backends._progress import Progress
-    from radas.backends._secrets import write_secrets
+    from radas.sweep._progress import Progress
+    from radas.sweep._secrets import write_secrets
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -257,8 +257,8 @@ def test_folders_radas_creates_are_private(tmp_path):
 
 
 def test_the_lock_is_let_go_even_when_removing_the_secrets_fails(tmp_path, monkeypatch):
-    from radas.backends import _sweep
     from radas.backends._base import SweepSpec
+    from radas.sweep import _sweep
 
     spec = SweepSpec(user_name="u", experiment_name="ends", trainable=None, param_space={},
                      tune_config=tune.TuneConfig(), run_config=tune.RunConfig(), sweep_id="abc")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from radas.backends._progress import FINISHED, Progress
+from radas.sweep._progress import FINISHED, Progress
 
 
 def test_eta_from_finished_trials_spread_over_the_running_ones() -> None:

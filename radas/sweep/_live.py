@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from ray.tune import Callback
 
-from radas.backends._folder import ExperimentFolder
-from radas.backends._progress import Progress
-from radas.backends._tuner import REPORTED_KEY, ResultFrames, TrialRecord, error_line, flatten
+from radas.sweep._folder import ExperimentFolder
+from radas.sweep._progress import Progress
+from radas.sweep._tuner import REPORTED_KEY, ResultFrames, TrialRecord, error_line, flatten
 
 FLUSH_S = 1.0
 # result keys of Tune's that say nothing about the trial's progress (and the config, logged once)

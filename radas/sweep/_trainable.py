@@ -20,9 +20,9 @@ from typing import Any
 from ray import cloudpickle, tune
 
 from radas import _ray
-from radas.backends._folder import ExperimentFolder
-from radas.backends._secrets import load_secrets
-from radas.backends._tuner import KEEPS_REPORTS, keep_reported_metrics
+from radas.sweep._folder import ExperimentFolder
+from radas.sweep._secrets import load_secrets
+from radas.sweep._tuner import KEEPS_REPORTS, keep_reported_metrics
 
 _INSTALLED = tuple(
     os.path.realpath(sysconfig.get_paths()[key]) for key in ("purelib", "platlib", "stdlib")
@@ -44,7 +44,7 @@ def _send_by_value(trainable: Callable[..., Any]) -> None:
 
 def _loader(user_name: str, experiment_name: str, sweep_id: str, has_secrets: bool) -> Callable[[], None]:
     """What a trial calls first: the sweep's secrets into its environment (see
-    radas.backends._secrets); nothing when the sweep has none."""
+    radas.sweep._secrets); nothing when the sweep has none."""
     def load() -> None:
         if not has_secrets:
             return

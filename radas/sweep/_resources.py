@@ -13,8 +13,8 @@ from ray import tune
 from ray.tune import PlacementGroupFactory
 
 from radas import _ray
-from radas.backends._hooks import PlansGpuPerTrial
 from radas.errors import InsufficientResourcesError, RadasValueError
+from radas.sweep._hooks import PlansGpuPerTrial
 
 AUTO = "auto"
 

@@ -15,8 +15,8 @@ import pytest
 from ray import tune
 
 import radas
-from radas.backends import take_secrets
-from radas.backends._secrets import is_secret, write_secrets
+from radas.sweep import take_secrets
+from radas.sweep._secrets import is_secret, write_secrets
 
 
 def _contains(value, text: str) -> bool:
@@ -76,7 +76,7 @@ def test_a_trial_of_another_user_cannot_read_the_secrets_and_says_why():
     code = textwrap.dedent(f"""
         import os, pwd
         from pathlib import Path
-        from radas.backends._secrets import load_secrets
+        from radas.sweep._secrets import load_secrets
         from radas.errors import SecretsUnavailableError
         nobody = pwd.getpwnam("nobody")
         os.setgid(nobody.pw_gid)

@@ -27,7 +27,7 @@ import pandas as pd
 from ray import tune
 
 from radas import _ray
-from radas.backends._folder import NOTES_FILE, final_statuses
+from radas.sweep._folder import NOTES_FILE, final_statuses
 
 BOOKKEEPING_COLUMNS: tuple[str, ...] = (
     "timestamp",

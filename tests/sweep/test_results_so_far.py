@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radas.backends._folder import ExperimentFolder
-from radas.backends._live import LoggedResults, ResultsLog
-from radas.backends._progress import Progress
+from radas.sweep._folder import ExperimentFolder
+from radas.sweep._live import LoggedResults, ResultsLog
+from radas.sweep._progress import Progress
 
 
 @dataclass
