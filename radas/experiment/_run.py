@@ -148,7 +148,7 @@ async def run_experiment(
     if not isinstance(yes, bool):
         raise RadasValueError(f"yes={yes!r}: must be True or False")
     env, space, secrets = take_secrets(_validate.check_runtime_env(runtime_env),
-                                       _validate.check_dict("param_space", param_space))
+                                       _validate.check_dict("param_space", param_space, may_hold_secrets=True))
     df_kwargs = _validate.check_dict("process_df_fn_kwargs", process_df_fn_kwargs)
     kwargs = _validate.check_dict("plot_kwargs", plot_kwargs)
     renames = _validate.check_dict("rename_mapping", rename_mapping)

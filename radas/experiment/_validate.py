@@ -29,13 +29,22 @@ def check_callable(param: str, value: object, allow_none: bool = False) -> None:
         raise RadasTypeError(f"{param} must be callable, got {type(value).__name__} {value!r}")
 
 
-def check_dict(param: str, value: object) -> dict[str, Any]:
-    """``value`` as a dict (None means empty); anything else is an error naming ``param``."""
+def check_dict(param: str, value: object, may_hold_secrets: bool = False) -> dict[str, Any]:
+    """``value`` as a dict (None means empty); anything else is an error naming ``param`` (and,
+    unless it ``may_hold_secrets``, showing the value)."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise RadasTypeError(f"{param} must be a dict, got {type(value).__name__} {value!r}")
+        raise RadasTypeError(f"{param} must be a dict, got {_shown(value, may_hold_secrets)}")
     return dict(value)
+
+
+def _shown(value: object, may_hold_secrets: bool) -> str:
+    """``value`` for an error message: its type and, when it may hold a secret, its size only."""
+    if not may_hold_secrets:
+        return f"{type(value).__name__} {value!r}"
+    size = f" of {len(value)} item(s)" if isinstance(value, (list, tuple, set, dict)) else ""
+    return f"a {type(value).__name__}{size} (values not shown: they may be secrets)"
 
 
 def check_dos(dos: object) -> tuple[str, ...]:
@@ -62,7 +71,7 @@ def check_run_choice(run_choice: object, dos: tuple[str, ...], valid: tuple[str,
 def check_runtime_env(runtime_env: object) -> dict[str, Any]:
     """A dict of Ray runtime_env fields, without ``working_dir`` (radas sets that); ``env_vars`` a
     dict of names to values, ``py_modules`` / ``excludes`` lists."""
-    env = check_dict("runtime_env", runtime_env)
+    env = check_dict("runtime_env", runtime_env, may_hold_secrets=True)
     if "working_dir" in env:
         raise RadasValueError(
             "runtime_env['working_dir'] must not be set: radas sets it to the current working "
@@ -73,7 +82,7 @@ def check_runtime_env(runtime_env: object) -> dict[str, Any]:
         if not isinstance(env_vars, Mapping):
             raise RadasTypeError(
                 f"runtime_env['env_vars'] must be a dict of variable names to values, got "
-                f"{type(env_vars).__name__} {env_vars!r}")
+                f"{_shown(env_vars, may_hold_secrets=True)}")
         bad = [k for k, v in env_vars.items() if not isinstance(k, str) or not isinstance(v, (str, int, float))
                or isinstance(v, bool)]
         if bad:

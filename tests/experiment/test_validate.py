@@ -76,6 +76,25 @@ async def test_bad_arguments_fail_fast(override, error, words):
     _never_started()
 
 
+@pytest.mark.parametrize("runtime_env", [
+    {"env_vars": [("WANDB_API_KEY", "sk-live-0123456789")]},  # the README's own bad-input example
+    {"env_vars": "WANDB_API_KEY=sk-live-0123456789"},
+    [("env_vars", {"WANDB_API_KEY": "sk-live-0123456789"})],
+])
+async def test_a_bad_runtime_env_error_never_shows_its_values(runtime_env):
+    with pytest.raises(radas.RadasTypeError) as info:
+        await radas.run_experiment(**BASE, runtime_env=runtime_env)
+    assert "runtime_env" in str(info.value) and "must be a dict" in str(info.value)
+    assert "sk-live" not in str(info.value) and "sk-live" not in repr(info.value)
+    _never_started()
+
+
+async def test_a_bad_param_space_error_never_shows_its_values():
+    with pytest.raises(radas.RadasTypeError) as info:
+        await radas.run_experiment(**BASE, param_space=[("wandb", {"api_key": "sk-live-0123456789"})])
+    assert "param_space must be a dict" in str(info.value) and "sk-live" not in str(info.value)
+
+
 async def test_errors_are_builtin_subclasses_too():
     with pytest.raises(ValueError):
         await radas.run_experiment(**BASE, run_choice="again")
