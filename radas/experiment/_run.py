@@ -16,25 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from ray import tune
 
-from radas._names import check_name
 from radas._reporter import say, show
 from radas.backends import Backend, get_backend
-from radas.core import storage_paths
-from radas.errors import ExperimentFailedError, ExperimentNotFoundError, RadasValueError
-from radas.experiment import _analysis, _live, _notify, _report, _validate
-from radas.experiment._choice import RUN_CHOICES, choose
+from radas.errors import ExperimentFailedError, ExperimentNotFoundError
+from radas.experiment import _analysis, _live, _notify, _report
+from radas.experiment._call import CheckedCall, check_call, saved_figures
+from radas.experiment._choice import choose
 from radas.sweep import (
-    AUTO,
-    ChecksParamSpace,
     ExperimentState,
     ResultsSoFar,
-    SweepRequest,
     SweepSpec,
     Tuner,
     default_tuner_to_df_fn,
-    take_secrets,
 )
 
 
@@ -136,50 +130,17 @@ async def run_experiment(
         ``plot_fn`` was given. With ``dos=["run"]`` only ``"tuner"``.
     """
     # 1. Check
-    check_name("user_name", user_name)
-    check_name("experiment_name", experiment_name)
-    _validate.check_callable("trainable", trainable)
-    for name, fn in (("tuner_to_df_fn", tuner_to_df_fn), ("process_df_fn", process_df_fn),
-                     ("process_sns_fn", process_sns_fn), ("process_g_fn", process_g_fn)):
-        _validate.check_callable(name, fn)
-    _validate.check_callable("plot_fn", plot_fn, allow_none=True)
-    phases = _validate.check_dos(dos)
-    _validate.check_run_choice(run_choice, phases, RUN_CHOICES)
-    if not isinstance(yes, bool):
-        raise RadasValueError(f"yes={yes!r}: must be True or False")
-    env, space, secrets = take_secrets(_validate.check_runtime_env(runtime_env),
-                                       _validate.check_dict("param_space", param_space, may_hold_secrets=True))
-    df_kwargs = _validate.check_dict("process_df_fn_kwargs", process_df_fn_kwargs)
-    kwargs = _validate.check_dict("plot_kwargs", plot_kwargs)
-    renames = _validate.check_dict("rename_mapping", rename_mapping)
-    rc = _validate.check_rcparams(matplotlib_rcParams_update)
-    formats = _analysis.check_plot_format(plot_format)
-    emails = _validate.check_email(email_notification_to_address)
-    _live.check_live_plot(live_plot)
-    if cpu_per_trial is not None:
-        _validate.check_positive("cpu_per_trial", cpu_per_trial)
-    if gpu_per_trial is not None and gpu_per_trial != AUTO:
-        if isinstance(gpu_per_trial, str):
-            raise RadasValueError(f"gpu_per_trial={gpu_per_trial!r}: use a number of GPUs per trial "
-                                  f"(fractions pack trials on a GPU), {AUTO!r} or None")
-        _validate.check_positive("gpu_per_trial", gpu_per_trial, allow_zero=True)
-    if num_seeds is not None:
-        _validate.check_positive("num_seeds", num_seeds, integer=True)
-        if "seed" in space:
-            raise RadasValueError("num_seeds is given but param_space already has 'seed'; use one of them")
-        space["seed"] = tune.grid_search(list(range(num_seeds)))
-    if isinstance(trainable, ChecksParamSpace):  # trainables may check their own keys and files, e.g. radas.grpo
-        trainable.check_param_space(space)
-    tune_config, run_config = _validate.build_configs(tuner_init_kwargs, trainable, space, experiment_name,
-                                                      storage_paths(user_name, run_with))
-    metric, mode = _validate.metric_mode(tune_config)
-    backend = get_backend(run_with)
-    spec = await backend.prepare(SweepRequest(
-        user_name=user_name, experiment_name=experiment_name, trainable=trainable, param_space=space,
-        tune_config=tune_config, run_config=run_config, runtime_env=env, cpu_per_trial=cpu_per_trial,
-        gpu_per_trial=gpu_per_trial, total_trials=_validate.count_trials(space, tune_config),
-        metric=metric, mode=mode, has_secrets=bool(secrets),
-    ), check_resources="run" in phases)
+    call = check_call(
+        user_name=user_name, experiment_name=experiment_name, trainable=trainable, run_with=run_with,
+        runtime_env=runtime_env, param_space=param_space, tuner_init_kwargs=tuner_init_kwargs,
+        tuner_to_df_fn=tuner_to_df_fn, process_df_fn=process_df_fn, process_df_fn_kwargs=process_df_fn_kwargs,
+        process_sns_fn=process_sns_fn, plot_fn=plot_fn, plot_kwargs=plot_kwargs, rename_mapping=rename_mapping,
+        matplotlib_rcParams_update=matplotlib_rcParams_update, process_g_fn=process_g_fn, plot_format=plot_format,
+        dos=dos, yes=yes, run_choice=run_choice, email_notification_to_address=email_notification_to_address,
+        num_seeds=num_seeds, cpu_per_trial=cpu_per_trial, gpu_per_trial=gpu_per_trial, live_plot=live_plot,
+    )
+    backend = get_backend(call.run_with)
+    spec = await backend.prepare(call.request(), check_resources=call.runs)
 
     started = time.monotonic()
     so_far = backend.results_so_far(spec)
@@ -189,14 +150,15 @@ async def run_experiment(
     try:
         # 2. Locate  3. Choose  4. Run
         state = await backend.locate(spec)
-        if "run" in phases:
-            action = await choose(run_choice, state, experiment_name, yes)
+        if call.runs:
+            action = await choose(call.run_choice, state, call.experiment_name, call.yes)
             touched = True
-            async with _live.watching(backend, spec, so_far, live_plot, run_with, process_sns_fn, rc):
-                stopped = await _do(backend, spec, action, state, secrets)
+            async with _live.watching(backend, spec, so_far, call.live_plot, call.run_with, call.process_sns_fn,
+                                      call.rcparams):
+                stopped = await _do(backend, spec, action, state, call.secrets)
         elif not state.restorable:
             raise ExperimentNotFoundError(
-                f"dos={list(phases)}: experiment {experiment_name!r} of user {user_name!r} has "
+                f"dos={list(call.phases)}: experiment {call.experiment_name!r} of user {call.user_name!r} has "
                 f"no results to analyze at {state.path}; run it first (dos=['run', 'analyze'])"
             )
         # 5. Analyze
@@ -204,41 +166,41 @@ async def run_experiment(
         tuner = await backend.open_results(spec)
         await asyncio.to_thread(_report_errors, tuner)
         result["tuner"] = tuner
-        if "analyze" in phases:
-            df = await asyncio.to_thread(_analysis.process_df, tuner, tuner_to_df_fn, process_df_fn, df_kwargs)
-            result["df"] = df
-            if plot_fn is not None:
+        if call.analyzes:
+            df = result["df"] = await asyncio.to_thread(_analysis.process_df, tuner, call.tuner_to_df_fn,
+                                                        call.process_df_fn, call.process_df_fn_kwargs)
+            if call.plot_fn is not None:
                 result["fig"] = await asyncio.to_thread(
-                    _analysis.plot, df, plot_fn, kwargs, renames, rc, process_sns_fn, process_g_fn,
-                    _analysis.figure_paths(user_name, experiment_name, formats),
+                    _analysis.plot, df, call.plot_fn, call.plot_kwargs, call.rename_mapping, call.rcparams,
+                    call.process_sns_fn, call.process_g_fn, list(call.figure_paths),
                 )
                 show(result["fig"])
     except BaseException as exc:
         # 6. Report and notify (failure)
         failed = "interrupted" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "failed"
-        await _finish(backend, spec, so_far, run_with, failed, time.monotonic() - started, result.get("fig"), exc,
-                      touched, emails, [])
+        await _finish(call, backend, spec, so_far, failed, time.monotonic() - started, result.get("fig"), exc,
+                      touched, [])
         raise
     # 6. Report and notify (outcome)
     outcome = _notify.outcome_of(df, stopped)
-    page = await _finish(backend, spec, so_far, run_with, outcome, time.monotonic() - started, result.get("fig"),
-                         None, True, emails,
-                         [p for p in _analysis.figure_paths(user_name, experiment_name, formats) if p.exists()])
-    say("ok", f"experiment {experiment_name!r} {outcome} in {time.monotonic() - started:.1f} s; "
+    page = await _finish(call, backend, spec, so_far, outcome, time.monotonic() - started, result.get("fig"),
+                         None, True, saved_figures(call))
+    say("ok", f"experiment {call.experiment_name!r} {outcome} in {time.monotonic() - started:.1f} s; "
         f"results in {backend.experiment_path(spec)}" + (f"; report: {page}" if page else ""))
     return result
 
 
-async def _finish(backend: Backend, spec: SweepSpec, so_far: ResultsSoFar, run_with: str, state: str, seconds: float,
-                  fig: Any, error: BaseException | None, write_page: bool, emails: list[str],
+async def _finish(call: CheckedCall, backend: Backend, spec: SweepSpec, so_far: ResultsSoFar, state: str,
+                  seconds: float, fig: Any, error: BaseException | None, write_page: bool,
                   saved: list[Path]) -> Path | None:
     """Write the report page (when the call ran or analyzed the sweep) and email it; never raises
     over it. Returns the page written (None: none)."""
+    emails = list(call.emails)
     if not emails and (not write_page or backend.report_path(spec) is None):
         return None  # no one to tell, nowhere to write
     try:
-        report = await asyncio.to_thread(_report.after_call, backend, spec, so_far, run_with, state, seconds, fig,
-                                         error, write_page)
+        report = await asyncio.to_thread(_report.after_call, backend, spec, so_far, call.run_with, state, seconds,
+                                         fig, error, write_page)
         email = _notify.compose(report, saved)
     except Exception as problem:  # noqa: BLE001 - the results (or the error) come back whatever the report does
         say("warning", f"the report of {spec.experiment_name!r} could not be made: {type(problem).__name__}: "
