@@ -29,12 +29,6 @@ os.environ["RADAS_CONFIG"] = str(_ROOT / "config.toml")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "ray: the test starts Ray (local or the test cluster); "
-                            "the fast lane is pytest -m 'not ray and not train'")
-    config.addinivalue_line("markers", "train: the test trains a model (seconds each); not in the fast lane")
-
-
 RAY_FIXTURES = frozenset({"ray_cluster", "local_ray", "ray_local", "target"})
 
 
