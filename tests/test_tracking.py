@@ -31,6 +31,27 @@ def test_absent_or_disabled_are_noops(tracker: Tracker, tmp_path: Path) -> None:
     assert not [p for p in tmp_path.rglob("*") if p.name in ("wandb", "swanlog")]
 
 
+def test_offline_run_records_metrics_and_hides_keys(tracker: Tracker, tmp_path: Path) -> None:
+    other = "swanlab" if tracker.name == "wandb" else "wandb"
+    config = {tracker.name: tracker.block(mode="offline", project="proj", name="first",
+                                          **{tracker.dir_key: str(tmp_path / "runs")}),
+              other: {"api_key": "other-secret"}, "lr": 0.1}
+    run = tracker.init(config)
+    assert run is not None and getattr(tracker.module, f"r{tracker.name}_run")() is run
+    for step in range(3):
+        tracker.log({"score": step * 1.5}, step=step)
+    tracker.finish()
+    assert getattr(tracker.module, f"r{tracker.name}_run")() is None
+    tracker.log({"score": 99.0})  # after finish: a no-op
+
+    (run_dir,) = tracker.runs(tmp_path / "runs")
+    seen = tracker.read(run_dir)
+    assert seen.finished and seen.project == "proj" and seen.name == "first"
+    assert seen.scores == [(0, 0.0), (1, 1.5), (2, 3.0)]
+    assert "lr" in seen.config_keys and not {"wandb", "swanlab"} & seen.config_keys
+    assert files_containing(tmp_path, *tracker.secrets, "other-secret") == []
+
+
 def test_reinit_finishes_previous_run(tracker: Tracker, tmp_path: Path) -> None:
     config = {tracker.name: tracker.block(mode="offline", **{tracker.dir_key: str(tmp_path / "runs")})}
     first = tracker.init(config)
@@ -105,7 +126,7 @@ def test_ray_tune_grid_one_run_per_trial_env_and_init_kwargs_win(tracker: Tracke
         if name == "wandb":  # W&B names the run and its folder after the trial ("trainable_<trial id>")
             assert run.name.endswith(run.run_id) and run_dir.name.endswith(run.run_id)
         ids.add(run.run_id)
-        scores.add(run.score)
+        scores.add(run.scores[-1][1])
         assert files_containing(run_dir, *tracker.secrets) == []
     # the default run is named after its trial, and lives in the trial's folder
     assert default_dir.parents[1].name.startswith(tracker.read(default_dir).name)

@@ -153,7 +153,7 @@ class Run:
     group: str
     name: str
     run_id: str
-    score: float
+    scores: list[tuple[int, float]]  # (step, value) of each "score" logged
     config_keys: frozenset[str]
     finished: bool
 
@@ -227,6 +227,16 @@ class Tracker:
             self.finish()
             self._teardown()
 
+    def autouse_fixture(self) -> Any:
+        """An autouse fixture that isolates every test of a module (:meth:`isolated`)."""
+
+        @pytest.fixture(autouse=True)
+        def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+            with self.isolated(monkeypatch, tmp_path):
+                yield
+
+        return isolated
+
     def _teardown(self) -> None:
         if self.name == "wandb":
             import wandb
@@ -239,14 +249,19 @@ def _wandb_run(run_dir: Path) -> Run:
     run = summary["run"]
     exited = any(r.WhichOneof("record_type") == "exit" for r in finished_records(run_dir))
     return Run(project=run.project, group=run.run_group, name=run.display_name, run_id=run.run_id,
-               score=summary["history"][-1]["score"], config_keys=frozenset(summary["config"]), finished=exited)
+               scores=[(h["_step"], h["score"]) for h in summary["history"] if "score" in h],
+               config_keys=frozenset(summary["config"]), finished=exited)
 
 
 def _swanlab_run(run_dir: Path) -> Run:
+    import yaml
+
     summary = swanlab_summary(run_dir)
     start = summary["start"]
+    config = run_dir / "files" / "config.yaml"
+    keys = frozenset(yaml.safe_load(config.read_text()) or {}) if config.exists() else frozenset()
     return Run(project=start.project, group=start.group, name=start.name, run_id=start.id,
-               score=summary["scalars"]["score"][0][1], config_keys=frozenset(), finished=summary["finished"])
+               scores=summary["scalars"].get("score", []), config_keys=keys, finished=summary["finished"])
 
 
 WANDB = Tracker(
