@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email
 import email.policy
 import ipaddress
 import logging
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -56,46 +59,37 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RADAS_SMTP_TIMEOUT", "10")
 
 
-def start(controller: Controller):
+@contextlib.contextmanager
+def smtp_server(monkeypatch: pytest.MonkeyPatch, **options: Any) -> Iterator[Sink]:
+    """A real SMTP server on a free loopback port (aiosmtpd ``Controller`` ``options``), radas's
+    host and port settings pointed at it; stopped afterwards."""
+    sink, port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, **options)
     controller.start()
-    return controller
+    monkeypatch.setenv("RADAS_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("RADAS_SMTP_PORT", str(port))
+    try:
+        yield sink
+    finally:
+        controller.stop()
 
 
 @pytest.fixture
 def plain_server(monkeypatch: pytest.MonkeyPatch):
     """No TLS, no login: RADAS_SMTP_SECURITY=none."""
-    sink = Sink()
-    port = free_port()
-    controller = start(Controller(sink, hostname="127.0.0.1", port=port))
-    monkeypatch.setenv("RADAS_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("RADAS_SMTP_PORT", str(port))
-    monkeypatch.setenv("RADAS_SMTP_SECURITY", "none")
-    monkeypatch.setenv("RADAS_EMAIL_FROM", "radas-bot@example.org")
-    yield sink
-    controller.stop()
+    with smtp_server(monkeypatch) as sink:
+        monkeypatch.setenv("RADAS_SMTP_SECURITY", "none")
+        monkeypatch.setenv("RADAS_EMAIL_FROM", "radas-bot@example.org")
+        yield sink
 
 
 @pytest.fixture
 def auth_server(monkeypatch: pytest.MonkeyPatch):
     """Login required (over plain TCP on loopback)."""
-    sink = Sink()
-    port = free_port()
-    controller = start(
-        Controller(
-            sink,
-            hostname="127.0.0.1",
-            port=port,
-            authenticator=authenticator,
-            auth_required=True,
-            auth_require_tls=False,
-        )
-    )
-    monkeypatch.setenv("RADAS_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("RADAS_SMTP_PORT", str(port))
-    monkeypatch.setenv("RADAS_SMTP_SECURITY", "none")
-    monkeypatch.setenv("RADAS_SMTP_USER", USER)
-    yield sink
-    controller.stop()
+    with smtp_server(monkeypatch, authenticator=authenticator, auth_required=True, auth_require_tls=False) as sink:
+        monkeypatch.setenv("RADAS_SMTP_SECURITY", "none")
+        monkeypatch.setenv("RADAS_SMTP_USER", USER)
+        yield sink
 
 
 @pytest.fixture(scope="module")
@@ -212,22 +206,8 @@ def test_login_required_but_no_user(auth_server: Sink, monkeypatch: pytest.Monke
 
 
 def test_starttls_verifies_certificate(certificate, monkeypatch: pytest.MonkeyPatch) -> None:
-    sink = Sink()
-    port = free_port()
-    controller = start(
-        Controller(
-            sink,
-            hostname="127.0.0.1",
-            port=port,
-            tls_context=server_context(certificate),
-            require_starttls=True,
-            authenticator=authenticator,
-            auth_required=True,
-        )
-    )
-    try:
-        monkeypatch.setenv("RADAS_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("RADAS_SMTP_PORT", str(port))
+    with smtp_server(monkeypatch, tls_context=server_context(certificate), require_starttls=True,
+                     authenticator=authenticator, auth_required=True) as sink:
         monkeypatch.setenv("RADAS_SMTP_USER", USER)
         monkeypatch.setenv("RADAS_SMTP_PASSWORD", PASSWORD)
         assert smtp_settings().security == "starttls"  # a port other than 465
@@ -238,28 +218,13 @@ def test_starttls_verifies_certificate(certificate, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
         send_email("bob@example.com", "tls", "body")
         assert [m["Subject"] for m in sink.messages()] == ["tls"]
-    finally:
-        controller.stop()
 
 
 def test_implicit_ssl(certificate, monkeypatch: pytest.MonkeyPatch) -> None:
-    sink = Sink()
-    port = free_port()
     monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
-    controller = start(
-        Controller(
-            sink,
-            hostname="127.0.0.1",
-            port=port,
-            ssl_context=server_context(certificate),
-            authenticator=authenticator,
-            auth_required=True,
-            auth_require_tls=False,  # aiosmtpd does not see implicit TLS as TLS
-        )
-    )
-    try:
-        monkeypatch.setenv("RADAS_SMTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("RADAS_SMTP_PORT", str(port))
+    # aiosmtpd does not see implicit TLS as TLS: auth_require_tls=False
+    with smtp_server(monkeypatch, ssl_context=server_context(certificate), authenticator=authenticator,
+                     auth_required=True, auth_require_tls=False) as sink:
         monkeypatch.setenv("RADAS_SMTP_SECURITY", "ssl")
         monkeypatch.setenv("RADAS_SMTP_USER", "alice")  # login name that is not an address
         monkeypatch.setenv("RADAS_SMTP_PASSWORD", PASSWORD)
@@ -269,8 +234,6 @@ def test_implicit_ssl(certificate, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("RADAS_SMTP_USER", USER)
         send_email("bob@example.com", "ssl", "body")
         assert [m["Subject"] for m in sink.messages()] == ["ssl"]
-    finally:
-        controller.stop()
 
 
 # ---------------------------------------------------------------------------------------------
