@@ -92,6 +92,11 @@ def rm_cloud_artifact(path: str | os.PathLike[str]) -> None:
 
     Raises :class:`ArtifactNotFoundError` when there is nothing at ``path``. An empty path
     (your whole folder) is refused.
+
+    In a local (or NFS) folder, symbolic links are never followed: a link at ``path``, or in a
+    folder being removed, is removed as a link (the file or folder it points to stays; the
+    listing shows a link as one artifact), and a ``path`` that goes through a link (``link/x.pkl``)
+    is refused with an :class:`~radas.errors.UnsafePathError` naming the link.
     """
     area = _current()
     _store.remove(area, clean_path(path))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import stat
 import uuid
 
 from radas.cloud_artifact._root import TMP_PREFIX, Area
-from radas.errors import RadasError, RadasValueError
+from radas.errors import RadasError, RadasValueError, UnsafePathError
 
 
 class ArtifactNotFoundError(RadasError, FileNotFoundError):
@@ -82,7 +84,10 @@ def exists(area: Area, rel: str) -> bool:
 def remove(area: Area, rel: str) -> None:
     """Remove the file or the whole folder at ``rel``, taken literally: ``*``, ``?`` and ``[...]``
     in a name are characters of that name (fsspec's ``rm`` would expand them as wildcards and
-    remove other artifacts)."""
+    remove other artifacts). In a local folder, links are never followed (see :func:`_remove_local`)."""
+    if area.is_local:
+        _remove_local(area, rel)
+        return
     path = area.full(rel)
     if not area.fs.exists(path):
         raise _not_found(area, rel)
@@ -97,6 +102,75 @@ def remove(area: Area, rel: str) -> None:
         for folder in sorted({*folders, path}, key=lambda d: d.count("/"), reverse=True):
             if area.fs.exists(folder):
                 area.fs.rmdir(folder)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _remove_local(area: Area, rel: str) -> None:
+    """Remove ``rel`` from a local area without following a link: each folder of the path is
+    opened relative to the one above it, and a link on the way is an :class:`UnsafePathError`;
+    a link at ``rel`` itself is removed as a link (what it points to stays: the listing shows it
+    as one artifact); a folder's links are removed as links, never entered."""
+    parts = rel.split("/")
+    try:
+        fd = os.open(area.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise _not_found(area, rel) from None
+    try:
+        for i, part in enumerate(parts[:-1]):
+            try:
+                inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                raise _not_found(area, rel) from None
+            except OSError as exc:
+                if _is_link(part, fd):
+                    raise _through_link(area, rel, "/".join(parts[: i + 1]), os.readlink(part, dir_fd=fd)) from None
+                if exc.errno == errno.ENOTDIR:
+                    raise _not_found(area, rel) from None
+                raise
+            os.close(fd)
+            fd = inner
+        name = parts[-1]
+        try:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise _not_found(area, rel) from None
+        if stat.S_ISDIR(info.st_mode):
+            _remove_tree_at(fd, name)
+        else:  # a file, or a link (to a file or a folder): the link goes, its target stays
+            os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _remove_tree_at(dir_fd: int, name: str) -> None:
+    """Remove the folder ``name`` of ``dir_fd`` and everything in it, entering no link."""
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        with os.scandir(fd) as entries:
+            for entry in list(entries):
+                if entry.is_dir(follow_symlinks=False):
+                    _remove_tree_at(fd, entry.name)
+                else:
+                    os.unlink(entry.name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
+
+
+def _through_link(area: Area, rel: str, link: str, target: str) -> UnsafePathError:
+    return UnsafePathError(
+        f"artifact path {rel!r} goes through the symbolic link {link!r} (to {target!r}) in {area.url}: radas "
+        "removes artifacts only inside your artifact folder, never through a link. Remove the link itself with "
+        f"rm_cloud_artifact({link!r}) (what it points to stays), or remove the file yourself")
 
 
 def list_files(area: Area, rel: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,6 +169,8 @@ def code(text: str) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
 
-def link(href: str, text: str) -> Html:
-    """A link (to a file next to the page)."""
+def link(parts: Sequence[str], text: str) -> Html:
+    """A link to a file below the page's folder: the relative path ``./part/part``, each part
+    URL-quoted, so no name becomes a scheme (``javascript:``), a host or a query."""
+    href = "./" + "/".join(urllib.parse.quote(part, safe="") for part in parts)
     return Html(f'<a href="{html.escape(href, quote=True)}">{html.escape(text)}</a>')

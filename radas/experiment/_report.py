@@ -292,9 +292,11 @@ def refresh_page(root: Path, user: str, experiment: str, run_with: str) -> Path:
 
 
 def write_index(root: Path, user: str, names: Sequence[str]) -> Path:
-    """Write the index page of ``user``'s experiments; its path."""
+    """Write the index page of ``user``'s experiments (``names``: from :func:`experiment_names`,
+    which skips what cannot be an experiment); its path."""
     rows = []
     for name in names:
+        check_name("experiment_name", name)  # a name read from disk reaches no page unchecked
         folder = ExperimentFolder(root, name)
         progress = folder.progress()
         best = ""
@@ -302,7 +304,7 @@ def write_index(root: Path, user: str, names: Sequence[str]) -> Path:
             best = f"{progress.metric}={_page.number(progress.best)}"
         updated = folder.progress_file.stat().st_mtime if progress is not None else None
         rows.append({
-            "experiment": _page.link(f"{name}/{folder.report_file.name}", name) if folder.report_file.exists()
+            "experiment": _page.link([name, folder.report_file.name], name) if folder.report_file.exists()
             else name,
             "status": state_of(folder),
             "done": progress.done if progress else None,

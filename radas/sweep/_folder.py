@@ -43,7 +43,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from radas.errors import ExperimentRunningError, LockUnsupportedError, RadasTimeoutError, UnsafePathError
+from radas._names import check_name
+from radas._reporter import say
+from radas.errors import (
+    ExperimentRunningError,
+    LockUnsupportedError,
+    RadasTimeoutError,
+    RadasValueError,
+    UnsafePathError,
+)
 from radas.sweep._progress import FAILED, FINISHED, STOPPED, Progress
 
 PROGRESS_FILE = ".radas-progress.json"
@@ -284,19 +292,77 @@ def index_file(user_root: Path) -> Path:
 
 
 def experiment_names(user_root: Path) -> list[str]:
-    """The user's experiments: the folders of ``user_root`` that are not radas's own (sorted)."""
+    """The user's experiments: the folders of ``user_root`` that are not radas's own (sorted).
+
+    Only real folders whose names radas could have made (:func:`~radas._names.check_name`): a
+    link, or a name such as ``javascript:alert(1)`` that no experiment can have, is skipped with a
+    warning, so it reaches no page and no path. ``user_root`` itself as a link is an
+    :class:`~radas.errors.UnsafePathError` (pages would be written where it points)."""
+    if user_root.is_symlink():
+        raise _planted(user_root)
+    names = []
     try:
-        return sorted(p.name for p in user_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        with os.scandir(user_root) as entries:
+            found = list(entries)
     except FileNotFoundError:
         return []
+    for entry in found:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            if entry.is_dir():
+                say("warning", f"{entry.path} is a symbolic link (to {os.readlink(entry.path)!r}), not an "
+                               "experiment folder: skipped (radas does not follow links in the results folder; "
+                               "remove it, or move what it points to there)")
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            check_name("experiment_name", entry.name)
+        except RadasValueError:
+            say("warning", f"the folder {entry.path!r} is not an experiment (its name {entry.name!r} cannot be an "
+                           "experiment_name): skipped; rename or remove it")
+            continue
+        names.append(entry.name)
+    return sorted(names)
 
 
-def make_private_dirs(path: Path) -> None:
-    """Create ``path`` (and missing parents) readable by its owner only; an existing one is left
-    as it is, but it must be a real folder, not a link."""
-    if path.is_symlink():
-        raise _planted(path)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+def make_private_dirs(path: Path, top: Path | None = None) -> None:
+    """Create ``path`` and the folders between ``top`` and it, each readable by its owner only
+    (0700, whatever the umask), none of them (created or found) a symbolic link: a link on the way
+    is an :class:`~radas.errors.UnsafePathError` naming it. Folders that exist are left as they are.
+
+    ``top`` is the shared folder the path is in (the results folder; default: the grandparent of
+    ``path``, the results folder of ``<results>/<user>/<folder>``, where radas makes its folders).
+    It is trusted as it is (it may be a link) and, when missing, created as the umask says: other
+    users make their own folders in it. Each folder below it is opened relative to the one above,
+    without following a link, so a link planted meanwhile is caught too.
+    """
+    top = path.parent.parent if top is None else top
+    parts = path.relative_to(top).parts
+    top.mkdir(parents=True, exist_ok=True)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        current = top
+        for part in parts:
+            current = current / part
+            try:
+                os.mkdir(part, 0o700, dir_fd=fd)
+                created = True
+            except FileExistsError:
+                created = False
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError:
+                if current.is_symlink():
+                    raise _planted(current) from None
+                raise
+            if created:
+                os.fchmod(inner, 0o700)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
 
 
 class ExperimentFolder:

@@ -27,6 +27,7 @@ from typing import Any
 from radas._reporter import say
 from radas._safefile import write_atomic
 from radas.errors import RadasValueError, SecretsUnavailableError, UnsafePathError
+from radas.sweep._folder import make_private_dirs
 
 # a variable name that says it holds a secret: one of these words between underscores (or at an
 # end), e.g. WANDB_API_KEY, HF_TOKEN, GITHUB_PAT, SENTRY_DSN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD
@@ -111,10 +112,7 @@ def _without_keys(value: Any, where: str, keys: dict[str, set[str]], tracker: st
 def write_secrets(path: Path, secrets: Mapping[str, str]) -> None:
     """Write ``secrets`` to ``path`` readable by the owner only (atomically, never through a link)."""
     folder = path.parent
-    if folder.is_symlink():
-        raise UnsafePathError(f"{folder} is a symbolic link: radas does not keep secrets behind links someone "
-                              "else could have planted; remove it")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(folder)  # <results>/<user>/.radas-secrets: 0700 where created, never through a link
     info = folder.lstat()
     if info.st_uid != os.getuid():
         raise UnsafePathError(f"{folder} belongs to user id {info.st_uid}, not to you ({os.getuid()}): radas keeps "

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import radas
 import radas.cloud_artifact as rda
 from radas.errors import RadasError, RadasTypeError, RadasValueError
 
@@ -133,6 +134,55 @@ def test_rm_file_and_folder_list_exists(local_root: Path) -> None:
         rda.load_cloud_artifact("run1/a.pkl")
     with pytest.raises(RadasValueError, match="folder"):
         rda.load_cloud_artifact("run2")
+
+
+def _outside_folder(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A user's folder next to the artifact root, with files that are not artifacts."""
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "thesis.tex").write_text("precious")
+    (outside / "deep" / "data.csv").write_text("1,2,3")
+    return outside, ["deep", "deep/data.csv", "thesis.tex"]
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_rm_removes_a_linked_folder_as_a_link_never_what_it_points_to(local_root: Path, tmp_path: Path) -> None:
+    """A link in the artifact folder to a folder outside it: the listing shows it as one artifact,
+    and removing it removes the link; the folder it points to keeps every file."""
+    outside, files = _outside_folder(tmp_path)
+    area = local_root / "alice"
+    rda.save_cloud_artifact("run1/a.pkl", 1)
+    (area / "data").symlink_to(outside)
+    (area / "run1" / "data").symlink_to(outside)
+    (area / "run1" / "notes.txt").symlink_to(outside / "thesis.tex")
+    assert rda.list_cloud_artifacts() == ["data", "run1/a.pkl", "run1/data", "run1/notes.txt"]
+
+    rda.rm_cloud_artifact("data")
+    assert not (area / "data").is_symlink() and _tree(outside) == files
+    rda.rm_cloud_artifact("run1/notes.txt")  # a link to a file: the link goes, the file stays
+    assert (outside / "thesis.tex").read_text() == "precious"
+    rda.rm_cloud_artifact("run1")  # a folder holding a link: the link is removed, not entered
+    assert not (area / "run1").exists() and _tree(outside) == files
+    assert rda.list_cloud_artifacts() == []
+
+
+def test_rm_through_a_linked_folder_is_refused(local_root: Path, tmp_path: Path) -> None:
+    outside, files = _outside_folder(tmp_path)
+    area = local_root / "alice"
+    (area / "run1").mkdir()
+    (area / "run1" / "data").symlink_to(outside)
+    for path in ("run1/data/thesis.tex", "run1/data/deep"):
+        with pytest.raises(radas.UnsafePathError) as info:
+            rda.rm_cloud_artifact(path)
+        message = str(info.value)
+        assert repr(path) in message and "'run1/data'" in message and str(outside) in message
+        assert "rm_cloud_artifact('run1/data')" in message
+    assert isinstance(info.value, PermissionError) and _tree(outside) == files
+    with pytest.raises(rda.ArtifactNotFoundError):
+        rda.rm_cloud_artifact("run1/nothing/x.pkl")
 
 
 @pytest.mark.parametrize(

@@ -188,6 +188,39 @@ def test_the_index_page_lists_every_experiment_and_links_its_report(browser, swe
     assert opened.page.locator("h1").inner_text() == "baseline" and not opened.problems
 
 
+def test_the_index_lists_only_experiment_folders_and_links_them_by_relative_paths(browser, tmp_path,
+                                                                                  capsys) -> None:
+    """Folders read back from disk that no experiment can be (a name like ``javascript:...``, a link
+    to a folder elsewhere) are skipped with a warning: no link to them, no page written into them.
+    Links are relative paths, URL-quoted, so a name with ``@``, ``+``, ``=`` or ``,`` still opens."""
+    import re
+
+    user, odd = "indexer", "lr=0.1,bs@2+warm"
+    kept = make_experiment(user, odd, figure=False)
+    root = kept.folder.user_root
+    scheme = root / "javascript:alert(document.domain)"
+    scheme.mkdir()
+    Progress(experiment=scheme.name).write(scheme / ".radas-progress.json")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "linked").symlink_to(elsewhere)
+    assert cli(["report", user]) == 0
+    out = capsys.readouterr().out
+    assert "'javascript:alert(document.domain)' cannot be an experiment_name): skipped" in out
+    assert f"{root / 'linked'} is a symbolic link (to {str(elsewhere)!r}), not an experiment folder: skipped" in out
+    assert list(scheme.iterdir()) == [scheme / ".radas-progress.json"] and list(elsewhere.iterdir()) == []
+    text = (root / "radas-index.html").read_text()
+    assert re.findall(r'href="([^"]*)"', text) == ["./lr%3D0.1%2Cbs%402%2Bwarm/radas-report.html"]
+    assert "javascript:" not in text and "linked" not in text
+    opened = Opened(browser, root / "radas-index.html")
+    assert opened.column("experiments", "experiment") == [odd] and not opened.problems
+    opened.page.locator("#experiments a").click()
+    opened.page.wait_for_load_state("load")
+    assert opened.page.locator("h1").inner_text() == odd and not opened.problems
+    with pytest.raises(radas.ExperimentNotFoundError, match="there are: \\['lr=0.1,bs@2\\+warm'\\]"):
+        radas.report(user, "linked")
+
+
 def test_report_names_what_is_missing(capsys) -> None:
     with pytest.raises(radas.ExperimentNotFoundError, match="experiment_name='nope'.*there are: none"):
         radas.report("nobody-here", "nope")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -254,6 +255,83 @@ def test_folders_radas_creates_are_private(tmp_path):
     folder.request_stop()
     for path in (folder.lock.path.parent, folder.path):
         assert path.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)  # the usual umask: what Python's mkdir(parents=True) gives the parents
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_every_folder_radas_creates_in_the_shared_folder_is_private(tmp_path, umask_022):
+    """The user's folder too (made as a parent of the lock folder or of the secrets folder), the
+    experiment, lock, archive and secrets folders: 0700, with a umask that would give 0755."""
+    from radas.sweep._secrets import write_secrets
+
+    results = tmp_path / "results"
+    folder = ExperimentFolder(results / "alice", "private")
+    folder.take_lock(DriverInfo.of_this_process())
+    try:
+        folder.request_stop()
+        (folder.path / "result.json").write_text("{}")
+        archived = folder.archive()
+    finally:
+        folder.lock.release()
+    assert archived is not None and archived.parent.name == ".archive"
+    bob = ExperimentFolder(results / "bob", "first")  # a cluster client writes secrets before any lock
+    write_secrets(bob.secrets_file("abc"), {"KEY": "k"})
+    made = [results / "alice", folder.lock.path.parent, archived.parent, archived, results / "bob",
+            bob.secrets_file("abc").parent]
+    assert {str(path.relative_to(results)): _mode(path) for path in made} == {
+        str(path.relative_to(results)): 0o700 for path in made}
+    assert _mode(results) == 0o755  # the results folder itself is shared: other users make their folders in it
+
+
+def test_a_link_planted_at_the_users_folder_is_never_followed(tmp_path):
+    """``<results>/<user>`` as a link to another folder: the lock, the stop request, the experiment
+    folder and the secrets are refused, naming the link; nothing lands where it points."""
+    from radas.sweep import make_private_dirs
+    from radas.sweep._secrets import write_secrets
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "alice").symlink_to(elsewhere)
+    folder = ExperimentFolder(results / "alice", "exp")
+    attempts = {
+        "lock": lambda: folder.take_lock(DriverInfo.of_this_process()),
+        "stop": folder.request_stop,
+        "experiment folder": lambda: make_private_dirs(folder.path),
+        "secrets": lambda: write_secrets(folder.secrets_file("abc"), {"KEY": "k"}),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(radas.UnsafePathError) as info:
+            attempt()
+        assert f"{results / 'alice'} is a symbolic link (to {str(elsewhere)!r})" in str(info.value), what
+        assert "remove it" in str(info.value), what
+    assert list(elsewhere.iterdir()) == [] and not folder.lock.held
+
+    (results / "alice").unlink()
+    (results / "alice").mkdir()
+    (results / "alice" / "exp").symlink_to(elsewhere)  # one level down: the experiment folder
+    for attempt in (folder.request_stop, lambda: make_private_dirs(folder.path)):
+        with pytest.raises(radas.UnsafePathError, match="exp is a symbolic link"):
+            attempt()
+    assert list(elsewhere.iterdir()) == []
+
+    (results / "alice" / "exp").unlink()
+    (results / "alice" / "exp").mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    folder.stop_file.symlink_to(victim)  # a stop request is created, never written through a link
+    folder.request_stop()
+    assert victim.read_text() == "precious"
 
 
 def test_the_lock_is_let_go_even_when_removing_the_secrets_fails(tmp_path, monkeypatch):
