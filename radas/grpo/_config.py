@@ -1,9 +1,11 @@
 """The GRPO trial config: :class:`GRPOTrialConfig`, a frozen dataclass whose fields are the keys of a
 trial's config (default, help and check in each field's metadata, cross-field checks in one
-``__post_init__``), and what is derived from it: the key table, defaults, validation."""
+``__post_init__``), and what is derived from it: the key table, defaults, validation. A field's
+type is that of its value once checked: :func:`key` ties the annotation to what the check returns."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import logging
@@ -12,16 +14,32 @@ import numbers
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, overload
 
 from radas.errors import RadasTypeError, RadasValueError
+from radas.grpo._stopping import StopRules
+
+if TYPE_CHECKING:
+    from dataclasses import _MISSING_TYPE  # typeshed's enum of MISSING, for Literal[MISSING]
 
 logger = logging.getLogger("radas")
 
-REQUIRED: Any = dataclasses.MISSING  # a field's default when the key must be given
+REQUIRED: Final = dataclasses.MISSING  # a field's default when the key must be given
 
-# Values of the `generation` key: the rollout engine of a trial.
-ENGINES: tuple[str, ...] = ("auto", "transformers", "paged", "vllm")
+# A value of the `generation` key: the rollout engine of a trial.
+Engine = Literal["auto", "transformers", "paged", "vllm"]
+# Values of the `generation` key.
+ENGINES: tuple[Engine, ...] = ("auto", "transformers", "paged", "vllm")
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+S = TypeVar("S", bound=str)
+
+
+class Check(Protocol[T_co]):
+    """A key's check: ``check(name, value)`` returns the value normalized, or raises an error naming the key."""
+
+    def __call__(self, name: str, value: Any, /) -> T_co: ...
 
 # Keys radas itself puts into trial configs; the GRPO trainable passes them on, never rejects them.
 RADAS_INJECTED_KEYS: frozenset[str] = frozenset({"wandb", "swanlab"})
@@ -47,8 +65,14 @@ def _str(name: str, value: Any) -> str:
     return str(value)
 
 
+@overload
 def _real(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-          high_open: bool = False, optional: bool = False) -> Callable[[str, Any], Any]:
+          high_open: bool = False, optional: Literal[False] = False) -> Callable[[str, Any], float]: ...
+@overload
+def _real(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+          high_open: bool = False, optional: Literal[True]) -> Callable[[str, Any], float | None]: ...
+def _real(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+          high_open: bool = False, optional: bool = False) -> Callable[[str, Any], float | None]:
     def check(name: str, value: Any) -> float | None:
         if value is None and optional:
             return None
@@ -68,7 +92,11 @@ def _real(low: float | None = None, high: float | None = None, *, low_open: bool
     return check
 
 
-def _int(low: int, *, optional: bool = False) -> Callable[[str, Any], Any]:
+@overload
+def _int(low: int, *, optional: Literal[False] = False) -> Callable[[str, Any], int]: ...
+@overload
+def _int(low: int, *, optional: Literal[True]) -> Callable[[str, Any], int | None]: ...
+def _int(low: int, *, optional: bool = False) -> Callable[[str, Any], int | None]:
     def check(name: str, value: Any) -> int | None:
         if value is None and optional:
             return None
@@ -102,12 +130,13 @@ def _weights(name: str, value: Any) -> list[float] | None:
     return [float(v) for v in value]
 
 
-def _choice(valid: tuple[str, ...]) -> Callable[[str, Any], Any]:
-    def check(name: str, value: Any) -> str:
-        if value not in valid:
-            raise RadasValueError(
-                f"config[{name!r}] = {value!r} is not valid; valid values: {', '.join(map(repr, valid))}")
-        return str(value)
+def _choice(valid: tuple[S, ...]) -> Callable[[str, Any], S]:
+    def check(name: str, value: Any) -> S:
+        for choice in valid:
+            if value == choice:
+                return choice
+        raise RadasValueError(
+            f"config[{name!r}] = {value!r} is not valid; valid values: {', '.join(map(repr, valid))}")
 
     return check
 
@@ -139,10 +168,8 @@ def _bool(name: str, value: Any) -> bool:
     return value
 
 
-def _early_stopping(name: str, value: Any) -> Any:
-    from radas.grpo._stopping import StopRules
-
-    StopRules.from_config(value, name)
+def _early_stopping(name: str, value: Any) -> bool | Mapping[str, Any] | StopRules | None:
+    StopRules.from_config(value, name)  # accepts only these
     return value
 
 
@@ -155,89 +182,94 @@ def _overrides(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def key(default: Any, check: Callable[[str, Any], Any], help: str) -> Any:
+def key(default: T | Literal[_MISSING_TYPE.MISSING], check: Check[T], help: str) -> T:
     """A field of :class:`GRPOTrialConfig`: its default (:data:`REQUIRED`: none), the ``check``
     that validates and normalizes a concrete value (search spaces are left as they are), and
-    its ``help`` text (the key table)."""
+    its ``help`` text (the key table). Typed as its value: mypy holds the field's annotation to
+    both the default's type and the type the check returns."""
     metadata = {"check": check, "help": help}
+    if default is REQUIRED:
+        return field(metadata=metadata)
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+        return field(default_factory=lambda: copy.copy(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True, kw_only=True)
 class GRPOTrialConfig:
-    """The keys of a GRPO trial's config, checked. Build it with :meth:`from_config`; a value may
-    be a Ray Tune search space (checked per trial once Tune resolves it)."""
+    """The keys of a GRPO trial's config, checked. Build it with :meth:`from_config`. Each field
+    holds a value of its type, as its check normalized it; only a config of a ``param_space`` may
+    still hold a Ray Tune search space in a field (:func:`is_search_space`; checked per trial
+    once Tune resolves it)."""
 
-    model: Any = key(REQUIRED, _str,
+    model: str = key(REQUIRED, _str,
         'Hugging Face model id, local folder, or "tiny" (a small random model built locally).')
-    prompt_file: Any = key(REQUIRED, _str,
+    prompt_file: str = key(REQUIRED, _str,
         'JSONL prompt file: one object per line with `prompt` and any extra fields.')
-    reward_file: Any = key(REQUIRED, _reward_files,
+    reward_file: str | list[str] = key(REQUIRED, _reward_files,
         "Python file defining `reward_fn(completion, **extra_fields) -> float` (or `reward_fns`), "
         "'file.py:function', or a list of them.")
-    reward_weights: Any = key(None, _weights,
+    reward_weights: list[float] | None = key(None, _weights,
         'Weight of each reward function in the summed reward; None = all 1.')
-    learning_rate: Any = key(5e-06, _real(0.0, low_open=True),
+    learning_rate: float = key(5e-06, _real(0.0, low_open=True),
         "AdamW learning rate (the hosted API's default).")
-    weight_decay: Any = key(0.1, _real(0.0),
+    weight_decay: float = key(0.1, _real(0.0),
         "AdamW weight decay (slime's default).")
-    adam_beta1: Any = key(0.9, _real(0.0, 1.0, high_open=True),
+    adam_beta1: float = key(0.9, _real(0.0, 1.0, high_open=True),
         'AdamW beta1.')
-    adam_beta2: Any = key(0.98, _real(0.0, 1.0, high_open=True),
+    adam_beta2: float = key(0.98, _real(0.0, 1.0, high_open=True),
         "AdamW beta2 (slime's default).")
-    warmup_ratio: Any = key(0.0, _real(0.0, 1.0, high_open=True),
+    warmup_ratio: float = key(0.0, _real(0.0, 1.0, high_open=True),
         'Fraction of the steps with a linear LR warmup.')
-    lr_scheduler_type: Any = key('linear', _scheduler_type,
+    lr_scheduler_type: str = key('linear', _scheduler_type,
         "Learning-rate schedule after the warmup (transformers' names); 'linear' decays to 0 (TRL's default).")
-    kl_beta: Any = key(0.0, _real(0.0),
+    kl_beta: float = key(0.0, _real(0.0),
         'KL penalty coefficient; 0 loads no reference model (less memory).')
-    lora_rank: Any = key(0, _int(0),
+    lora_rank: int = key(0, _int(0),
         "LoRA rank; 0 = full fine-tuning (the hosted API's default).")
-    lora_alpha: Any = key(None, _real(0.0, low_open=True, optional=True),
+    lora_alpha: float | None = key(None, _real(0.0, low_open=True, optional=True),
         'LoRA alpha; None = 2 * lora_rank.')
-    max_seq_length: Any = key(1024, _int(2),
+    max_seq_length: int = key(1024, _int(2),
         "Maximum prompt + completion tokens (the hosted API's default).")
-    epochs: Any = key(1, _real(0.0, low_open=True),
+    epochs: float = key(1, _real(0.0, low_open=True),
         "Passes over the prompt file (ignored when max_steps is set) (the hosted API's default).")
-    max_steps: Any = key(None, _int(1, optional=True),
+    max_steps: int | None = key(None, _int(1, optional=True),
         'Number of optimizer steps (one rollout batch each); overrides epochs.')
-    n_samples_per_prompt: Any = key(8, _int(2),
+    n_samples_per_prompt: int = key(8, _int(2),
         "Completions sampled per prompt (the GRPO group size) (slime's default).")
-    rollout_batch_size: Any = key(32, _int(1),
+    rollout_batch_size: int = key(32, _int(1),
         "Prompts per rollout; one optimizer step per rollout (slime's default).")
-    rollout_temperature: Any = key(1.0, _real(0.0, low_open=True),
+    rollout_temperature: float = key(1.0, _real(0.0, low_open=True),
         "Sampling temperature of the rollouts (slime's default).")
-    rollout_max_response_len: Any = key(None, _int(1, optional=True),
+    rollout_max_response_len: int | None = key(None, _int(1, optional=True),
         'Maximum completion tokens; None = max_seq_length minus the longest prompt.')
-    eps_clip: Any = key(0.2, _real(0.0, low_open=True),
+    eps_clip: float = key(0.2, _real(0.0, low_open=True),
         "Lower PPO clip range (ratio >= 1 - eps_clip) (slime's default).")
-    eps_clip_high: Any = key(0.28, _real(0.0, low_open=True, optional=True),
+    eps_clip_high: float | None = key(0.28, _real(0.0, low_open=True, optional=True),
         "Upper PPO clip range (ratio <= 1 + eps_clip_high); None = eps_clip (slime's default).")
-    seed: Any = key(0, _int(0),
+    seed: int = key(0, _int(0),
         "Seed of Python, NumPy, torch, the tiny model's weights and the data order.")
-    checkpoint_every: Any = key(None, _int(1, optional=True),
+    checkpoint_every: int | None = key(None, _int(1, optional=True),
         'Report a Tune checkpoint every N steps (and at the end); None = no checkpoints.')
-    logging_steps: Any = key(1, _int(1),
+    logging_steps: int = key(1, _int(1),
         'Report metrics to Tune every N steps.')
-    correct_threshold: Any = key(None, _real(optional=True),
+    correct_threshold: float | None = key(None, _real(optional=True),
         'percent_correct counts rewards >= this; None = rewards at the best reward seen so far.')
-    apply_chat_template: Any = key(False, _bool,
+    apply_chat_template: bool = key(False, _bool,
         "Plain-string prompts as one user chat message through the tokenizer's chat template; False keeps "
         "them plain text, as TRL does (prompts written as message lists always use the template).")
-    reward_workers: Any = key(2, _int(0),
+    reward_workers: int = key(2, _int(0),
         "Reward worker processes per trial (calls in a worker's main thread: math_verify's timeouts work); "
         "0 = in the trial's process, without timeouts.")
-    reward_timeout_s: Any = key(120.0, _real(0.0, low_open=True, optional=True),
+    reward_timeout_s: float | None = key(120.0, _real(0.0, low_open=True, optional=True),
         "Seconds one reward call may take before the trial ends with an error naming it; None = no limit.")
-    reward_concurrency: Any = key(16, _int(1),
+    reward_concurrency: int = key(16, _int(1),
         "Async reward calls running at once per worker (one event loop per worker for the whole run).")
-    generation: Any = key('auto', _choice(ENGINES),
+    generation: Engine = key('auto', _choice(ENGINES),
         "Rollout engine: 'auto', 'transformers' (model.generate), 'paged' (continuous batching), 'vllm' (colocated).")
-    early_stopping: Any = key(False, _early_stopping,
+    early_stopping: bool | Mapping[str, Any] | StopRules | None = key(False, _early_stopping,
         'Stop a dead run (no learning signal, NaN loss, KL blow-up, reward collapse): True, or a dict of StopRules.')
-    grpo_config_overrides: Any = key({}, _overrides,
+    grpo_config_overrides: dict[str, Any] = key({}, _overrides,
         "Any other trl.GRPOConfig field, e.g. {'loss_type': 'dr_grpo'}.")
 
     def __post_init__(self) -> None:
@@ -306,38 +338,49 @@ def _default(f: dataclasses.Field[Any]) -> Any:
 DEFAULTS: dict[str, Any] = {f.name: _default(f) for f in FIELDS if _default(f) is not REQUIRED}
 REQUIRED_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS if _default(f) is REQUIRED)
 
+# GRPOConfig fields radas sets from one of its keys: TRL's name -> (the key, what the error adds after the key).
+_FROM_KEYS: dict[str, tuple[str, str]] = {
+    "reward_weights": ("reward_weights", ""),
+    "learning_rate": ("learning_rate", ""),
+    "weight_decay": ("weight_decay", ""),
+    "adam_beta1": ("adam_beta1", ""),
+    "adam_beta2": ("adam_beta2", ""),
+    "warmup_ratio": ("warmup_ratio", ""),
+    "warmup_steps": ("warmup_ratio", ""),
+    "lr_scheduler_type": ("lr_scheduler_type", ""),
+    "beta": ("kl_beta", ""),
+    "num_train_epochs": ("epochs", ""),
+    "max_steps": ("max_steps", ""),
+    "num_generations": ("n_samples_per_prompt", ""),
+    "generation_batch_size": ("rollout_batch_size", ""),
+    "steps_per_generation": ("rollout_batch_size", " (one optimizer step per rollout)"),
+    "temperature": ("rollout_temperature", ""),
+    "max_completion_length": ("rollout_max_response_len", ""),
+    "epsilon": ("eps_clip", ""),
+    "epsilon_high": ("eps_clip_high", ""),
+    "seed": ("seed", ""),
+    "save_steps": ("checkpoint_every", ""),
+    "save_strategy": ("checkpoint_every", ""),
+    "logging_steps": ("logging_steps", ""),
+    "use_vllm": ("generation", " ('vllm')"),
+    "vllm_mode": ("generation", " ('vllm' runs vLLM colocated in the trial)"),
+    "use_transformers_paged": ("generation", " ('paged')"),
+    "use_transformers_continuous_batching": ("generation", " ('paged')"),
+}
+
 # GRPOConfig fields radas sets from its own keys (or itself); overriding them is an error that names the key to use.
 MANAGED_FIELDS: dict[str, str] = {
-    "learning_rate": "use the top-level key 'learning_rate'",
-    "weight_decay": "use the top-level key 'weight_decay'",
-    "adam_beta1": "use the top-level key 'adam_beta1'",
-    "adam_beta2": "use the top-level key 'adam_beta2'",
-    "warmup_steps": "use the top-level key 'warmup_ratio'",
-    "warmup_ratio": "use the top-level key 'warmup_ratio'",
-    "beta": "use the top-level key 'kl_beta'",
-    "num_generations": "use the top-level key 'n_samples_per_prompt'",
-    "max_completion_length": "use the top-level key 'rollout_max_response_len'",
-    "temperature": "use the top-level key 'rollout_temperature'",
-    "epsilon": "use the top-level key 'eps_clip'",
-    "epsilon_high": "use the top-level key 'eps_clip_high'",
-    "seed": "use the top-level key 'seed'",
-    "num_train_epochs": "use the top-level key 'epochs'",
-    "max_steps": "use the top-level key 'max_steps'",
-    "logging_steps": "use the top-level key 'logging_steps'",
-    "save_steps": "use the top-level key 'checkpoint_every'",
-    "save_strategy": "use the top-level key 'checkpoint_every'",
-    "generation_batch_size": "use the top-level key 'rollout_batch_size'",
-    "steps_per_generation": "use the top-level key 'rollout_batch_size' (one optimizer step per rollout)",
+    **{name: f"use the top-level key {k!r}{more}" for name, (k, more) in _FROM_KEYS.items()},
     "gradient_accumulation_steps": "set 'per_device_train_batch_size' instead; radas derives the accumulation",
     "output_dir": "radas puts the trainer's output in a folder of the trial",
     "report_to": "radas reports metrics to Ray Tune; use the 'wandb' / 'swanlab' keys for loggers",
     "resume_from_checkpoint": "radas resumes from the trial's Tune checkpoint",
-    "lr_scheduler_type": "use the top-level key 'lr_scheduler_type'",
-    "reward_weights": "use the top-level key 'reward_weights'",
-    "use_vllm": "use the top-level key 'generation' ('vllm')",
-    "vllm_mode": "use the top-level key 'generation' ('vllm' runs vLLM colocated in the trial)",
-    "use_transformers_paged": "use the top-level key 'generation' ('paged')",
-    "use_transformers_continuous_batching": "use the top-level key 'generation' ('paged')",
+}
+
+# Each key radas sets GRPOConfig fields from -> TRL's names of those fields (the key table's TRL column).
+TRL_NAMES: dict[str, tuple[str, ...]] = {
+    k: tuple(name for name, (of, _) in _FROM_KEYS.items() if of == k) for k in KEY_NAMES
+    if any(of == k for of, _ in _FROM_KEYS.values())
 }
 
 
@@ -425,15 +468,31 @@ def require_concrete(config: Mapping[str, Any], where: str) -> None:
         )
 
 
+def _trl_lines(names: tuple[str, ...], width: int) -> list[str]:
+    """``names`` joined by commas into lines of at most ``width`` characters (a longer name alone on its line)."""
+    lines = [""]
+    for name in names:
+        if lines[-1] and len(lines[-1]) + len(name) + 2 > width:
+            lines[-1] += ","
+            lines.append("")
+        lines[-1] += f", {name}" if lines[-1] else name
+    return lines
+
+
 def describe_keys(markdown: bool = False) -> str:
-    """The key table: each key, its default and meaning (plain text, or a Markdown table)."""
+    """The key table: each key, its default, TRL's name of the ``GRPOConfig`` field(s) radas sets
+    from it ("—" for a key radas handles itself) and its meaning (plain text, or a Markdown table)."""
     rows = []
     for f in FIELDS:
         default = "required" if _default(f) is REQUIRED else repr(_default(f))
+        names = TRL_NAMES.get(f.name, ())
         if markdown:
-            rows.append(f"| `{f.name}` | {default} | {f.metadata['help']} |")
+            trl = ", ".join(f"`{name}`" for name in names) or "—"
+            rows.append(f"| `{f.name}` | {default} | {trl} | {f.metadata['help']} |")
         else:
-            rows.append(f"{f.name:<25} {default:<10} {f.metadata['help']}")
+            first, *more = _trl_lines(names, 22) if names else ["—"]
+            rows.append(f"{f.name:<25} {default:<10} {first:<22} {f.metadata['help']}")
+            rows += [f"{'':<37}{line}" for line in more]
     if markdown:
-        return "\n".join(["| key | default | meaning |", "|---|---|---|", *rows])
-    return "\n".join(rows)
+        return "\n".join(["| key | default | TRL's GRPOConfig field | meaning |", "|---|---|---|---|", *rows])
+    return "\n".join([f"{'key':<25} {'default':<10} {'TRL (GRPOConfig)':<22} meaning", *rows])

@@ -153,3 +153,71 @@ def test_the_config_is_a_frozen_dataclass_with_cross_field_checks():
     spaced = GRPOTrialConfig.from_config({**BASE, "rollout_batch_size": tune.grid_search([4, 8]),
                                           "grpo_config_overrides": {"per_device_train_batch_size": 16}})
     assert spaced.rollout_batch_size == {"grid_search": [4, 8]}  # checked per trial, once Tune resolves it
+
+
+def _has_type(value: object, hint: object) -> bool:
+    """Whether ``value`` is of the type ``hint`` (the forms GRPOTrialConfig's annotations use)."""
+    import collections.abc
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if hint is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_has_type(v, item) for v in value)
+    if origin in (dict, collections.abc.Mapping):
+        return isinstance(value, origin) and all(isinstance(k, str) for k in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, float)
+    return isinstance(value, hint)
+
+
+@pytest.mark.parametrize("config", [
+    BASE,
+    {**BASE, "reward_file": ("a.py", "b.py:score"), "reward_weights": (1, 0.5), "learning_rate": 1, "epochs": 2,
+     "lora_rank": 8, "lora_alpha": 16, "max_steps": 3, "correct_threshold": 1, "eps_clip_high": None,
+     "reward_timeout_s": None, "generation": "paged", "early_stopping": {"kl_max": 2.0},
+     "grpo_config_overrides": None, "checkpoint_every": 5, "rollout_max_response_len": 64},
+])
+def test_every_checked_value_has_its_fields_declared_type(config: dict[str, object]) -> None:
+    import dataclasses
+    import typing
+
+    from radas.grpo import GRPOTrialConfig
+
+    hints = typing.get_type_hints(GRPOTrialConfig)
+    checked = GRPOTrialConfig.from_config(config)
+    for f in dataclasses.fields(checked):
+        value = getattr(checked, f.name)
+        assert _has_type(value, hints[f.name]), (f.name, value, hints[f.name])
+
+
+def test_the_key_table_names_the_grpo_config_fields_radas_sets_from_each_key() -> None:
+    from radas.grpo import describe_keys
+    from radas.grpo._config import MANAGED_FIELDS, TRL_NAMES, grpo_config_field_names
+
+    table = describe_keys(markdown=True)
+    assert "| key | default | TRL's GRPOConfig field | meaning |" in table
+    assert "| `kl_beta` | 0.0 | `beta` | KL penalty" in table
+    assert "| `warmup_ratio` | 0.0 | `warmup_ratio`, `warmup_steps` | " in table
+    assert "| `model` | required | — | " in table  # a key radas handles itself
+    plain = describe_keys().splitlines()
+    assert plain[0].split() == ["key", "default", "TRL", "(GRPOConfig)", "meaning"]
+    assert next(line for line in plain if line.startswith("kl_beta ")).split()[:3] == ["kl_beta", "0.0", "beta"]
+    # the column and the "radas sets this field itself" errors are one table
+    assert set(TRL_NAMES) <= set(KEY_NAMES)
+    for k, names in TRL_NAMES.items():
+        assert all(MANAGED_FIELDS[name].startswith(f"use the top-level key {k!r}") for name in names)
+    named = {name for names in TRL_NAMES.values() for name in names}
+    assert all(name in named for name, how in MANAGED_FIELDS.items() if how.startswith("use the top-level key"))
+    fields = grpo_config_field_names()
+    if fields is not None:  # each key names a field of the installed TRL (the others are other versions' names)
+        assert all(fields & set(names) for names in TRL_NAMES.values()), TRL_NAMES
