@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
+import ctypes
 import os
 import sys
+import threading
+from collections.abc import Callable
 
 from radas._reporter import in_notebook
 from radas.errors import ChoiceRequiredError, ExperimentNotFoundError
@@ -43,10 +48,141 @@ def can_ask() -> bool:
 
 
 async def ask(question: str) -> str:
-    """Ask ``question`` without blocking the event loop (in a notebook: the kernel's input)."""
-    if in_notebook():
-        return input(question)
-    return await asyncio.to_thread(input, question)
+    """Ask ``question`` and return the answer line, without blocking the event loop: other
+    coroutines (another experiment under ``asyncio.gather``) run while the person thinks, and
+    cancelling the awaiting coroutine (Ctrl-C) ends the question at once.
+
+    On a terminal the answer is read from stdin's file descriptor when the event loop says it is
+    readable, so nothing is left blocked on a read after a cancel (a thread blocked in ``input()``
+    would keep ``asyncio.run`` from exiting until Enter is pressed). In a notebook the kernel's
+    ``input()`` (an input request to the frontend, answered on the kernel's stdin channel) runs in
+    a thread of its own, which a cancel (the kernel interrupted) stops.
+    """
+    if not in_notebook():
+        fd = _terminal_fd()
+        if fd is not None:
+            with contextlib.suppress(NotImplementedError):  # an event loop without add_reader (Windows)
+                return await _read_line(fd, question)
+    return await _in_thread(builtins.input, question)
+
+
+def _terminal_fd() -> int | None:
+    """stdin's file descriptor when it is a terminal an event loop can watch (POSIX; None
+    otherwise)."""
+    try:
+        if os.name == "posix" and sys.stdin is not None and sys.stdin.isatty():
+            return sys.stdin.fileno()
+    except (ValueError, OSError):  # closed, or no file descriptor
+        pass
+    return None
+
+
+async def _read_line(fd: int, question: str) -> str:
+    """Write ``question`` and read one line from the terminal ``fd`` (without its newline) as the
+    event loop sees it arrive; EOF (Ctrl-D on an empty line) is an :class:`EOFError`, as for
+    ``input()``."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+    line = bytearray()
+
+    def readable() -> None:
+        if answer.done():
+            return
+        try:
+            byte = os.read(fd, 1)  # one byte at a time: nothing after the line is taken from the terminal
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            answer.set_exception(exc)
+            return
+        if not byte:
+            answer.set_exception(EOFError("stdin was closed before the question was answered"))
+        elif byte == b"\n":
+            answer.set_result(line.decode(sys.stdin.encoding or "utf-8", errors="replace").rstrip("\r"))
+        else:
+            line.extend(byte)
+
+    loop.add_reader(fd, readable)  # NotImplementedError where the loop cannot watch file descriptors
+    try:
+        sys.stdout.write(question)
+        sys.stdout.flush()
+        return await answer
+    finally:
+        loop.remove_reader(fd)
+
+
+# how often a question asked in a thread wakes the event loop (see _in_thread)
+_WAKE_S = 0.2
+
+
+class _Abandoned(BaseException):
+    """Raised in a question's thread when nobody waits for its answer any more (a BaseException,
+    so that no ``except Exception`` of the code reading the answer takes it for its own)."""
+
+
+def _settle(future: asyncio.Future[str], answer: str | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(answer or "")
+
+
+def _pending_exceptions_land_here() -> None:
+    """Nothing: calling a Python function lets an exception set for this thread be raised."""
+
+
+async def _in_thread(read: Callable[[str], str], question: str) -> str:
+    """``read(question)`` in a daemon thread of its own (never an executor's, which
+    ``asyncio.run`` waits for at exit). When the awaiting coroutine is cancelled, the thread is
+    stopped with :class:`_Abandoned` (the kernel's ``input()`` notices within its 10 ms poll; a
+    read blocked in the OS ends with the next line, which is then dropped): an abandoned question
+    never answers a later one."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+    guard = threading.Lock()
+    reading = [True]
+
+    def run() -> None:
+        try:
+            value, error = None, None
+            try:
+                value = read(question)
+            except _Abandoned:
+                return
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                error = exc
+            with guard:
+                reading[0] = False
+            _pending_exceptions_land_here()
+            loop.call_soon_threadsafe(_settle, answer, value, error)
+        except _Abandoned:
+            return
+        except RuntimeError:  # the event loop was closed meanwhile: nobody waits for the answer
+            return
+
+    thread = threading.Thread(target=run, name="radas-question", daemon=True)
+    thread.start()
+    try:
+        while not answer.done():
+            # wake the event loop now and then: ipykernel's interrupt (the stop button) schedules its
+            # cancel with tornado's add_callback, which does not wake a loop that has nothing else
+            # to do, so without a wake-up the cancel would wait for the answer
+            await asyncio.wait([answer], timeout=_WAKE_S)
+        return answer.result()
+    finally:
+        with guard:
+            if reading[0] and thread.ident is not None:
+                reading[0] = False
+                _raise_in(thread.ident, _Abandoned)
+
+
+def _raise_in(thread_id: int, exc_type: type[BaseException]) -> None:
+    """Raise ``exc_type`` in the thread ``thread_id`` at its next Python instruction (CPython;
+    elsewhere the thread is left to end with its read)."""
+    with contextlib.suppress(AttributeError):  # no ctypes.pythonapi (not CPython)
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
 
 
 def _describe(name: str, state: ExperimentState) -> str:
