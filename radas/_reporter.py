@@ -3,6 +3,13 @@
 Looks right in a terminal (colour when stdout is a TTY) and in a notebook (plain text; a
 sweep's progress bar is one output updated in place through IPython's display). Library diagnostics use
 ``logging.getLogger("radas")`` instead.
+
+Warnings are log records of the ``radas`` logger: radas's own handler on it shows them as before
+(``[radas warning] ...`` on stdout, above a progress bar), so they are seen by default in a terminal
+and a notebook, and ``logging.getLogger("radas").setLevel(logging.ERROR)`` silences them (as it
+does any other warning of radas's loggers). Records also propagate to the root logger, for a
+program's own logging configuration (a log file, say); a program whose own handlers already show
+them on the console can set ``logging.getLogger("radas").propagate = False`` to see them once.
 """
 
 from __future__ import annotations
@@ -36,8 +43,20 @@ def _use_colour() -> bool:
 
 
 def say(kind: str, *parts: Any) -> None:
-    """Print one message of ``kind`` (info, warning, error, ok) with a ``[radas]`` prefix."""
+    """Print one message of ``kind`` (info, warning, error, ok) with a ``[radas]`` prefix.
+
+    A warning is a record of the ``radas`` logger (see the module's docstring): shown unless that
+    logger's level is above WARNING.
+    """
     text = " ".join(str(p) for p in parts)
+    if kind == "warning":
+        logger.warning("%s", text)
+        return
+    _write(kind, text)
+    logger.debug("%s: %s", kind, text)
+
+
+def _write(kind: str, text: str) -> None:
     prefix = "[radas]" if kind in ("info", "ok") else f"[radas {kind}]"
     if _use_colour():
         prefix = f"{_COLOURS.get(kind, '')}{prefix}{_RESET}"
@@ -48,7 +67,25 @@ def say(kind: str, *parts: Any) -> None:
         tqdm.write(f"{prefix} {text}", file=stream)
     else:
         print(f"{prefix} {text}", file=stream, flush=True)
-    logger.debug("%s: %s", kind, text)
+
+
+class ConsoleHandler(logging.Handler):
+    """Shows the ``radas`` loggers' warnings and errors the reporter's way: ``[radas warning]``
+    on stdout, ``[radas error]`` on stderr (the streams of the moment: a notebook's cell, a
+    captured stream), above a progress bar. Installed once on the ``radas`` logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _write("error" if record.levelno >= logging.ERROR else "warning", self.format(record))
+        except Exception:  # noqa: BLE001 - logging's own way: report the failure, never raise it
+            self.handleError(record)
+
+
+if not any(type(h).__name__ == ConsoleHandler.__name__ for h in logger.handlers):  # once, even if reloaded
+    logger.addHandler(ConsoleHandler())
 
 
 def show(figure: Any) -> None:

@@ -49,7 +49,11 @@ def print_info(*parts: Any) -> None:
 
 
 def print_warning(*parts: Any) -> None:
-    """Print a warning message the radas way."""
+    """Print a warning message the radas way (``[radas warning] ...`` on stdout).
+
+    It is a WARNING record of the ``radas`` logger, so it is silenced with
+    ``logging.getLogger("radas").setLevel(logging.ERROR)``, like every warning of radas.
+    """
     say("warning", *parts)
 
 

@@ -1,10 +1,19 @@
-"""The reporter's progress bar as a user sees it: a bar on a terminal, a line per change in logs."""
+"""The reporter as a user sees it: a progress bar on a terminal, a line per change in logs; warnings
+shown by default in a script and a notebook, silenced through the ``radas`` logger."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
 
 import pytest
+from kernel_session import KernelSession, kernel_env
 
 from radas._reporter import ProgressBar, clock
 
@@ -58,3 +67,59 @@ def test_messages_during_a_bar_go_above_it(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_clock() -> None:
     assert (clock(0), clock(75), clock(3725)) == ("0:00", "1:15", "1:02:05")
+
+
+@contextlib.contextmanager
+def radas_log_level(level: int) -> Iterator[None]:
+    """The ``radas`` logger at ``level`` for a while (as a user sets it)."""
+    radas_logger = logging.getLogger("radas")
+    before = radas_logger.level
+    radas_logger.setLevel(level)
+    try:
+        yield
+    finally:
+        radas_logger.setLevel(before)
+
+
+def test_warnings_are_shown_by_default_and_silenced_by_the_radas_logger_level(capsys, caplog) -> None:
+    from radas.utils import print_info, print_warning
+
+    print_warning("careful")
+    with radas_log_level(logging.ERROR):
+        print_warning("not shown")
+        print_info("info stays")
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["[radas warning] careful", "[radas] info stays"] and err == ""
+    # the warning is a record of the radas logger, for a program's own logging too
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING] == \
+        [("radas", logging.WARNING, "careful")]
+
+
+SCRIPT = textwrap.dedent("""
+    import logging
+    from radas.utils import print_warning
+
+    print_warning("before")
+    logging.getLogger("radas").setLevel(logging.ERROR)
+    print_warning("after")
+    print("END")
+""")
+
+
+def test_a_script_sees_warnings_until_it_silences_them() -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NO_COLOR": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[radas warning] before", "END"] and done.stderr == ""
+
+
+def test_a_notebook_sees_warnings_in_the_cell_until_it_silences_them(tmp_path) -> None:
+    kernel = KernelSession(tmp_path, kernel_env())
+    try:
+        # (importing radas in a kernel has Ray and tqdm say on stderr that ipywidgets is missing)
+        shown = kernel.run("from radas.utils import print_warning\nprint_warning('careful')").done()
+        assert shown.stdout == "[radas warning] careful\n" and "careful" not in shown.stderr
+        hushed = kernel.run(SCRIPT).done()
+        assert hushed.stdout == "[radas warning] before\nEND\n" and "after" not in hushed.stderr
+    finally:
+        kernel.close()
