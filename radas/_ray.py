@@ -12,7 +12,14 @@ radas needs a few things Ray Tune has no public API for. They live here, and now
   - Tune creates the actor class of a trainable in one place (``_ActorClassCache.get``); radas
     merges the sweep's runtime_env for trials into it (:data:`RUNTIME_ENV_ATTR`), so variables
     are set before the trial's process imports anything and packages are installed by Ray's own
-    runtime_env machinery;
+    runtime_env machinery. Tune also copies the driver's AWS keys into that runtime_env (its
+    ``ENV_VARS_TO_PROPAGATE``), where Ray's State API and dashboard show them: radas's trials get
+    secret-looking ones through the sweep's secrets channel instead (:func:`secrets_through`);
+
+* one patch applied when a sweep starts, if its module is imported (it imports wandb, seconds):
+  Ray's ``WandbLoggerCallback`` copies ``WANDB_API_KEY`` from the driver's environment into its
+  logging actor's runtime_env; under :func:`secrets_through` the actor gets it through the
+  channel instead;
 
 * accessors of private attributes (the experiment analysis behind a ``ResultGrid``, a Tuner's
   run config, a trial's pickled error, the verbosity a ``RunConfig`` was given, ...), a
@@ -32,10 +39,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import ray
 
@@ -45,8 +53,11 @@ from radas.errors import VersionMismatchError
 SUPPORTED_RAY: tuple[str, str] = ("2.60", "2.61")
 # set on prepared trainable classes: the runtime_env their trial actors get
 RUNTIME_ENV_ATTR = "_radas_runtime_env"
+# Ray's W&B logger callback, patched when a sweep starts once something has imported it
+_WANDB_MODULE = "ray.air.integrations.wandb"
 
 _installed = False
+_wandb_patched = False
 _install_guard = threading.Lock()
 _local = threading.local()
 
@@ -98,14 +109,18 @@ def install() -> None:
 
         def get(self: Any, trainable_cls: Any) -> Any:
             extra = getattr(trainable_cls, RUNTIME_ENV_ATTR, None)
-            if not extra:
+            if extra is None:  # not a radas sweep's trainable
                 return original_get(self, trainable_cls)
             if trainable_cls not in self._cache:
+                propagated = {k: os.environ[k] for k in class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ}
+                channel = getattr(_local, "secrets", None)
+                secret = {k: v for k, v in propagated.items() if channel is not None and channel.is_secret(k, v)}
                 env_vars = dict(class_cache.DEFAULT_ENV_VARS)
-                env_vars.update({k: os.environ[k] for k in class_cache.ENV_VARS_TO_PROPAGATE if k in os.environ})
+                env_vars.update({k: v for k, v in propagated.items() if k not in secret})
                 env_vars.update(extra.get("env_vars") or {})
+                actor_cls = loading_first(trainable_cls, channel.keep(secret)) if channel and secret else trainable_cls
                 remote: Any = ray.remote(runtime_env=_uploaded({**extra, "env_vars": env_vars}))
-                self._cache[trainable_cls] = remote(trainable_cls)
+                self._cache[trainable_cls] = remote(actor_cls)
             return self._cache[trainable_cls]
 
         tune_module._setup_signal_catching = setup_signal_catching
@@ -116,6 +131,72 @@ def install() -> None:
 def installed() -> bool:
     """True once :func:`install` has patched Ray in this process."""
     return _installed
+
+
+class SecretsChannel(Protocol):
+    """How the sweep a thread drives hands secrets to the actors Ray starts for it, instead of
+    through their runtime_env (which Ray's State API, dashboard and logs show)."""
+
+    def is_secret(self, name: str, value: str) -> bool:
+        """Whether the environment variable ``name`` = ``value`` is a secret."""
+
+    def keep(self, secrets: Mapping[str, str]) -> Callable[[], None]:
+        """Keep ``secrets`` for actors; returns what an actor calls first (picklable; it holds
+        no value) to have exactly these in its environment."""
+
+
+@contextlib.contextmanager
+def secrets_through(channel: SecretsChannel) -> Iterator[None]:
+    """Within this block, actors a Tune run of this thread starts get the secrets Ray would put
+    into their runtime_env through ``channel`` instead: a trial's copy of the driver's AWS keys,
+    the W&B key of Ray's ``WandbLoggerCallback`` logging actor (needs :func:`install`)."""
+    _patch_wandb_callback()
+    _local.secrets = channel
+    try:
+        yield
+    finally:
+        _local.secrets = None
+
+
+def loading_first(cls: type, load: Callable[[], None]) -> type:
+    """A subclass of actor class ``cls`` whose instances call ``load`` before anything else."""
+
+    class Loading(cls):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            load()
+            super().__init__(*args, **kwargs)
+
+    Loading.__name__, Loading.__qualname__, Loading.__module__ = cls.__name__, cls.__qualname__, cls.__module__
+    return Loading
+
+
+def _patch_wandb_callback() -> None:
+    """Once its module is imported: Ray's ``WandbLoggerCallback`` starts its logging actors with
+    no ``WANDB_API_KEY`` in their runtime_env; under :func:`secrets_through`, they load it through
+    the channel (Ray's own options otherwise: no CPU, on the driver's node, restarted forever)."""
+    global _wandb_patched
+    module = sys.modules.get(_WANDB_MODULE)
+    if module is None:
+        return
+    with _install_guard:
+        if _wandb_patched:
+            return
+        callback = module.WandbLoggerCallback
+        original_start = callback._start_logging_actor
+
+        def start_logging_actor(self: Any, trial: Any, exclude_results: Any, **init_kwargs: Any) -> Any:
+            channel = getattr(_local, "secrets", None)
+            if self._remote_logger_class is None and channel is not None:
+                actor_cls = self._logger_actor_cls
+                key = os.environ.get(module.WANDB_ENV_VAR)
+                if key:
+                    actor_cls = loading_first(actor_cls, channel.keep({module.WANDB_ENV_VAR: key}))
+                self._remote_logger_class = ray.remote(num_cpus=0, **module._force_on_current_node(),
+                                                       max_restarts=-1, max_task_retries=-1)(actor_cls)
+            return original_start(self, trial, exclude_results, **init_kwargs)
+
+        callback._start_logging_actor = start_logging_actor
+        _wandb_patched = True
 
 
 def _uploaded(runtime_env: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The targets every backend scenario runs against: this machine's Ray, and a real two-node Ray
-cluster on 127.0.0.1 reached only through its Jobs API and a shared folder.
+"""The targets every backend scenario runs against: this machine's Ray, a real two-node Ray
+cluster on 127.0.0.1 reached only through its Jobs API and a shared folder, and (for the
+scenarios it can honour) the in-process ``run_with="memory"`` target.
 
 Each scenario gets a :class:`Target` (the ``target`` fixture of this folder's conftest): its
 ``run_with``, where the user's results are as the test sees them, the folder where trials record
@@ -10,12 +11,14 @@ the sweep's driver, and the places a secret must never reach.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +82,7 @@ DRIVER = textwrap.dedent('''
 class Target:
     """One backend under test."""
 
-    kind: str  # "local" | "cluster"
+    kind: str  # "local" | "cluster" | "memory"
     run_with: str
     workdir: Path
     results: Path  # the user's results folder, as the test sees it
@@ -99,6 +102,38 @@ class Target:
 
     def exp_dir(self, name: str) -> Path:
         return self.results / name
+
+    def _memory(self) -> Any:
+        from radas.backends.memory import MemoryBackend
+
+        return MemoryBackend()
+
+    def has_results(self, name: str) -> bool:
+        """Whether experiment ``name`` has results on this target (a folder, or in memory)."""
+        if self.kind == "memory":
+            backend = self._memory()
+            return backend.store.get(backend.key(USER, name)) is not None or self.exp_dir(name).exists()
+        return self.exp_dir(name).exists()
+
+    def archived(self, name: str, trainable: Any) -> list[Any]:
+        """The archived sweeps of experiment ``name``, each as its results (``get_dataframe()``)."""
+        if self.kind == "memory":
+            return [archived.results for archived in self._memory().archived(USER, name)]
+        return [radas.Tuner.restore(path, trainable) for path in (self.results / ".archive").glob(f"{name}-*")]
+
+    def progress(self, name: str, since: float = 0.0) -> dict[str, Any]:
+        """The sweep's progress as its driver last recorded it ({}: none since ``since``)."""
+        if self.kind == "memory":
+            backend = self._memory()
+            sweep = backend.store.get(backend.key(USER, name))
+            if sweep is None or sweep.progress.started < since:
+                return {}
+            return dataclasses.asdict(sweep.progress)
+        progress_file = self.exp_dir(name) / ".radas-progress.json"
+        try:
+            return json.loads(progress_file.read_text()) if progress_file.stat().st_mtime >= since else {}
+        except (OSError, ValueError):
+            return {}
 
     def starts(self, tag: str) -> dict[int, int]:
         """How often each trial (by ``a``) started."""
@@ -121,23 +156,22 @@ class Target:
                                 cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
 
-    async def wait_running(self, name: str, done: int = 0, since: float = 0.0) -> None:
-        """Until the sweep's driver reports a running trial (and ``done`` finished ones)."""
-        progress_file = self.exp_dir(name) / ".radas-progress.json"
-        for _ in range(1200):
-            try:
-                data = json.loads(progress_file.read_text()) if progress_file.stat().st_mtime >= since else {}
-            except (OSError, ValueError):
-                data = {}
+    async def wait_running(self, name: str, done: int = 0, since: float = 0.0, timeout: float = 300.0) -> None:
+        """Until the sweep's driver reports a running trial (and ``done`` finished ones); the
+        deadline allows for Ray (a driver process, a job) starting on a busy machine."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self.progress(name, since)
             if data.get("state") == "running" and data.get("running") and data.get("done", 0) >= done:
                 return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"the sweep {name} never started running")
+        raise AssertionError(f"the sweep {name} was not running (with {done} trial(s) done) within {timeout:g} s")
 
-    async def wait_saved(self, name: str, a: int) -> None:
+    async def wait_saved(self, name: str, a: int, timeout: float = 300.0) -> None:
         """Until the experiment folder shows trial ``a`` finished (Tune copies results and its
         state there every few seconds)."""
-        for _ in range(600):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
                 df = radas.Tuner.restore(self.exp_dir(name), self.train.slow).get_dataframe()
                 if ((df["config/a"] == a) & (df["status"] == "TERMINATED")).any():
@@ -145,7 +179,8 @@ class Target:
             except Exception:  # noqa: BLE001 - not written yet
                 pass
             await asyncio.sleep(0.2)
-        raise AssertionError(f"trial a={a} of {name} never showed up finished in the experiment folder")
+        raise AssertionError(f"trial a={a} of {name} did not show up finished in the experiment folder "
+                             f"within {timeout:g} s")
 
     async def kill_sweep_driver(self, name: str, driver: subprocess.Popen | None) -> None:
         """Kill the process that drives the sweep (SIGKILL): the driver process locally, the
@@ -159,8 +194,8 @@ class Target:
         os.kill(int(job.driver_info.pid), signal.SIGKILL)
 
     async def jobs(self, name: str) -> list[Any]:
-        """The radas jobs of experiment ``name`` on the cluster, newest first ([] locally)."""
-        if self.kind == "local":
+        """The radas jobs of experiment ``name`` on the cluster, newest first ([] elsewhere)."""
+        if self.kind != "cluster":
             return []
         from radas.backends.cluster import ClusterBackend
         from radas.clusters import get_cluster

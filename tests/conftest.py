@@ -33,9 +33,14 @@ RAY_FIXTURES = frozenset({"ray_cluster", "local_ray", "ray_local", "target"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use a Ray fixture are ``ray`` tests."""
+    """Tests that use a Ray fixture are ``ray`` tests (``target`` too, unless it is the in-process
+    ``memory`` target: that starts no Ray, and the fast lane runs it)."""
     for item in items:
-        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = RAY_FIXTURES & set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if fixtures == {"target"} and callspec is not None and callspec.params.get("target") == "memory":
+            continue
+        if fixtures:
             item.add_marker(pytest.mark.ray)
 
 
@@ -99,8 +104,10 @@ def smtp(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(params=["local", "cluster"])
-def target(request, tmp_path, monkeypatch, config_file, local_ray) -> Any:
-    """Each scenario on this machine's Ray and on the test cluster."""
+def target(request, tmp_path, monkeypatch, config_file) -> Any:
+    """Each scenario on this machine's Ray and on the test cluster; a module that parametrizes
+    ``target`` indirectly may add ``"memory"``, the in-process target (its sweeps forgotten after
+    the test)."""
     from backend_targets import TRAIN, USER, Target
 
     import radas
@@ -110,6 +117,14 @@ def target(request, tmp_path, monkeypatch, config_file, local_ray) -> Any:
     (workdir / "radas_train.py").write_text(TRAIN)
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("CI", "true")
+    if request.param == "memory":
+        from radas.backends import memory
+
+        memory.clear()
+        request.addfinalizer(memory.clear)
+        return Target("memory", "memory", workdir, Path(radas.get_ray_results_dir(USER)),
+                      Path(radas.get_data_dir(USER)))
+    request.getfixturevalue("local_ray")
     if request.param == "local":
         return Target("local", "local", workdir, Path(radas.get_ray_results_dir(USER)),
                       Path(radas.get_data_dir(USER)))

@@ -3,7 +3,9 @@
 The client packs the sweep (the checked :class:`SweepSpec`, trainable by value, no secrets) into
 a small package that travels with the job (an extra ``py_modules`` entry, never a file in the
 user's working dir), submits ``python -m radas.backends._job <package>`` with the user's
-runtime_env plus ``working_dir`` = the current directory, and follows it. The job's driver runs
+runtime_env plus ``working_dir`` = the current directory (less radas's own files in it: the
+config file, the cluster's token file, the results folders, any ``.radas-secrets`` folder), and
+follows it. The job's driver runs
 the sweep like a local one (:class:`radas.sweep._sweep.Sweep`) on the cluster's Ray: the
 experiment's lock, archive, progress and stop-request files live in the cluster's shared results
 folder, which the client reads as mounted here. Secrets reach the trials through a 0600 file
@@ -20,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shlex
 import socket
 import sys
@@ -34,11 +37,12 @@ from typing import Any
 import ray
 from ray import cloudpickle
 
+from radas._config import config_path
 from radas._reporter import ProgressBar, say
 from radas.backends._base import Backend
 from radas.backends._job import META_FILE, RESULT_MARKER, SPEC_FILE
 from radas.clusters import ACTIVE, META_EXPERIMENT, META_TAG, META_USER, Cluster, JobsClient, job_status
-from radas.core import radas_env
+from radas.core import get_ray_results_dir, radas_env
 from radas.errors import (
     ClusterUnavailableError,
     ExperimentFailedError,
@@ -220,7 +224,7 @@ class ClusterBackend(Backend):
     async def run(self, spec: SweepSpec, restore: bool, secrets: Mapping[str, str]) -> bool:
         """Submit the sweep as a job and follow it until it ends; True when it was stopped.
         Cancelling leaves the job running and says how to come back."""
-        await asyncio.to_thread(_check_working_dir, spec.runtime_env)
+        excludes = await asyncio.to_thread(_check_working_dir, spec.runtime_env, self._own_files(spec))
         await self.jobs.connect()
         for name in ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging"):
             logging.getLogger(name).setLevel(logging.WARNING)  # upload chatter; radas says what matters
@@ -235,7 +239,7 @@ class ClusterBackend(Backend):
                 say("info", f"submitting {spec.experiment_name!r} to cluster {self.cluster.name!r} as job {job_id}")
                 await self.jobs.submit(
                     entrypoint=f"python -m radas.backends._job {package.name}",
-                    runtime_env=self._runtime_env(spec, package),
+                    runtime_env=self._runtime_env(spec, package, excludes),
                     metadata={META_TAG: "1", META_USER: spec.user_name, META_EXPERIMENT: spec.experiment_name,
                               "radas_restore": str(int(restore)), "radas_client": socket.gethostname()},
                     submission_id=job_id,
@@ -389,9 +393,20 @@ class ClusterBackend(Backend):
             f"radas.get_client({spec.user_name!r}, {self.target!r}).get_job_logs({job_id!r})"
         )
 
-    def _runtime_env(self, spec: SweepSpec, package: Path) -> dict[str, Any]:
+    def _own_files(self, spec: SweepSpec) -> list[Path]:
+        """radas's files that must never travel with a job's working dir: the config file (the
+        SMTP password), the cluster's token file, the cluster's results folder as seen here and
+        this machine's (secrets files, other users' results)."""
+        own = [config_path(), Path(self.cluster.client_path("results_dir") or ""),
+               Path(get_ray_results_dir(spec.user_name)).parent]
+        if self.cluster.auth_token_file:
+            own.append(Path(self.cluster.auth_token_file).expanduser())
+        return [path for path in own if str(path) not in ("", ".")]
+
+    def _runtime_env(self, spec: SweepSpec, package: Path, excludes: list[str]) -> dict[str, Any]:
         env = dict(spec.runtime_env)
         env["working_dir"] = os.getcwd()
+        env["excludes"] = [*env.get("excludes", []), *excludes]
         radas_package = Path(__file__).resolve().parents[1]  # radas itself travels with the job
         env["py_modules"] = [*env.get("py_modules", []), str(package), str(radas_package)]
         env["env_vars"] = {
@@ -485,23 +500,69 @@ def _write_package(folder: Path, job_id: str, spec: SweepSpec, restore: bool) ->
     return package
 
 
-def _check_working_dir(runtime_env: Mapping[str, Any]) -> None:
-    """Warn before uploading a large working dir, naming its biggest folders."""
+def _check_working_dir(runtime_env: Mapping[str, Any], own: list[Path]) -> list[str]:
+    """The ``excludes`` that keep radas's ``own`` files out of the job's upload of the working
+    dir (:func:`_own_excludes`); warns before uploading a large working dir, naming its biggest
+    folders."""
     root = Path.cwd()
+    inside = _inside(root, own)
     excluded = {str(e).strip("/") for e in runtime_env.get("excludes", []) if isinstance(e, str)}
+    excluded |= {rel.as_posix() for rel in inside}
     sizes: dict[str, int] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    links: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):  # links are not followed (Ray does follow them)
         rel = Path(dirpath).relative_to(root)
-        dirnames[:] = [d for d in dirnames if d != ".git" and str(rel / d) not in excluded and d not in excluded]
+        links += [rel / name for name in (*dirnames, *filenames) if os.path.islink(os.path.join(dirpath, name))]
+        dirnames[:] = [d for d in dirnames if d not in (".git", _SECRETS_DIR) and str(rel / d) not in excluded
+                       and d not in excluded]
         top = rel.parts[0] if rel.parts else "."
         for name in filenames:
-            with contextlib.suppress(OSError):
-                sizes[top] = sizes.get(top, 0) + (Path(dirpath) / name).stat().st_size
+            if (rel / name).as_posix() not in excluded:
+                with contextlib.suppress(OSError):
+                    sizes[top] = sizes.get(top, 0) + (Path(dirpath) / name).stat().st_size
+    patterns = _own_excludes(root, own, inside, links)
     total = sum(sizes.values())
-    if total <= LARGE_WORKING_DIR:
-        return
-    big = sorted(((s, n) for n, s in sizes.items()), reverse=True)[:5]
-    listed = ", ".join(f"{n}/ {s / 1024**2:.0f} MB" if n != "." else f"(files) {s / 1024**2:.0f} MB" for s, n in big)
-    say("warning", f"the working dir {root} is {total / 1024**2:.0f} MB and is uploaded with every job "
-        f"(biggest: {listed}). Leave data out with runtime_env={{'excludes': ['/{big[0][1]}/']}} "
-        "(or a .gitignore / .rayignore) and read it from radas.get_data_dir(user_name) on the cluster.")
+    if total > LARGE_WORKING_DIR:
+        big = sorted(((s, n) for n, s in sizes.items()), reverse=True)[:5]
+        listed = ", ".join(f"{n}/ {s / 1024**2:.0f} MB" if n != "." else f"(files) {s / 1024**2:.0f} MB"
+                           for s, n in big)
+        say("warning", f"the working dir {root} is {total / 1024**2:.0f} MB and is uploaded with every job "
+            f"(biggest: {listed}). Leave data out with runtime_env={{'excludes': ['/{big[0][1]}/']}} "
+            "(or a .gitignore / .rayignore) and read it from radas.get_data_dir(user_name) on the cluster.")
+    return patterns
+
+
+# the experiment-folder protocol names radas's secrets folder
+_SECRETS_DIR = ExperimentFolder(Path("user"), "experiment").secrets_file("sweep").parent.name
+
+
+def _inside(root: Path, own: list[Path]) -> list[Path]:
+    """Those of ``own`` that are inside ``root`` (by their paths as given or resolved), relative to it."""
+    tops = {Path(os.path.abspath(root)), root.resolve()}
+    found = []
+    for path in own:
+        for target in {Path(os.path.abspath(path)), path.resolve()}:
+            found += [target.relative_to(top) for top in tops if top in target.parents]
+    return sorted(set(found))
+
+
+def _own_excludes(root: Path, own: list[Path], inside: list[Path], links: list[Path]) -> list[str]:
+    """Ray runtime_env ``excludes`` (gitignore-style patterns, relative to the working dir
+    ``root``) that leave radas's ``own`` files out of the job's upload: any ``.radas-secrets``
+    folder, each of ``own`` ``inside`` the working dir, and each one the upload reaches through
+    one of its ``links`` (Ray follows links when it packs the folder)."""
+    patterns = {_SECRETS_DIR} | {_literal(rel) for rel in inside}
+    targets = {path.resolve() for path in own}
+    for link in links:
+        real = (root / link).resolve()
+        for target in targets:
+            if target == real or real in target.parents:
+                patterns.add(_literal(link / target.relative_to(real)))
+    return sorted(patterns)
+
+
+def _literal(rel: Path) -> str:
+    """A pattern that matches exactly ``rel`` (from the working dir's top) and what is inside it."""
+    text = re.sub(r"([\\*?\[\]!#])", r"\\\1", rel.as_posix())
+    stripped = text.rstrip(" ")  # Ray's patterns lose trailing spaces: any one character stands for each
+    return "/" + stripped + "?" * (len(text) - len(stripped))

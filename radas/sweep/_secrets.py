@@ -11,16 +11,24 @@ environment, where wandb, SwanLab, Ray's logger callbacks and the user's code lo
 trial that cannot read it (another user than the one who started the sweep, the file gone) fails
 with a :class:`~radas.errors.SecretsUnavailableError` that says why, instead of running without
 its keys.
+
+Ray itself copies some secrets of the driver's environment into the runtime_env of the actors it
+starts, where its State API, dashboard and logs show them: Tune the AWS keys into every trial's,
+``WandbLoggerCallback`` the W&B key into its logging actor's. In a radas sweep they go into the
+same file instead (:class:`SecretsFile`, the channel of :func:`radas._ray.secrets_through`), and
+those actors load it when they start.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +131,43 @@ def write_secrets(path: Path, secrets: Mapping[str, str]) -> None:
 
 
 def remove_secrets(path: Path) -> None:
-    """Remove the secrets file (a no-op when there is none)."""
+    """Remove the secrets file and the files :class:`SecretsFile` kept next to it (a no-op when
+    there are none)."""
     path.unlink(missing_ok=True)
+    for extra in path.parent.glob(f"{path.stem}x*.json"):
+        if extra.stem[len(path.stem) + 1:].isdigit():
+            extra.unlink(missing_ok=True)
+
+
+class SecretsFile:
+    """A sweep's secrets file as the channel of :func:`radas._ray.secrets_through`: secrets Ray
+    would put into an actor's runtime_env are kept in the file and the actor loads it first.
+
+    A value that differs from the one the file holds for that name (a W&B key in the driver's
+    environment other than the sweep's ``api_key``) goes into a file of its own next to it
+    (``<file>x<n>.json``, removed with it), so each actor sees what Ray would have given it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._guard = threading.Lock()
+        self._extra = 0
+
+    def is_secret(self, name: str, value: str) -> bool:
+        """:func:`is_secret`."""
+        return is_secret(name, value)
+
+    def keep(self, secrets: Mapping[str, str]) -> Callable[[], None]:
+        """Write ``secrets`` where an actor reads them; returns what it calls to load them."""
+        with self._guard:
+            kept = read_secrets(self.path) if self.path.exists() else {}
+            if all(kept.get(name, value) == value for name, value in secrets.items()):
+                if not secrets.items() <= kept.items():
+                    write_secrets(self.path, {**kept, **secrets})
+                return functools.partial(load_secrets, self.path)
+            self._extra += 1
+            path = self.path.with_name(f"{self.path.stem}x{self._extra}.json")
+            write_secrets(path, secrets)
+            return functools.partial(load_secrets, path)
 
 
 def read_secrets(path: Path) -> dict[str, str]:

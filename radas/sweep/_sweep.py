@@ -2,9 +2,11 @@
 the experiment's lock. The local backend runs sweeps with it, and so does a cluster job's driver.
 
 The driver takes the experiment's lock, archives earlier results (fresh runs only), writes the
-secrets file for the trials, runs Tune with a progress callback, and — in the thread that runs
-Tune, whatever happens to the awaiting coroutine — records how the sweep ended, removes the
-secrets and releases the lock, in that order.
+secrets file for the trials, runs Tune with a progress callback (the actors Ray starts get the
+secrets Ray would put into their runtime_env through that file too: see
+:func:`radas._ray.secrets_through`), and — in the thread that runs Tune, whatever happens to the
+awaiting coroutine — records how the sweep ended, removes the secrets and releases the lock, in
+that order.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from radas.sweep._folder import DriverInfo, ExperimentFolder, make_private_dirs
 from radas.sweep._live import ResultsLog
 from radas.sweep._oom import OutOfMemoryRetry
 from radas.sweep._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
-from radas.sweep._secrets import read_secrets, remove_secrets, write_secrets
+from radas.sweep._secrets import SecretsFile, read_secrets, remove_secrets, write_secrets
 from radas.sweep._spec import SweepSpec
 from radas.sweep._tuner import Tuner
 
@@ -108,6 +110,7 @@ class Sweep:
         self.progress = Progress(experiment=spec.experiment_name, total=spec.total_trials,
                                  metric=spec.metric, mode=spec.mode)
         self._secrets = folder.secrets_file(spec.sweep_id)
+        self._channel = SecretsFile(self._secrets)  # the actors Ray starts for the sweep load it first
         self._driver_env: list[str] = []  # secrets this driver put into its environment
         self._starting = False
         self._saved_period: str | None = None
@@ -116,7 +119,7 @@ class Sweep:
         """Run the sweep until it ends or is stopped (then True). ``secrets``: written for the
         trials now (a cluster job finds them already written by its client); the driver has them
         in its environment while the sweep runs (for driver-side callbacks such as Ray's
-        ``WandbLoggerCallback``)."""
+        ``WandbLoggerCallback``, whose logging actors load them from the file, as trials do)."""
         self.folder.take_lock(DriverInfo.of_this_process(self.job_id))
         try:
             if not self.restore:
@@ -169,7 +172,7 @@ class Sweep:
         if self._saved_period is None:  # Tune reads it once, while it sets the sweep up
             os.environ[SAVE_PERIOD_ENV] = os.environ.get("RADAS_STATE_SAVE_S", DEFAULT_SAVE_PERIOD_S)
         try:
-            with _tune_quiet(), _ray.interruptible(self.stop_event):
+            with _tune_quiet(), _ray.interruptible(self.stop_event), _ray.secrets_through(self._channel):
                 tuner.fit()
             state = STOPPED if self.stop_event.is_set() else FINISHED
         finally:

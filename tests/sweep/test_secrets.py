@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -12,11 +13,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from ray import tune
+from ray import cloudpickle, tune
 
 import radas
-from radas.sweep import take_secrets
-from radas.sweep._secrets import is_secret, write_secrets
+from radas.sweep import ExperimentFolder, take_secrets
+from radas.sweep._secrets import SecretsFile, is_secret, read_secrets, remove_secrets, write_secrets
 
 
 def _contains(value, text: str) -> bool:
@@ -91,3 +92,33 @@ def test_a_trial_of_another_user_cannot_read_the_secrets_and_says_why():
     assert "runs as nobody" in done.stdout and "belongs to root" in done.stdout and "another user" in done.stdout
     assert "wk-1" not in done.stdout + done.stderr
     shutil.rmtree(root)
+
+
+def test_keys_ray_would_put_into_a_runtime_env_go_through_the_sweeps_file(tmp_path, monkeypatch):
+    """The channel radas gives Ray's actors instead of their runtime_env: a key the sweep's file
+    lacks is added to it (the sweep's own value wins there); another value for a name it holds
+    goes into a file of its own; each actor's loader (which holds no value) gives it exactly what
+    Ray would have; they all go with the sweep's file, or as an earlier sweep's."""
+    folder = ExperimentFolder(tmp_path / "results" / "alice", "exp")
+    path = folder.secrets_file("abc123")
+    write_secrets(path, {"WANDB_API_KEY": "wk-sweep"})
+    channel = SecretsFile(path)
+    assert channel.is_secret("AWS_SESSION_TOKEN", "x") and not channel.is_secret("TUNE_RESULT_DELIM", "/")
+    trial = channel.keep({"AWS_ACCESS_KEY_ID": "aki-driver", "WANDB_API_KEY": "wk-sweep"})
+    logging_actor = channel.keep({"WANDB_API_KEY": "wk-driver"})
+    assert read_secrets(path) == {"WANDB_API_KEY": "wk-sweep", "AWS_ACCESS_KEY_ID": "aki-driver"}
+    files = sorted(path.parent.iterdir())
+    assert [p.name for p in files] == ["exp-abc123.json", "exp-abc123x1.json"]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+    for loader in (trial, logging_actor):
+        shipped = cloudpickle.dumps(loader)
+        assert b"wk-" not in shipped and b"aki-" not in shipped
+    for name in ("AWS_ACCESS_KEY_ID", "WANDB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    cloudpickle.loads(cloudpickle.dumps(logging_actor))()
+    assert os.environ["WANDB_API_KEY"] == "wk-driver" and "AWS_ACCESS_KEY_ID" not in os.environ
+    cloudpickle.loads(cloudpickle.dumps(trial))()
+    assert os.environ["WANDB_API_KEY"] == "wk-sweep" and os.environ["AWS_ACCESS_KEY_ID"] == "aki-driver"
+    assert sorted(folder.stale_secrets(keep=folder.secrets_file("def456"))) == files  # a killed driver's: go next time
+    remove_secrets(path)
+    assert not list(path.parent.iterdir())
