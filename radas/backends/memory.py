@@ -434,8 +434,9 @@ def _needs_ray(request: SweepRequest) -> list[tuple[str, str, str]]:
             found.append((f"runtime_env[{key!r}]", "(given)",
                           "Ray sets up each trial's process with it; run_with='memory' runs trials in this "
                           "process and applies only env_vars"))
-    if request.stall_timeout_s:  # a number: False and None watch nothing
-        found.append(("stall_timeout_s", _shown(request.stall_timeout_s),
+    stall = getattr(request, "stall_timeout_s", None)  # (a request without the setting: not asked)
+    if stall:  # a number: False and None watch nothing
+        found.append(("stall_timeout_s", _shown(stall),
                       "a stalled trial is ended with its process, and run_with='memory' runs trials in this one"))
     return found
 
