@@ -159,7 +159,11 @@ def _experiments(args: argparse.Namespace, run_with: str) -> int:
               "are not known here")
     else:
         root = Path(get_ray_results_dir(user or get_current_user_name(), run_with)).parent
-        print(_folder_table(root, user))
+        if cluster_name is not None and not root.is_dir():
+            print(f"cluster {cluster_name!r}: its results folder is not visible here ({root} does not exist; "
+                  f"mount the cluster's shared storage there, or set client_results_dir in [clusters.{cluster_name}])")
+        else:
+            print(_folder_table(root, user))
     if cluster_name is None:
         return 0
     print(f"\njobs on cluster {cluster_name!r}:")

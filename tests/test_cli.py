@@ -135,10 +135,15 @@ def test_clusters_experiments_logs_and_stop(ray_cluster, config_file):
     assert missing.returncode == 1 and "no cluster named 'nope'" in missing.stderr
 
 
-def test_unreachable_cluster_cli_error(config_file):
-    config_file('[clusters.gone]\naddress = "http://127.0.0.1:9"\n')
-    for args in (("--run-with", "cluster:gone"), ("--cluster", "gone")):
+def test_unreachable_cluster_cli_error(config_file, tmp_path: Path):
+    gone = '[clusters.gone]\naddress = "http://127.0.0.1:9"\n'
+    missing = tmp_path / "not-mounted"
+    for args, extra, says in (
+            (("--run-with", "cluster:gone"), "", "cluster 'gone' has no results_dir in the radas config"),
+            (("--cluster", "gone"), f'results_dir = "{missing}"\n',
+             f"cluster 'gone': its results folder is not visible here ({missing} does not exist")):
+        config_file(gone + extra)
         result = cli("experiments", *args, RADAS_JOBS_RETRY_S="1")  # a closed port: no need to wait it out
         assert result.returncode == 1 and "'gone'" in result.stderr and "does not answer" in result.stderr
-        assert "cluster 'gone' has no results_dir in the radas config" in result.stdout
+        assert says in result.stdout
     assert "--cluster gone is deprecated" in result.stderr
