@@ -32,6 +32,7 @@ from radas.errors import (
     RadasValueError,
     ResultsNotVisibleError,
     SecretsUnavailableError,
+    TrialStalledError,
     UnsafePathError,
     VersionMismatchError,
 )
@@ -72,4 +73,5 @@ __all__ = [
     "LockUnsupportedError",
     "UnsafePathError",
     "SecretsUnavailableError",
+    "TrialStalledError",
 ]

@@ -300,6 +300,53 @@ def reports_transformed(transform: Callable[[Any], Any]) -> Iterator[None]:
         session.report = report  # type: ignore[method-assign]
 
 
+@contextlib.contextmanager
+def reports_watched(entering: Callable[[], None], leaving: Callable[[], None]) -> Iterator[None]:
+    """Inside a trial: ``entering()`` runs as each ``tune.report`` of this block starts and
+    ``leaving()`` as it returns (the trial waits in there for Tune to ask for its next result);
+    no-op outside a trial."""
+    from ray.train._internal.session import get_session
+
+    session = get_session()
+    if session is None:
+        yield
+        return
+    report = session.report
+
+    def watched(metrics: Any, checkpoint: Any = None) -> Any:
+        entering()
+        try:
+            return report(metrics, checkpoint=checkpoint)
+        finally:
+            leaving()
+
+    session.report = watched  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        session.report = report  # type: ignore[method-assign]
+
+
+def trial_folder(trainable: Any = None) -> str | None:
+    """The folder of the trial running here (the one Tune keeps its results in, on the sweep's
+    storage) for a class ``trainable`` (a ``tune.Trainable``) or, without one, the function
+    trainable whose session this is; None outside a trial or when the storage is not a local
+    (or mounted) filesystem."""
+    storage: Any
+    if trainable is not None:
+        storage = getattr(trainable, "_storage", None)
+    else:
+        from ray.train._internal.session import get_session
+
+        session = get_session()
+        storage = getattr(session, "storage", None) if session is not None else None
+    if storage is None or getattr(storage, "trial_dir_name", None) is None:
+        return None
+    if getattr(storage.storage_filesystem, "type_name", "") != "local":
+        return None
+    return str(storage.trial_fs_path)
+
+
 def variants(param_space: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The configs Tune's default search would run for ``param_space`` (one sample: grid
     searches expanded, distributions sampled)."""

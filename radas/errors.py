@@ -88,6 +88,16 @@ class SecretsUnavailableError(RadasError, PermissionError):
     another user than the one who started the sweep)."""
 
 
+class TrialStalledError(RadasError, RuntimeError):
+    """A trial stopped making progress: it did not report (nor finish a step) for longer than its
+    stall timeout (``run_experiment(stall_timeout_s=...)``, or its trainable's default such as
+    ``radas.grpo``'s), so radas's watchdog ended it. The message says for how long, where its
+    training thread was stuck (the innermost frames) and where the stacks of all of the trial's
+    threads were saved (``stall-<time>.txt`` in the trial's folder). Like any failure, the trial
+    is retried up to ``max_failures`` times. A ``RuntimeError``, not a ``TimeoutError``: code that
+    retries on ``OSError`` (network clients do) must not swallow it."""
+
+
 __all__ = [
     "RadasError",
     "RadasValueError",
@@ -108,4 +118,5 @@ __all__ = [
     "LockUnsupportedError",
     "UnsafePathError",
     "SecretsUnavailableError",
+    "TrialStalledError",
 ]

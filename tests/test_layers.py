@@ -30,7 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 RAY_INTERNALS_MODULE = "radas._ray"
 # private attributes of other libraries than Ray, used on purpose
 NOT_RAYS = {"radas.email": {"_login"}, "radas.experiment._choice": {"_allow_stdin"},
-            "radas.grpo._trainable": {"_name_or_path"}}
+            "radas.grpo._trainable": {"_name_or_path"},
+            "radas.sweep._stall": {"_current_frames", "_exit"}}  # Python's: every thread's frame, exit now
 
 
 def module_name(path: Path) -> str:

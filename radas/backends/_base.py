@@ -86,7 +86,7 @@ class Backend(abc.ABC):
         secrets, runtime_env and resources (:func:`radas.sweep._trainable.prepare_trainable`)."""
         return prepare_trainable(request.trainable, request.user_name, request.experiment_name, sweep_id,
                                  self.trial_runtime_env(request.runtime_env), resources.factory,
-                                 has_secrets=request.has_secrets)
+                                 has_secrets=request.has_secrets, stall_timeout_s=request.stall_timeout_s)
 
     async def prepare(self, request: SweepRequest, check_resources: bool) -> SweepSpec:
         """The sweep as this target runs it: resources resolved (``gpu_per_trial="auto"``
@@ -117,6 +117,7 @@ class Backend(abc.ABC):
             metric=request.metric, mode=request.mode, has_secrets=request.has_secrets,
             out_of_memory=(request.trainable.retry_after_out_of_memory
                            if isinstance(request.trainable, AdaptsToOutOfMemory) else None),
+            stall_timeout_s=request.stall_timeout_s,
         )
 
     # ---- running ----------------------------------------------------------------------------

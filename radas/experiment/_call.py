@@ -8,6 +8,7 @@ Tune and run configs with radas's defaults, the sweep's metric, where figures go
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ class CheckedCall:
     figure_paths: tuple[Path, ...]
     emails: tuple[str, ...]
     live_plot: bool | Callable[..., Any] | None
+    # seconds a trial may go without progress (None: the trainable's default; False: not watched)
+    stall_timeout_s: float | bool | None
     # the values of secret-looking env_vars and tracker keys: they travel apart from the sweep
     secrets: dict[str, str] = field(repr=False, default_factory=dict)
 
@@ -77,6 +80,7 @@ class CheckedCall:
             param_space=self.param_space, tune_config=self.tune_config, run_config=self.run_config,
             runtime_env=self.runtime_env, cpu_per_trial=self.cpu_per_trial, gpu_per_trial=self.gpu_per_trial,
             total_trials=self.total_trials, metric=self.metric, mode=self.mode, has_secrets=bool(self.secrets),
+            stall_timeout_s=self.stall_timeout_s,
         )
 
 
@@ -86,7 +90,7 @@ def check_call(
     process_df_fn_kwargs: object, process_sns_fn: Any, plot_fn: Any, plot_kwargs: object, rename_mapping: object,
     matplotlib_rcParams_update: object, process_g_fn: Any, plot_format: object, dos: object,  # noqa: N803
     yes: object, run_choice: object, email_notification_to_address: object, num_seeds: object,
-    cpu_per_trial: object, gpu_per_trial: object, live_plot: object,
+    cpu_per_trial: object, gpu_per_trial: object, live_plot: object, stall_timeout_s: object,
 ) -> CheckedCall:
     """Every argument of ``run_experiment`` checked, in the order a user reads them; the first
     problem is an error naming the parameter, the value and the valid ones."""
@@ -117,6 +121,8 @@ def check_call(
             raise RadasValueError(f"gpu_per_trial={gpu_per_trial!r}: use a number of GPUs per trial "
                                   f"(fractions pack trials on a GPU), {AUTO!r} or None")
         _validate.check_positive("gpu_per_trial", gpu_per_trial, allow_zero=True)
+    if stall_timeout_s is not None and stall_timeout_s is not False:
+        _check_stall_timeout(stall_timeout_s)
     if num_seeds is not None:
         _validate.check_positive("num_seeds", num_seeds, integer=True)
         if "seed" in space:
@@ -138,8 +144,19 @@ def check_call(
         rename_mapping=renames, rcparams=rc, process_g_fn=process_g_fn,
         figure_paths=tuple(_analysis.figure_paths(user_name, experiment_name, formats)), emails=tuple(emails),
         live_plot=cast("bool | Callable[..., Any] | None", live_plot),
+        stall_timeout_s=cast("float | bool | None", stall_timeout_s),
         secrets=secrets,
     )
+
+
+def _check_stall_timeout(value: object) -> None:
+    """``stall_timeout_s`` must be a positive, finite number of seconds (None and False are
+    handled before)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise RadasValueError(
+            f"stall_timeout_s={value!r}: must be a positive number of seconds a trial may go without reporting "
+            "before it is ended as stalled, False (never) or None (the trainable's default: radas.grpo's "
+            "grows with its steps, other trainables are not watched)")
 
 
 def saved_figures(call: CheckedCall) -> list[Path]:

@@ -29,6 +29,8 @@ from radas.sweep import (
     SweepSpec,
     Tuner,
     default_tuner_to_df_fn,
+    read_trial_notes,
+    stalled_error,
 )
 
 
@@ -63,6 +65,7 @@ async def run_experiment(
     cpu_per_trial: float | None = None,
     gpu_per_trial: float | str | None = None,
     live_plot: bool | Callable[..., Any] | None = None,
+    stall_timeout_s: float | bool | None = None,
 ) -> dict[str, Any]:
     """Run (or restore, attach to, analyze) a Ray Tune sweep and return its results.
 
@@ -116,6 +119,16 @@ async def run_experiment(
             once, each trial's metric and the best so far), a plot function called with
             ``data=`` the results so far (one row per report), ``False`` for none. Default: the
             curves in a notebook when the trainable reports per iteration.
+        stall_timeout_s: seconds a trial may go without progress (a report; time spent inside
+            ``tune.report`` does not count) before it is ended as stalled: the stacks of all
+            its process's threads are saved in its folder (``stall-<time>.txt``), and it fails
+            with a :class:`~radas.errors.TrialStalledError` that says for how long, where its
+            training thread was stuck and where the stacks are (when the thread is blocked in C,
+            e.g. on a socket or an NCCL call, its process is ended). It is retried like any
+            failed trial (``max_failures``); the other trials go on. Default None: the
+            trainable's own default (``radas.grpo.grpo_trainable``: ``max(600 s, 5 x`` its
+            slowest step so far), 30 minutes to its first step), no watch for other trainables;
+            ``False``: never watched. Not with ``run_with="memory"``.
 
     The experiment's report page (``radas-report.html`` next to its results: counts, the trials,
     the best config, the figures, errors) is rewritten while the sweep runs and at the end of
@@ -138,6 +151,7 @@ async def run_experiment(
         matplotlib_rcParams_update=matplotlib_rcParams_update, process_g_fn=process_g_fn, plot_format=plot_format,
         dos=dos, yes=yes, run_choice=run_choice, email_notification_to_address=email_notification_to_address,
         num_seeds=num_seeds, cpu_per_trial=cpu_per_trial, gpu_per_trial=gpu_per_trial, live_plot=live_plot,
+        stall_timeout_s=stall_timeout_s,
     )
     backend = get_backend(call.run_with)
     spec = await backend.prepare(call.request(), check_resources=call.runs)
@@ -242,6 +256,7 @@ def _report_errors(tuner: Any) -> None:
     if errored:
         first = errored[0]
         text = str(first.error).strip()
-        last_line = text.splitlines()[-1] if text else type(first.error).__name__
+        last_line = (stalled_error(read_trial_notes(first.path), text)  # the watchdog ended its process
+                     or (text.splitlines()[-1] if text else type(first.error).__name__))
         where = f" Full traceback: {first.path}/error.txt" if first.path else ""
         say("warning", f"{len(errored)} trial(s) errored (after retries); first: {last_line}.{where}")

@@ -74,6 +74,17 @@ Packing (``gpu_per_trial="auto"``): :func:`plan_gpu_per_trial` (also
 (:func:`estimate_trial_memory`, no weights loaded) and packs as many trials per GPU as fit and
 as the CPUs allow.
 
+Stalls: GRPO trials are watched by radas's stall watchdog by default (``run_experiment``'s
+``stall_timeout_s`` left None; a number of seconds given there wins, ``False`` turns it off). A
+trial has 30 minutes to the end of its first optimizer step (download and load the model, start
+the engine, warm up), then ``max(600 s, 5 x`` its slowest optimizer step so far) from one step or
+report to the next; time inside ``tune.report`` (Tune persisting a checkpoint) does not count,
+TRL's own checkpoint save counts to its step. A trial stuck longer (an NCCL collective that never
+returns, a deadlocked vLLM engine, a reward call that never answers with
+``reward_timeout_s=None``) has the stacks of all its process's threads saved in its folder
+(``stall-<time>.txt``) and fails with a ``radas.TrialStalledError`` saying for how long and where
+it was stuck; it is retried like any failed trial.
+
 Install with ``pip install "radas[grpo]"``; nothing heavy is imported until it is used.
 """
 

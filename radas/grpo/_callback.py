@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -75,6 +76,14 @@ def tune_reporter(metrics: dict[str, Any], checkpoint_dir: str | None = None) ->
     tune.report(metrics, checkpoint=checkpoint)
 
 
+def _progress() -> None:
+    """Tell the stall watchdog of this trial (radas.sweep._stall) that a step ended; nothing when
+    none watches (it is imported only where one does)."""
+    stall = sys.modules.get("radas.sweep._stall")
+    if stall is not None:
+        stall.note_progress()
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -111,10 +120,12 @@ def make_callback(
             self.watch = StopWatch(stop_rules) if stop_rules is not None else None
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            _progress()  # set up: the first step starts
             self.last_time = time.perf_counter()
             self.last_tokens = float(state.num_input_tokens_seen or 0)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            _progress()
             # Log on checkpoint steps and on the last step, so every checkpoint and the end have metrics.
             if control.should_save or (state.max_steps and state.global_step >= state.max_steps):
                 control.should_log = True

@@ -364,7 +364,25 @@ def needs_fresh_workers(param_space: Mapping[str, Any]) -> bool:
     return any(v == "vllm" or (v == "auto" and vllm_installed()) for v in values)
 
 
+# The stall watchdog's default for GRPO trials (run_experiment's stall_timeout_s left None): the
+# time to the end of the first optimizer step (model download and load, engine start, warm-up),
+# then STALL_STEPS x the slowest optimizer step so far, never less than STALL_FLOOR_S.
+STALL_START_S = 1800.0
+STALL_FLOOR_S = 600.0
+STALL_STEPS = 5.0
+
+
+def default_stall_timeout_s(slowest_step_s: float | None) -> float:
+    """How long a GRPO trial may go without progress (a report or an optimizer step) before the
+    stall watchdog ends it: :data:`STALL_START_S` until its first step has ended, then
+    ``max(STALL_FLOOR_S, STALL_STEPS x slowest_step_s)``."""
+    if slowest_step_s is None:
+        return STALL_START_S
+    return max(STALL_FLOOR_S, STALL_STEPS * slowest_step_s)
+
+
 grpo_trainable.check_param_space = check_param_space  # type: ignore[attr-defined]
 grpo_trainable.plan_gpu_per_trial = plan_gpu_per_trial  # type: ignore[attr-defined]
 grpo_trainable.retry_after_out_of_memory = retry_after_out_of_memory  # type: ignore[attr-defined]
 grpo_trainable.needs_fresh_workers = needs_fresh_workers  # type: ignore[attr-defined]
+grpo_trainable.default_stall_timeout_s = default_stall_timeout_s  # type: ignore[attr-defined]

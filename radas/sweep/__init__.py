@@ -1,6 +1,6 @@
 """What every sweep runs inside Ray Tune, whatever its target: the experiment-folder protocol
 (the one owner of its file names), secrets end to end, progress, the out-of-memory retry, trial
-preparation, checkpoint keeping, the results log, and the sweep driver itself.
+preparation, checkpoint keeping, the results log, the stall watchdog, and the sweep driver itself.
 
 Targets (:mod:`radas.backends`: local Ray, a named cluster, in memory) sit above this package and
 run sweeps with it; nothing here knows which target it runs on.
@@ -16,12 +16,19 @@ from radas.sweep._folder import (
     index_file,
     make_private_dirs,
 )
-from radas.sweep._hooks import AdaptsToOutOfMemory, ChecksParamSpace, NeedsFreshWorkers, PlansGpuPerTrial
+from radas.sweep._hooks import (
+    AdaptsToOutOfMemory,
+    ChecksParamSpace,
+    NeedsFreshWorkers,
+    PlansGpuPerTrial,
+    WatchesForStalls,
+)
 from radas.sweep._live import LoggedResults, ResultsLog, ResultsSoFar
 from radas.sweep._progress import FAILED, FINISHED, RUNNING, STOPPED, Progress, SilentTuneReporter
 from radas.sweep._resources import AUTO, Capacity, TrialResources, check_fits, plan_auto_gpu, resolve_resources
 from radas.sweep._secrets import remove_secrets, take_secrets, write_secrets
 from radas.sweep._spec import ExperimentState, SweepRequest, SweepSpec
+from radas.sweep._stall import note_progress, stalled_error
 from radas.sweep._sweep import Sweep, ensure_ray, request_stop
 from radas.sweep._trainable import prepare_trainable
 from radas.sweep._tuner import (
@@ -41,7 +48,8 @@ __all__ = [
     "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder", "ExperimentState",
     "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames", "ResultsLog",
     "ResultsSoFar", "SilentTuneReporter", "Sweep", "SweepRequest", "SweepSpec", "TrialRecord", "TrialResources",
-    "Tuner", "annotate_trial", "check_fits", "default_tuner_to_df_fn", "ensure_ray", "experiment_names",
-    "index_file", "keep_reported_metrics", "make_private_dirs", "plan_auto_gpu", "prepare_trainable",
-    "read_trial_notes", "remove_secrets", "request_stop", "resolve_resources", "take_secrets", "write_secrets",
+    "Tuner", "WatchesForStalls", "annotate_trial", "check_fits", "default_tuner_to_df_fn", "ensure_ray",
+    "experiment_names", "index_file", "keep_reported_metrics", "make_private_dirs", "note_progress", "plan_auto_gpu",
+    "prepare_trainable", "read_trial_notes", "remove_secrets", "request_stop", "resolve_resources", "stalled_error",
+    "take_secrets", "write_secrets",
 ]

@@ -55,3 +55,16 @@ class NeedsFreshWorkers(Protocol):
 
     def needs_fresh_workers(self, param_space: Mapping[str, Any]) -> bool:
         """True when trials of ``param_space`` must each get a new worker process."""
+
+
+@runtime_checkable
+class WatchesForStalls(Protocol):
+    """A trainable whose trials are watched for stalls by default (``run_experiment``'s
+    ``stall_timeout_s`` left None): ``default_stall_timeout_s(slowest_step_s)`` returns how long
+    its trial may go without progress, given the slowest step it has taken so far (None before it
+    has taken one). A step is the time between two signs of progress: a report, or
+    :func:`radas.sweep.note_progress` called by the trainable (``radas.grpo`` calls it at every
+    optimizer step). ``radas.grpo.grpo_trainable`` is one: ``max(600 s, 5 x its slowest step)``."""
+
+    def default_stall_timeout_s(self, slowest_step_s: float | None) -> float:
+        """Seconds without progress after which the trial counts as stalled."""

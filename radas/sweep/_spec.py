@@ -28,6 +28,9 @@ class SweepRequest:
     metric: str | None = None
     mode: str | None = None
     has_secrets: bool = False  # the values travel separately (never in a request or spec)
+    # seconds a trial may go without reporting before the watchdog ends it (radas.sweep._stall);
+    # None: the trainable's default (none for most), False: not watched
+    stall_timeout_s: float | bool | None = None
 
 
 @dataclass
@@ -49,6 +52,7 @@ class SweepSpec:
     sweep_id: str = ""  # names the sweep's secrets file
     has_secrets: bool = False  # the driver and the trials read them from that file
     out_of_memory: Any = None  # the trainable's retry_after_out_of_memory, when it has one
+    stall_timeout_s: float | bool | None = None  # as asked (the prepared trainable watches its trials)
 
 
 @dataclass(frozen=True)

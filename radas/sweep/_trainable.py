@@ -22,6 +22,7 @@ from ray import cloudpickle, tune
 from radas import _ray
 from radas.sweep._folder import ExperimentFolder
 from radas.sweep._secrets import load_secrets
+from radas.sweep._stall import watch_for_stalls
 from radas.sweep._tuner import KEEPS_REPORTS, keep_reported_metrics
 
 _INSTALLED = tuple(
@@ -63,6 +64,7 @@ def prepare_trainable(
     trial_runtime_env: Mapping[str, Any],
     resources: Any,
     has_secrets: bool = False,
+    stall_timeout_s: float | bool | None = None,
 ) -> type:
     """The Trainable class Tune runs for ``trainable``.
 
@@ -70,14 +72,15 @@ def prepare_trainable(
     (:func:`radas.tuner.keep_reported_metrics`). Each trial loads the secrets of sweep
     ``sweep_id`` when it starts; its actor gets ``trial_runtime_env`` (merged into Tune's own);
     ``resources`` (a ``PlacementGroupFactory``, or None to keep the
-    trainable's own, e.g. from ``tune.with_resources``) are its resources per trial. Function
+    trainable's own, e.g. from ``tune.with_resources``) are its resources per trial. Its trials
+    are watched for stalls as ``stall_timeout_s`` says (:mod:`radas.sweep._stall`). Function
     trainables become Tune's function-trainable class, named as the function (so Tune can
     restore them and trial folders keep the function's name).
     """
     _send_by_value(trainable)
     load_secrets_of_sweep = _loader(user_name, experiment_name, sweep_id, has_secrets)
     own = _ray.own_resources(trainable)
-    trainable = keep_reported_metrics(trainable)
+    trainable = watch_for_stalls(keep_reported_metrics(trainable), stall_timeout_s)
     if inspect.isclass(trainable):
         user_class: Any = trainable
 

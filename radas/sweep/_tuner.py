@@ -58,7 +58,8 @@ def annotate_trial(trial_path: str | os.PathLike[str], **values: Any) -> None:
     """Record ``values`` (JSON-serialisable) about a trial in ``<trial_path>/radas-notes.json``;
     they become columns of :meth:`Tuner.get_dataframe` (e.g. why a stopper ended the trial).
 
-    Called on the driver (a Tune callback, stopper or scheduler, with ``trial.path``). Later
+    Called on the driver (a Tune callback, stopper or scheduler, with ``trial.path``), or in the
+    trial's own process (the stall watchdog, with its folder on the sweep's storage). Later
     values of a key replace earlier ones; the file is replaced atomically.
     """
     folder = Path(trial_path)
@@ -93,7 +94,13 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def error_line(trial: Any) -> str:
-    """The last line of a Tune trial's error (for a trial that errored)."""
+    """The last line of a Tune trial's error (for a trial that errored); for a trial whose process
+    the stall watchdog ended, the watchdog's message (:func:`radas.sweep._stall.stalled_error`)."""
+    from radas.sweep._stall import stalled_error_of  # it imports this module
+
+    stalled = stalled_error_of(trial, read_trial_notes(trial.path))
+    if stalled is not None:
+        return stalled
     error = trial.get_error()
     if error is None:
         return "error (no details saved)"
