@@ -160,20 +160,37 @@ def start_cluster(shared: Path | None = None) -> RayCluster:
     return cluster
 
 
-def _wait_for_jobs_api(cluster: RayCluster, timeout: float = 60) -> None:
-    """The Jobs API answers only once the head's dashboard agent is up."""
+def _wait_for_jobs_api(cluster: RayCluster, timeout: float = 180) -> None:
+    """Until the head takes a job. Its Jobs API lists jobs as soon as the dashboard is up, but
+    answers a submission with HTTP 500 ("No available agent to submit job") until the head's
+    dashboard agent has registered, which takes a while longer on a busy machine: a no-op job is
+    submitted until it is taken, awaited, and deleted (no test sees it)."""
     import requests
 
     headers = {"Authorization": f"Bearer {cluster.token_file.read_text()}"}
+    jobs = f"{cluster.address}/api/jobs/"
+    job = f"radas-test-ready-{secrets.token_hex(4)}"
+    submitted, last = False, "no answer"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{cluster.address}/api/jobs/", headers=headers, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
+            if not submitted:
+                answer = requests.post(jobs, json={"entrypoint": "python -c pass", "submission_id": job},
+                                       headers=headers, timeout=10)
+                submitted = answer.status_code == 200 or "already exists" in answer.text
+            else:
+                answer = requests.get(jobs + job, headers=headers, timeout=10)
+                status = answer.json().get("status") if answer.status_code == 200 else None
+                if status in ("SUCCEEDED", "FAILED", "STOPPED"):
+                    if status != "SUCCEEDED":
+                        raise RuntimeError(f"the test cluster's no-op job {job} ended {status}: {answer.text[:500]}")
+                    requests.delete(jobs + job, headers=headers, timeout=10)
+                    return
+            last = f"HTTP {answer.status_code}: {answer.text[:300]}"
+        except requests.RequestException as exc:
+            last = repr(exc)
         time.sleep(0.5)
-    raise RuntimeError(f"the test cluster's Jobs API at {cluster.address} never answered")
+    raise RuntimeError(f"the test cluster at {cluster.address} took no job within {timeout:g} s; last answer: {last}")
 
 
 _cluster: RayCluster | None = None

@@ -8,7 +8,9 @@ while the cluster answers as one that starts, restarts or is briefly busy does â
 as "No available agent to submit job, please try again later", a reset or refused connection,
 no answer in time. Then, or at once for a cluster that is offline at the first contact, it is a
 :class:`~radas.errors.ClusterUnavailableError` naming the cluster and what to do; never a raw
-``requests`` error. The live log stream reconnects when it drops while the job runs. The auth
+``requests`` error. ``RADAS_JOBS_RETRY_S`` is read each time a retry is weighed: a budget set
+while a client works (a short one once a sweep runs, say) governs its calls from then on, one
+that is retrying included. The live log stream reconnects when it drops while the job runs. The auth
 token goes in an HTTP header only.
 """
 
@@ -75,7 +77,7 @@ class JobsClient:
 
     def __init__(self, cluster: Cluster, retry_s: float | None = None) -> None:
         self.cluster = cluster
-        self.retry_s = float(os.environ.get("RADAS_JOBS_RETRY_S", RETRY_S)) if retry_s is None else retry_s
+        self._retry_s = retry_s
         self.read_s = float(os.environ.get("RADAS_JOBS_TIMEOUT_S", READ_S))
         self._sdk: Any = None
 
@@ -83,16 +85,24 @@ class JobsClient:
     def name(self) -> str:
         return self.cluster.name
 
+    @property
+    def retry_s(self) -> float:
+        """How long a failing call is retried: the ``retry_s`` given, else ``RADAS_JOBS_RETRY_S`` as
+        it is now, else :data:`RETRY_S`."""
+        if self._retry_s is not None:
+            return self._retry_s
+        return float(os.environ.get("RADAS_JOBS_RETRY_S", RETRY_S))
+
     async def connect(self) -> Any:
         """Ray's ``JobSubmissionClient`` for the cluster, after a quick probe: an unreachable
         cluster, a refused token or a Ray version other than this machine's is a clear error."""
         if self._sdk is not None:
             return self._sdk
-        deadline = time.monotonic() + self.retry_s
+        started = time.monotonic()
         while True:
             status = await probe(self.cluster)
             retry = status.status == "offline" and (status.detail.startswith("HTTP 5") or "reset" in status.detail)
-            if not retry or time.monotonic() > deadline:
+            if not retry or time.monotonic() > started + self.retry_s:
                 break
             await asyncio.sleep(1.0)
         if status.status == "unauthorized":
@@ -115,7 +125,7 @@ class JobsClient:
         return self._sdk
 
     async def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        deadline = time.monotonic() + self.retry_s
+        started = time.monotonic()
         delay = 0.5
         while True:
             try:
@@ -123,11 +133,11 @@ class JobsClient:
             except Exception as exc:
                 if not _transient(exc):
                     raise
-                if time.monotonic() + delay > deadline:
+                if time.monotonic() + delay > started + self.retry_s:  # the budget as it is now
                     raise ClusterUnavailableError(
                         f"cluster {self.name!r} ({self.cluster.address}) kept failing to {what} for "
-                        f"{self.retry_s:g} s ({_short(exc)}). It may be restarting, overloaded or down; check it "
-                        "with `radas clusters` and try again when it answers."
+                        f"{time.monotonic() - started:.0f} s ({_short(exc)}). It may be restarting, overloaded or "
+                        "down; check it with `radas clusters` and try again when it answers."
                     ) from None
                 logger.debug("cluster %s: %s failed (%s); retrying in %.1f s", self.name, what, exc, delay)
                 await asyncio.sleep(delay)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -165,15 +166,17 @@ def hungry(config):
 async def test_a_job_stopped_by_someone_else_is_an_error_and_restore_continues(tmp_path):
     module = _import_train_file(tmp_path)
     exp = _name("stopped")
-    space = {"a": tune.grid_search([1, 2]), "steps": 15, "tag": exp}
+    space = {"a": tune.grid_search([1, 2]), "steps": 50, "tag": exp}  # 10 s a trial: stopped while it runs
     task = asyncio.ensure_future(radas.run_experiment(
         user_name="tester", experiment_name=exp, trainable=module.slow, run_with=RUN_WITH, param_space=space,
         tuner_init_kwargs={"tune_config": {"max_concurrent_trials": 1}}))
     backend = ClusterBackend(get_cluster("testc"))
-    for _ in range(600):
+    deadline = time.monotonic() + 300  # a job starting on a busy machine
+    while True:
         jobs = await backend.experiment_jobs("tester", exp)
         if jobs and jobs[0].status == "RUNNING" and _progress(backend, exp).get("running"):
             break
+        assert not task.done() and time.monotonic() < deadline, "the sweep's job never ran a trial"
         await asyncio.sleep(0.2)
     assert radas.get_client("tester", RUN_WITH).stop_job_by_id(jobs[0].submission_id)
     with pytest.raises(radas.ExperimentFailedError) as info:
@@ -242,7 +245,7 @@ async def test_a_head_that_refuses_for_a_while_and_a_dropped_log_stream_are_ridd
     gives up within its budget with an error naming the cluster and how to continue."""
     from flaky_proxy import FlakyProxy
 
-    monkeypatch.setenv("RADAS_JOBS_RETRY_S", "20")
+    monkeypatch.delenv("RADAS_JOBS_RETRY_S", raising=False)  # the default budget rides the refusal out
     monkeypatch.setenv("RADAS_JOBS_TIMEOUT_S", "2")
     proxy = FlakyProxy(ray_cluster.address, refuse_submits=0, reset_lists=0, drop_tails=1).start()
     try:
@@ -252,9 +255,9 @@ async def test_a_head_that_refuses_for_a_while_and_a_dropped_log_stream_are_ridd
             user_name="tester", experiment_name=exp, trainable=chatty, run_with=RUN_WITH,
             param_space={"a": tune.grid_search([1, 2]), "steps": 25},
             tuner_init_kwargs={"run_config": {"callbacks": [Hello()]}}))
-        for _ in range(600):
-            if proxy.tails >= 2 or sweep.done():
-                break
+        deadline = time.monotonic() + 300  # a job starting on a busy machine
+        while proxy.tails < 2 and not sweep.done():
+            assert time.monotonic() < deadline, "the job's log stream was never opened again"
             await asyncio.sleep(0.1)
         proxy.refuse_for(4.0)
         results = await asyncio.wait_for(sweep, timeout=240)
@@ -264,13 +267,19 @@ async def test_a_head_that_refuses_for_a_while_and_a_dropped_log_stream_are_ridd
         for a in (1, 2):
             assert out.count(f"trial a={a} says hello") == 1  # each message once, across reconnects
 
-        monkeypatch.setenv("RADAS_JOBS_RETRY_S", "4")
         proxy.wedge_status = True
+        wedged = _name("wedged")
+        sweep = asyncio.ensure_future(radas.run_experiment(
+            user_name="tester", experiment_name=wedged, trainable=chatty, run_with=RUN_WITH,
+            param_space={"a": 1, "steps": 5}))
+        deadline = time.monotonic() + 300  # submitted with the default budget: a busy head may take a while
+        while not await ClusterBackend(get_cluster("testc")).experiment_jobs("tester", wedged):
+            assert not sweep.done() and time.monotonic() < deadline, "the wedged sweep's job was never submitted"
+            await asyncio.sleep(0.2)
+        monkeypatch.setenv("RADAS_JOBS_RETRY_S", "4")  # read at every retry: the client following the job too
         started = asyncio.get_running_loop().time()
         with pytest.raises(radas.ClusterUnavailableError) as info:
-            await asyncio.wait_for(radas.run_experiment(
-                user_name="tester", experiment_name=_name("wedged"), trainable=chatty, run_with=RUN_WITH,
-                param_space={"a": 1, "steps": 5}), timeout=120)
+            await asyncio.wait_for(sweep, timeout=120)
         assert asyncio.get_running_loop().time() - started < 60
         assert "'testc'" in str(info.value) and "run_choice='attach'" in str(info.value)
         assert "Traceback" not in str(info.value) and "urllib3" not in str(info.value)

@@ -19,7 +19,7 @@ def submit(ray_cluster, user: str, experiment: str, command: str) -> str:
         "radas": "1", "radas_user": user, "radas_experiment": experiment})
 
 
-def wait_status(client, job_id: str, wanted: set[str], timeout: float = 60) -> str:
+def wait_status(client, job_id: str, wanted: set[str], timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = {r.job_id: r.status for r in client.list_experiments()}.get(job_id)

@@ -24,6 +24,29 @@ def stepping(config):
 
 
 @pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per draw of the live view (tried, whether or not it worked)."""
+    drawn: list[int] = []
+    draw = _live.LiveView._draw
+    monkeypatch.setattr(_live.LiveView, "_draw", lambda self: drawn.append(1) or draw(self))
+    return drawn
+
+
+def stepping_until_drawn(drawn: list[int], times: int, last: int):
+    """``stepping``, but trial ``a=last`` goes on reporting until the live view has drawn ``times``
+    times (at most a minute): the sweep lasts until then however slow a draw is on a busy machine."""
+    def trainable(config):
+        deadline = time.monotonic() + 60
+        step = 0
+        while step < 4 or (config["a"] == last and len(drawn) < times and time.monotonic() < deadline):
+            time.sleep(0.05)
+            tune.report({"score": config["a"] * step, "step": step})
+            step += 1
+
+    return trainable
+
+
+@pytest.fixture
 def often(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(_live, "LIVE_EVERY_S", 0.05)
@@ -31,12 +54,10 @@ def often(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "radas_figures" / "tester"
 
 
-async def test_a_terminal_gets_the_live_figure_as_a_file_redrawn_as_results_come(often, monkeypatch, capsys):
-    drawn: list[int] = []
-    draw = _live.LiveView._draw
-    monkeypatch.setattr(_live.LiveView, "_draw", lambda self: drawn.append(1) or draw(self))
-    await radas.run_experiment(user_name="tester", experiment_name="live", trainable=stepping, run_with="memory",
-                               param_space={"a": tune.grid_search([1, 2, 3, 4])}, run_choice="run", live_plot=True)
+async def test_a_terminal_gets_the_live_figure_as_a_file_redrawn_as_results_come(often, drawn, capsys):
+    await radas.run_experiment(user_name="tester", experiment_name="live", trainable=stepping_until_drawn(drawn, 2, 4),
+                               run_with="memory", param_space={"a": tune.grid_search([1, 2, 3, 4])},
+                               run_choice="run", live_plot=True)
     png = often / "live.live.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert len(drawn) >= 2  # redrawn while the sweep ran
@@ -49,27 +70,29 @@ async def test_by_default_a_terminal_gets_no_live_figure(often):
     assert not often.exists()
 
 
-async def test_live_plot_may_be_any_plot_function_of_the_results_so_far(often):
+async def test_live_plot_may_be_any_plot_function_of_the_results_so_far(often, drawn):
     seen: list[pd.DataFrame] = []
 
     def mine(data):
         seen.append(data)
         return sns.lineplot(data=data, x="step", y="score", hue="config/a")
 
-    await radas.run_experiment(user_name="tester", experiment_name="mine", trainable=stepping, run_with="memory",
-                               param_space={"a": tune.grid_search([1, 2, 3])}, run_choice="run", live_plot=mine)
+    await radas.run_experiment(user_name="tester", experiment_name="mine", trainable=stepping_until_drawn(drawn, 1, 3),
+                               run_with="memory", param_space={"a": tune.grid_search([1, 2, 3])}, run_choice="run",
+                               live_plot=mine)
     assert (often / "mine.live.png").exists()
-    assert seen and all(0 < len(data) <= 12 for data in seen)  # the results so far: one row per report
+    assert seen and all(len(data) > 0 and not data.duplicated(["trial_id", "step"]).any()
+                        for data in seen)  # the results so far: one row per report
     assert {"trial_id", "step", "score", "config/a"} <= set(seen[-1].columns)
 
 
-async def test_a_live_plot_that_fails_is_said_once_and_the_sweep_goes_on(often, capsys):
+async def test_a_live_plot_that_fails_is_said_once_and_the_sweep_goes_on(often, drawn, capsys):
     def broken(data):
         raise KeyError("no such column")
 
     results = await radas.run_experiment(
-        user_name="tester", experiment_name="broken-live", trainable=stepping, run_with="memory",
-        param_space={"a": tune.grid_search([1, 2, 3])}, run_choice="run", live_plot=broken)
+        user_name="tester", experiment_name="broken-live", trainable=stepping_until_drawn(drawn, 1, 3),
+        run_with="memory", param_space={"a": tune.grid_search([1, 2, 3])}, run_choice="run", live_plot=broken)
     assert len(results["df"]) == 3
     assert capsys.readouterr().out.count("the live figure could not be drawn (KeyError") == 1
 

@@ -153,12 +153,10 @@ async def test_trials_waiting_for_resources_say_so(capsys, monkeypatch):
     task = asyncio.ensure_future(radas.run_experiment(user_name="tester", experiment_name=_name("wait"),
                                                       trainable=product, param_space={"a": 1, "b": 2}))
     try:
-        for _ in range(600):
-            if "waiting for resources" in capsys.readouterr().out:
-                break
+        deadline = time.monotonic() + 120  # the sweep starting on a busy machine, then 1 s of waiting
+        while "waiting for resources" not in capsys.readouterr().out:
+            assert time.monotonic() < deadline, "the progress line never said why nothing runs"
             await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the progress line never said why nothing runs")
     finally:
         ray.kill(hog)
     results = await task
@@ -215,7 +213,8 @@ async def test_the_report_page_is_rewritten_while_the_sweep_runs_and_written_at_
         param_space={"a": tune.grid_search([1, 2, 3]), "gate": str(gate)},
         tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}}))
     seen_running = False
-    while not task.done() and not seen_running:  # the trials run until the running page with trials is seen
+    deadline = time.monotonic() + 300  # the trials run until the running page with trials is seen
+    while not task.done() and not seen_running and time.monotonic() < deadline:
         text = page.read_text() if page.exists() else ""
         seen_running = '<span class="state running">' in text and "<td>RUNNING</td>" in text
         await asyncio.sleep(0.2)

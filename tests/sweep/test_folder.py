@@ -100,10 +100,9 @@ async def test_a_second_interrupt_leaves_the_lock_with_the_sweep_until_it_has_sa
     task = asyncio.ensure_future(radas.run_experiment(
         user_name="tester", experiment_name=name, trainable=slow,
         param_space={"a": tune.grid_search([1, 2]), "steps": 20}))
-    for _ in range(300):
-        progress = folder.progress()
-        if progress is not None and progress.running:
-            break
+    deadline = time.monotonic() + 120  # trials starting on a busy machine
+    while (progress := folder.progress()) is None or not progress.running:
+        assert not task.done() and time.monotonic() < deadline, "the sweep never ran a trial"
         await asyncio.sleep(0.1)
     task.cancel()
     await asyncio.sleep(0)
@@ -111,9 +110,8 @@ async def test_a_second_interrupt_leaves_the_lock_with_the_sweep_until_it_has_sa
     with pytest.raises(asyncio.CancelledError):
         await task
     assert "still saving its state in the background" in capsys.readouterr().out
-    for _ in range(300):  # the sweep's thread lets go once Tune has saved and stopped
-        if folder.holder() is None:
-            break
+    deadline = time.monotonic() + 120  # the sweep's thread lets go once Tune has saved and stopped
+    while folder.holder() is not None and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     assert folder.holder() is None and folder.progress().state == "stopped"
     done = await radas.run_experiment(user_name="tester", experiment_name=name, trainable=slow,
@@ -186,9 +184,12 @@ def test_a_filesystem_that_cannot_lock_is_named_not_taken_for_a_running_sweep(tm
         assert isinstance(info.value, OSError)
 
 
-def test_a_process_that_only_looks_at_the_lock_does_not_make_a_starting_driver_fail(tmp_path):
+def test_a_process_that_only_looks_at_the_lock_does_not_make_a_starting_driver_fail(tmp_path, monkeypatch):
     """``attach`` / ``locate`` from another process look with a shared lock for an instant: a
     driver starting at that instant waits it out instead of saying the sweep is already run."""
+    from radas.sweep import _folder
+
+    monkeypatch.setattr(_folder, "ACQUIRE_WAIT_S", 60.0)  # the look's 0.8 s may take longer on a busy machine
     looker = textwrap.dedent("""
         import fcntl, os, sys, time
         fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CREAT, 0o600)
