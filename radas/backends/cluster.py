@@ -377,7 +377,7 @@ class ClusterBackend(Backend):
                 f"run_with={self.target!r}, ..., run_choice=")
         return (f"interrupted: job {job_id} keeps running on cluster {self.cluster.name!r}. "
                 f"Follow it with {call}'attach'), stop it gracefully with {call}'stop_attach'), "
-                f"or `radas stop --cluster {self.cluster.name} {job_id}`")
+                f"or `radas stop {job_id} --run-with cluster:{self.cluster.name}`")
 
     def _failure(self, spec: SweepSpec, job_id: str, status: str, info: Any, logs: str) -> str:
         lines = [ln for ln in logs.splitlines() if ln.strip()]
@@ -389,7 +389,7 @@ class ClusterBackend(Backend):
             f"the sweep {spec.experiment_name!r} {what} on cluster {self.cluster.name!r} (job {job_id}): "
             f"{getattr(info, 'message', '') or 'no message'}\n--- end of the job's log ---\n{tail}\n---\n"
             f"Its results so far stay in {self.experiment_path(spec)}: see them with dos=['analyze'], continue "
-            f"with run_choice='restore'. Full log: `radas logs --cluster {self.cluster.name} {job_id}` or "
+            f"with run_choice='restore'. Full log: `radas logs {job_id} --run-with cluster:{self.cluster.name}` or "
             f"radas.get_client({spec.user_name!r}, {self.target!r}).get_job_logs({job_id!r})"
         )
 

@@ -162,7 +162,7 @@ class JobsClient:
             if "404" in str(exc) or "does not exist" in str(exc):
                 raise ExperimentNotFoundError(
                     f"no job {job_id!r} on cluster {self.name!r}; list them with "
-                    f"`radas experiments --cluster {self.name}` or radas.get_client(...).display_experiments()"
+                    f"`radas experiments --run-with cluster:{self.name}` or radas.get_client(...).display_experiments()"
                 ) from None
             raise
 

@@ -126,7 +126,7 @@ async def test_failed_job_shows_remote_traceback_and_how_to_get_logs(capsys):
                                    run_with=RUN_WITH, param_space={"a": 1, "bomb": _Bomb()})
     text = str(info.value)
     assert "deliberate failure while loading" in text and "Traceback" in text
-    assert "radas logs --cluster testc radas-tester-fails-" in text
+    assert "radas logs radas-tester-fails-" in text and "--run-with cluster:testc" in text
 
 
 async def test_unreachable_cluster_is_named(config_file, tmp_path):
