@@ -47,7 +47,9 @@ on the CPU). A missing engine is an error naming the key and the install.
 
 Metrics reported to Tune every ``logging_steps`` (TRL's names in brackets): ``reward_mean``
 (reward), ``reward_std``, ``frac_reward_zero_std`` (share of prompt groups whose completions all
-got the same reward: no learning signal), ``percent_correct`` (radas's, below), ``loss``,
+got the same reward), ``frac_groups_failed`` / ``frac_groups_solved`` (radas's: groups all of
+whose completions got the same reward and none / all correct, whatever TRL's ``scale_rewards``:
+no learning signal / nothing left to learn), ``percent_correct`` (radas's, below), ``loss``,
 ``grad_norm``, ``kl`` (only when ``kl_beta > 0``), ``entropy``, ``clip_ratio_low`` /
 ``clip_ratio_high`` / ``clip_ratio_region`` (clip_ratio/low_mean, high_mean, region_mean; also
 ``clip_ratio_low_min``, ``clip_ratio_high_max``), ``completion_length`` (+ ``_min``, ``_max``),
@@ -63,9 +65,17 @@ correct_threshold`` when it is set; otherwise reward equal to the best reward se
 run (counted only once some reward has beaten the worst one, so 0 while all rewards are equal).
 For 0/1 rewards set ``correct_threshold=1.0`` to get the plain accuracy.
 
-Early stopping (:class:`StopRules`): no learning signal (``frac_reward_zero_std`` >= 0.95 for 20
-steps), NaN/inf ``loss`` or ``grad_norm``, ``kl`` > 1.0, or a reward that collapsed (its
-10-report moving average lost half of its gain from start to best). On in each trial with
+Early stopping (:class:`StopRules`; windows in optimizer steps): no learning signal
+(``frac_groups_failed`` >= 0.95 for 20 steps), NaN/inf ``loss`` or ``grad_norm``, ``kl`` > 1.0
+for 5 steps, a reward collapse (the 10-step moving average of ``reward_mean`` below its best by
+more than 4 standard errors of that difference, estimated from the run's own reports, and by at
+least 0.2, for 10 steps: a healthy run's noise is not a collapse, a fall to near 0 stops within
+about 25 steps), an entropy collapse (``entropy`` < 0.01 for 20 steps) or runaway length
+(``completion_clipped_ratio`` climbing to >= 0.95 for 20 steps). A saturated run
+(``frac_groups_solved`` >= 0.95 for 20 steps) is said in a ``saturated`` column, and stopped only
+with ``stop_on_saturation``. The no-signal and saturation rules judge completions correct, so
+they need ``correct_threshold`` (1.0 for 0/1 rewards): without it, ``early_stopping`` is an
+error before anything starts, unless both rules are turned off. On in each trial with
 ``early_stopping``, or on the driver with the :class:`GRPOEarlyStopping` scheduler (which wraps
 another, e.g. ASHA); either way the DataFrame's ``stop_reason`` says why.
 

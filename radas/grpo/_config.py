@@ -295,6 +295,10 @@ class GRPOTrialConfig:
                 raise RadasValueError(
                     f"config['grpo_config_overrides']['per_device_train_batch_size'] = {micro} must divide "
                     f"rollout_batch_size * n_samples_per_prompt = {batch}")
+        if not is_search_space(self.early_stopping) and not is_search_space(self.correct_threshold):
+            from radas.grpo._stopping import check_correct_threshold
+
+            check_correct_threshold(self.early_stopping, self.correct_threshold)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GRPOTrialConfig:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from grpo_helpers import TOY_PROMPTS
 from ray.tune.schedulers import ASHAScheduler
@@ -67,15 +69,52 @@ def test_entropy_collapse_and_runaway_length_but_not_a_budget_that_cuts_from_the
     assert budget == [None] * 8
 
 
-def test_reward_collapse_from_its_best_but_not_on_noise() -> None:
-    rules = StopRules(reward_collapse=0.5, reward_window=2)
-    rise_and_fall = [0.1, 0.1, 0.5, 0.9, 0.9, 0.9, 0.5, 0.2]
-    reasons = feed(rules, [{"step": i + 1, "reward_mean": r, "reward_std": 0.1} for i, r in enumerate(rise_and_fall)])
-    assert reasons[:-1] == [None] * 7
-    assert reasons[-1] == ("reward collapse: reward_mean (mean over the last 2 steps) fell to 0.35 from its best 0.9 "
-                           "(start 0.1) at step 8")
-    flat = [0.01, 0.012, 0.014, 0.01, 0.009, 0.011, 0.01, 0.008]  # gains below half the rewards' spread
-    assert feed(rules, [{"reward_mean": r, "reward_std": 0.05} for r in flat]) == [None] * 8
+def rewards(levels: list[tuple[int, float]], noise: float, seed: int = 0, every: int = 1) -> list[dict[str, Any]]:
+    """Reports of reward_mean: ``levels`` = (steps, true reward) pieces, each step's reward with Gaussian
+    ``noise``; a report every ``every`` steps holds the mean of its steps (as TRL logs with logging_steps)."""
+    rng = np.random.default_rng(seed)
+    per_step = np.concatenate([level + rng.normal(0.0, noise, size=steps) for steps, level in levels])
+    return [{"step": s, "reward_mean": float(per_step[s - every:s].mean())}
+            for s in range(every, len(per_step) + 1, every)]
+
+
+def first_stop(rules: StopRules, reports: list[dict[str, Any]]) -> tuple[int, str] | None:
+    watch = StopWatch(rules)
+    for report in reports:
+        reason = watch.update(report)
+        if reason:
+            return int(report["step"]), reason
+    return None
+
+
+def test_reward_collapse_is_a_drop_beyond_the_noise_of_the_moving_average() -> None:
+    rules = StopRules()
+    noisy = [(60, 0.3), (440, 0.6)]  # a small rollout's noise (0.15 per step): its best window sits well above 0.6
+    assert first_stop(rules, rewards(noisy, 0.15)) is None
+    stop = first_stop(rules, rewards([*noisy, (40, 0.02)], 0.15))
+    assert stop is not None and 500 < stop[0] <= 525
+    assert re.fullmatch(r"reward collapse: reward_mean's 10-step moving average fell to 0\.\d+ from its best "
+                        r"0\.\d+ \(step \d+\) and stayed down for 10 steps: a drop of 0\.\d+, \d+\.\d times its "
+                        r"standard error \(0\.\d+\), at step \d+", stop[1]), stop[1]
+    assert first_stop(StopRules(reward_drop_sigmas=None), rewards([*noisy, (40, 0.02)], 0.15)) is None
+
+
+def test_reward_collapse_needs_a_drop_of_some_size_and_a_sustained_one() -> None:
+    quiet = 0.005  # a large rollout: a drop of 0.1 is 30 standard errors, but below reward_drop_min
+    assert first_stop(StopRules(), rewards([(100, 0.6), (100, 0.5)], quiet)) is None
+    assert first_stop(StopRules(reward_drop_min=0.05), rewards([(100, 0.6), (100, 0.5)], quiet)) is not None
+    stop = first_stop(StopRules(), rewards([(100, 0.6), (100, 0.35)], quiet))
+    assert stop is not None and 110 <= stop[0] <= 120
+    dip = [(100, 0.6), (12, 0.1), (100, 0.6)]  # the 10-step average is more than 0.2 down for 14 steps
+    assert first_stop(StopRules(), rewards(dip, quiet)) is not None
+    assert first_stop(StopRules(reward_drop_steps=20), rewards(dip, quiet)) is None
+
+
+def test_reward_collapse_with_a_report_every_5_steps() -> None:
+    noisy = [(60, 0.3), (440, 0.6)]
+    assert first_stop(StopRules(), rewards(noisy, 0.15, every=5)) is None
+    stop = first_stop(StopRules(), rewards([*noisy, (40, 0.02)], 0.15, every=5))
+    assert stop is not None and 500 < stop[0] <= 530
 
 
 def test_groups_are_judged_from_the_rewards_whatever_trl_scales() -> None:
@@ -98,6 +137,43 @@ def test_config_switch_and_bad_settings() -> None:
         validate_grpo_config({**base, "early_stopping": "yes"})
     with pytest.raises(RadasTypeError, match="must be a ray.tune scheduler"):
         GRPOEarlyStopping("asha")
+    with pytest.raises(RadasValueError, match=r"unknown key\(s\) \['reward_collapse'\]"):  # the old share-of-gain rule
+        validate_grpo_config({**base, "early_stopping": {"reward_collapse": 0.5}})
+    with pytest.raises(RadasValueError, match=r"\['reward_drop_min'\] = -0.1 is invalid; valid: a number >= 0"):
+        validate_grpo_config({**base, "early_stopping": {"reward_drop_min": -0.1}, "correct_threshold": 1.0})
+
+
+def test_rules_that_read_correct_need_correct_threshold_before_anything_starts() -> None:
+    from ray import tune
+    from ray.tune.experiment import Trial
+
+    base = {"model": "tiny", "prompt_file": "p.jsonl", "reward_file": "r.py"}
+    with pytest.raises(RadasValueError, match=(
+            r"config\['early_stopping'\] turns on the stop rule\(s\) no learning signal \(no_signal_frac\) and "
+            r"saturated \(saturation_frac\), which count a prompt group's completions as correct, but the trial "
+            r"config's correct_threshold is None .* Set correct_threshold=1.0 for 0/1 rewards")):
+        validate_grpo_config({**base, "early_stopping": True})
+    with pytest.raises(RadasValueError, match=r"rule\(s\) saturated \(saturation_frac\), which.* turn these "
+                                              r"rules off: early_stopping=\{'no_signal_frac': None, 'saturation_frac': "
+                                              r"None\}"):
+        validate_grpo_config({**base, "early_stopping": {"no_signal_frac": None}})
+    assert validate_grpo_config({**base, "early_stopping": True, "correct_threshold": 1.0})["correct_threshold"] == 1.0
+    off = {"no_signal_frac": None, "saturation_frac": None}  # the other rules do not read "correct"
+    assert validate_grpo_config({**base, "early_stopping": off})["early_stopping"] == off
+    assert validate_grpo_config({**base, "early_stopping": {"no_signal_steps": None}})
+    # a search space is checked per trial, once Tune has resolved it
+    validate_grpo_config({**base, "early_stopping": True, "correct_threshold": tune.grid_search([None, 1.0])})
+    with pytest.raises(RadasValueError, match=r"trial config's correct_threshold is None"):
+        validate_grpo_config({**base, "early_stopping": True, "correct_threshold": None})
+
+    stopper = GRPOEarlyStopping()
+    with pytest.raises(RadasValueError, match=r"^GRPOEarlyStopping turns on the stop rule\(s\) no learning signal .* "
+                                              r"turn these rules off: GRPOEarlyStopping\(\.\.\., no_signal_frac=None"):
+        stopper.on_trial_add(None, Trial("grpo", config=base, stub=True))
+    with pytest.raises(RadasValueError, match="correct_threshold is None"):
+        stopper.on_trial_add(None, Trial("grpo", config={**base, "correct_threshold": None}, stub=True))
+    off_stopper = GRPOEarlyStopping(no_signal_frac=None, saturation_frac=None)
+    off_stopper.on_trial_add(None, Trial("grpo", config=base, stub=True))  # the other rules need no threshold
 
 
 @pytest.mark.train
@@ -105,8 +181,8 @@ def test_a_dead_run_stops_itself_and_says_why(tmp_path: Path, toy_config: dict[s
     reward = tmp_path / "dead.py"
     reward.write_text(DEAD)
     reports: list[dict] = []
-    run_grpo({**toy_config, "reward_file": str(reward), "max_steps": 6, "early_stopping": {"no_signal_steps": 2}},
-             lambda m, c=None: reports.append(m))
+    run_grpo({**toy_config, "reward_file": str(reward), "max_steps": 6, "early_stopping": {"no_signal_steps": 2},
+              "correct_threshold": 1.0}, lambda m, c=None: reports.append(m))
     assert [m["step"] for m in reports] == [1, 2]
     assert "stop_reason" not in reports[0]
     assert reports[-1]["stop_reason"].startswith("no learning signal: frac_groups_failed >= 0.95 for 2 steps")
@@ -124,7 +200,7 @@ async def test_scheduler_stops_the_dead_trial_of_a_sweep_with_asha(tmp_path: Pat
         param_space={"model": "tiny", "prompt_file": str(TOY_PROMPTS),
                      "reward_file": tune.grid_search([str(tmp_path / "dead.py"), str(tmp_path / "lively.py")]),
                      "max_steps": 4, "rollout_batch_size": 2, "n_samples_per_prompt": 2,
-                     "rollout_max_response_len": 4},
+                     "rollout_max_response_len": 4, "correct_threshold": 1.0},
         tuner_init_kwargs={"tune_config": {"scheduler": stopper}},
     )
     df = results["df"].set_index(results["df"]["config/reward_file"].map(lambda p: Path(p).stem))
@@ -153,6 +229,6 @@ def test_a_saturated_run_says_so_and_a_healthy_run_is_left_alone(tmp_path: Path,
     lively = tmp_path / "lively.py"
     lively.write_text(LIVELY)
     healthy: list[dict] = []
-    run_grpo({**toy_config, "reward_file": str(lively), "max_steps": 4, "early_stopping": True},
-             lambda m, c=None: healthy.append(m))
+    run_grpo({**toy_config, "reward_file": str(lively), "max_steps": 4, "early_stopping": True,
+              "correct_threshold": 1.0}, lambda m, c=None: healthy.append(m))
     assert [m["step"] for m in healthy] == [1, 2, 3, 4] and not any("stop_reason" in m for m in healthy)
