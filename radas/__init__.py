@@ -34,6 +34,7 @@ from radas.errors import (
     SecretsUnavailableError,
     TrialStalledError,
     UnsafePathError,
+    UnsupportedInMemoryError,
     VersionMismatchError,
 )
 from radas.experiment import default_process_sns_fn, report, run_experiment
@@ -73,5 +74,6 @@ __all__ = [
     "LockUnsupportedError",
     "UnsafePathError",
     "SecretsUnavailableError",
+    "UnsupportedInMemoryError",
     "TrialStalledError",
 ]

@@ -88,6 +88,12 @@ class SecretsUnavailableError(RadasError, PermissionError):
     another user than the one who started the sweep)."""
 
 
+class UnsupportedInMemoryError(RadasValueError):
+    """``run_with="memory"`` was asked for something only Ray Tune does (a search algorithm, a
+    scheduler, stopping conditions, ...); the message names the setting and says to use
+    ``run_with="local"``."""
+
+
 class TrialStalledError(RadasError, RuntimeError):
     """A trial stopped making progress: it did not report (nor finish a step) for longer than its
     stall timeout (``run_experiment(stall_timeout_s=...)``, or its trainable's default such as
@@ -99,6 +105,7 @@ class TrialStalledError(RadasError, RuntimeError):
 
 
 __all__ = [
+    "UnsupportedInMemoryError",
     "RadasError",
     "RadasValueError",
     "RadasTypeError",

@@ -60,6 +60,16 @@ def _ray_only_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     monkeypatch.setattr(ray, "init", refuse)
 
 
+@pytest.fixture(autouse=True)
+def _memory_sweeps_forgotten():
+    """Sweeps that ``run_with="memory"`` ran live in the test process: each test starts without
+    another test's."""
+    yield
+    from radas.backends import memory
+
+    memory.clear()
+
+
 @pytest.fixture(scope="session")
 def radas_root() -> Path:
     """The temporary folder holding results, data, artifacts and the config file."""

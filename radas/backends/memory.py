@@ -57,7 +57,7 @@ from radas import _ray
 from radas._reporter import ProgressBar, say
 from radas.backends._base import Backend
 from radas.core import get_ray_results_dir
-from radas.errors import ExperimentNotFoundError, ExperimentRunningError, RadasValueError
+from radas.errors import ExperimentNotFoundError, ExperimentRunningError, UnsupportedInMemoryError
 from radas.sweep import (
     FINISHED,
     RUNNING,
@@ -76,12 +76,6 @@ from radas.sweep import (
 PENDING, TRIAL_RUNNING, TERMINATED, ERROR = "PENDING", "RUNNING", "TERMINATED", "ERROR"  # trial statuses
 _POLL_S = 0.1
 _env_guard = threading.Lock()
-
-
-class UnsupportedInMemoryError(RadasValueError):
-    """``run_with="memory"`` was asked for something only Ray Tune does (a search algorithm, a
-    scheduler, stopping conditions, ...); the message names the setting and says to use
-    ``run_with="local"``."""
 
 
 # ---- the sweep's data ------------------------------------------------------------------------

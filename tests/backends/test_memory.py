@@ -19,7 +19,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 import radas
 from radas.backends import memory
-from radas.backends.memory import MemoryBackend, MemoryStore, UnsupportedInMemoryError
+from radas.backends.memory import MemoryBackend, MemoryStore
+from radas.errors import UnsupportedInMemoryError
 from radas.sweep import FINISHED
 
 
