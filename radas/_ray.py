@@ -116,6 +116,9 @@ def install() -> None:
                 channel = getattr(_local, "secrets", None)
                 secret = {k: v for k, v in propagated.items() if channel is not None and channel.is_secret(k, v)}
                 env_vars = dict(class_cache.DEFAULT_ENV_VARS)
+                # the Ray the trial runs on, for Ray's own address lookups in it (its State API, as
+                # Ray Train's placement-group cleaner uses): right even where one machine runs several Rays
+                env_vars["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
                 env_vars.update({k: v for k, v in propagated.items() if k not in secret})
                 env_vars.update(extra.get("env_vars") or {})
                 actor_cls = loading_first(trainable_cls, channel.keep(secret)) if channel and secret else trainable_cls

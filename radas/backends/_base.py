@@ -26,6 +26,7 @@ from radas.sweep import (
     ExperimentState,
     LoggedResults,
     ResultsSoFar,
+    StartsWorkers,
     SweepRequest,
     SweepSpec,
     TrialResources,
@@ -34,6 +35,7 @@ from radas.sweep import (
     plan_auto_gpu,
     prepare_trainable,
     resolve_resources,
+    worker_environment,
 )
 
 
@@ -84,8 +86,12 @@ class Backend(abc.ABC):
     def prepare_trainable(self, request: SweepRequest, sweep_id: str, resources: TrialResources) -> Any:
         """The trainable as the target runs it: for Ray, Tune's trainable class with the sweep's
         secrets, runtime_env and resources (:func:`radas.sweep._trainable.prepare_trainable`)."""
+        runtime_env = self.trial_runtime_env(request.runtime_env)
+        if isinstance(request.trainable, StartsWorkers):  # each trial's workers get the per-trial share
+            runtime_env = {**runtime_env, "env_vars": {**runtime_env.get("env_vars", {}),
+                                                       **worker_environment(resources)}}
         return prepare_trainable(request.trainable, request.user_name, request.experiment_name, sweep_id,
-                                 self.trial_runtime_env(request.runtime_env), resources.factory,
+                                 runtime_env, resources.factory,
                                  has_secrets=request.has_secrets, stall_timeout_s=request.stall_timeout_s)
 
     async def prepare(self, request: SweepRequest, check_resources: bool) -> SweepSpec:
@@ -106,6 +112,9 @@ class Backend(abc.ABC):
         resources: TrialResources = resolve_resources(
             request.trainable, cpu, None if gpu is None else float(gpu),
             self.default_gpu_per_trial(1.0 if cpu is None else cpu))
+        if isinstance(request.trainable, StartsWorkers) and resources.bundles:
+            request.trainable.check_workers(request.param_space, float(resources.bundles[0].get("CPU", 0.0)),
+                                            float(resources.bundles[0].get("GPU", 0.0)))
         check_fits(resources, capacity)
         sweep_id = uuid.uuid4().hex[:12]
         trainable = await asyncio.to_thread(self.prepare_trainable, request, sweep_id, resources)

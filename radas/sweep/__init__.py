@@ -21,16 +21,27 @@ from radas.sweep._hooks import (
     ChecksParamSpace,
     NeedsFreshWorkers,
     PlansGpuPerTrial,
+    StartsWorkers,
     WatchesForStalls,
 )
 from radas.sweep._live import LoggedResults, ResultsLog, ResultsSoFar
 from radas.sweep._progress import FAILED, FINISHED, RUNNING, STOPPED, Progress, SilentTuneReporter
-from radas.sweep._resources import AUTO, Capacity, TrialResources, check_fits, plan_auto_gpu, resolve_resources
+from radas.sweep._resources import (
+    AUTO,
+    DRIVER_BUNDLE,
+    Capacity,
+    TrialResources,
+    check_fits,
+    plan_auto_gpu,
+    resolve_resources,
+    worker_environment,
+    worker_resources,
+)
 from radas.sweep._secrets import remove_secrets, take_secrets, write_secrets
 from radas.sweep._spec import ExperimentState, SweepRequest, SweepSpec
 from radas.sweep._stall import note_progress, stalled_error
 from radas.sweep._sweep import Sweep, ensure_ray, request_stop
-from radas.sweep._trainable import prepare_trainable
+from radas.sweep._trainable import prepare_trainable, trial_secrets_loader
 from radas.sweep._tuner import (
     BOOKKEEPING_COLUMNS,
     REPORTED_KEY,
@@ -44,12 +55,13 @@ from radas.sweep._tuner import (
 )
 
 __all__ = [
-    "AUTO", "BOOKKEEPING_COLUMNS", "FAILED", "FINISHED", "REPORTED_KEY", "RUNNING", "STOPPED", "STORAGE_MARKER",
-    "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder", "ExperimentState",
-    "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames", "ResultsLog",
-    "ResultsSoFar", "SilentTuneReporter", "Sweep", "SweepRequest", "SweepSpec", "TrialRecord", "TrialResources",
-    "Tuner", "WatchesForStalls", "annotate_trial", "check_fits", "default_tuner_to_df_fn", "ensure_ray",
-    "experiment_names", "index_file", "keep_reported_metrics", "make_private_dirs", "note_progress", "plan_auto_gpu",
-    "prepare_trainable", "read_trial_notes", "remove_secrets", "request_stop", "resolve_resources", "stalled_error",
-    "take_secrets", "write_secrets",
+    "AUTO", "BOOKKEEPING_COLUMNS", "DRIVER_BUNDLE", "FAILED", "FINISHED", "REPORTED_KEY", "RUNNING", "STOPPED",
+    "STORAGE_MARKER", "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder",
+    "ExperimentState", "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames",
+    "ResultsLog", "ResultsSoFar", "SilentTuneReporter", "StartsWorkers", "Sweep", "SweepRequest", "SweepSpec",
+    "TrialRecord", "TrialResources", "Tuner", "WatchesForStalls", "annotate_trial", "check_fits",
+    "default_tuner_to_df_fn", "ensure_ray", "experiment_names", "index_file", "keep_reported_metrics",
+    "make_private_dirs", "note_progress", "plan_auto_gpu", "prepare_trainable", "read_trial_notes", "remove_secrets",
+    "request_stop", "resolve_resources", "stalled_error", "take_secrets", "trial_secrets_loader",
+    "worker_environment", "worker_resources", "write_secrets",
 ]

@@ -68,3 +68,21 @@ class WatchesForStalls(Protocol):
 
     def default_stall_timeout_s(self, slowest_step_s: float | None) -> float:
         """Seconds without progress after which the trial counts as stalled."""
+
+
+@runtime_checkable
+class StartsWorkers(Protocol):
+    """A trainable whose trials may start training workers of their own (a Ray Train
+    ``TorchTrainer`` per trial, Ray's Train + Tune pattern): ``workers(config)`` says how many a
+    trial of ``config`` starts (1: none, the trial trains in its own process). Such a trial's
+    workers each get ``cpu_per_trial`` CPUs and ``gpu_per_trial`` GPUs, and the trial itself only
+    a sliver of a CPU for its driver (:data:`radas.sweep.DRIVER_BUNDLE`); it reads its workers'
+    share with :func:`radas.sweep.worker_resources`. ``check_workers(param_space, cpu_per_trial,
+    gpu_per_trial)`` fails before anything starts when the workers could not run as asked.
+    ``radas.grpo.grpo_trainable`` is one (its ``num_workers`` key)."""
+
+    def workers(self, config: Mapping[str, Any]) -> int:
+        """How many training workers a trial of ``config`` starts (1: none)."""
+
+    def check_workers(self, param_space: Mapping[str, Any], cpu_per_trial: float, gpu_per_trial: float) -> None:
+        """Raise a clear error when the workers of ``param_space`` cannot run with these resources."""

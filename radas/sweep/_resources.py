@@ -5,6 +5,8 @@ anything starts."""
 from __future__ import annotations
 
 import inspect
+import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +16,13 @@ from ray.tune import PlacementGroupFactory
 
 from radas import _ray
 from radas.errors import InsufficientResourcesError, RadasValueError
-from radas.sweep._hooks import PlansGpuPerTrial
+from radas.sweep._hooks import PlansGpuPerTrial, StartsWorkers
 
 AUTO = "auto"
+# the trial's own share when it starts training workers: only its driver runs in it
+DRIVER_BUNDLE: dict[str, float] = {"CPU": 0.01}
+# how a trial that starts workers learns each worker's share (set in its actor's environment)
+WORKER_RESOURCES_ENV = "RADAS_WORKER_RESOURCES"
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class TrialResources:
     request came from, for messages.
     """
 
-    factory: PlacementGroupFactory | None
+    factory: PlacementGroupFactory | Callable[[dict[str, Any]], PlacementGroupFactory] | None
     bundles: list[dict[str, float]] | None
     strategy: str
     origin: str
@@ -88,7 +94,13 @@ def resolve_resources(
         gpu = default_gpu if gpu_per_trial is None else float(gpu_per_trial)
         factory = _ray.resources_factory({"cpu": cpu, "gpu": gpu})
         origin = f"cpu_per_trial={cpu:g}" + (f", gpu_per_trial={gpu:g}" if gpu else "")
-        return TrialResources(factory, [dict(b) for b in factory.bundles], factory.strategy, origin)
+        bundles = [dict(b) for b in factory.bundles]
+        if isinstance(trainable, StartsWorkers):
+            # a trial of several workers reserves its driver's sliver; each worker (Ray Train
+            # places them) needs the bundle checked against the nodes
+            return TrialResources(_per_config(trainable, factory), bundles, factory.strategy,
+                                  origin + " (per training worker when a trial starts several)")
+        return TrialResources(factory, bundles, factory.strategy, origin)
     static = _static(own)
     if cpu_per_trial is not None or gpu_per_trial is not None:
         asked = {k: v for k, v in (("CPU", cpu_per_trial), ("GPU", gpu_per_trial)) if v is not None}
@@ -104,6 +116,38 @@ def resolve_resources(
         return TrialResources(None, None, "PACK", "the trainable's resources per config")
     return TrialResources(None, [dict(b) for b in static.bundles], static.strategy,
                           f"tune.with_resources ({_text(static.required_resources)} per trial)")
+
+
+def _per_config(trainable: StartsWorkers, one: PlacementGroupFactory
+                ) -> Callable[[dict[str, Any]], PlacementGroupFactory]:
+    """The trial's resources by its config: ``one`` when it trains in its own process, else its
+    driver's sliver (its workers get ``one`` each from Ray Train)."""
+    driver = _ray.resources_factory({k.lower(): v for k, v in DRIVER_BUNDLE.items()})
+
+    def resources(config: dict[str, Any]) -> PlacementGroupFactory:
+        return one if trainable.workers(config) <= 1 else driver
+
+    return resources
+
+
+def worker_environment(resources: TrialResources) -> dict[str, str]:
+    """The variable that tells a trial what each of its training workers gets (``{}``: the
+    resources depend on the config only)."""
+    if resources.bundles is None or len(resources.bundles) != 1:
+        return {}
+    bundle = resources.bundles[0]
+    return {WORKER_RESOURCES_ENV: json.dumps({"CPU": float(bundle.get("CPU", 0.0)),
+                                              "GPU": float(bundle.get("GPU", 0.0))})}
+
+
+def worker_resources() -> dict[str, float]:
+    """In a trial that starts training workers: each worker's CPUs and GPUs (``{"CPU": 1.0,
+    "GPU": 0.0}`` when the sweep did not say: a trial run outside ``run_experiment``)."""
+    text = os.environ.get(WORKER_RESOURCES_ENV)
+    if not text:
+        return {"CPU": 1.0, "GPU": 0.0}
+    given = json.loads(text)
+    return {"CPU": float(given.get("CPU", 1.0)), "GPU": float(given.get("GPU", 0.0))}
 
 
 def _text(resources: Mapping[str, float] | None) -> str:

@@ -65,7 +65,9 @@ def ensure_ray(address: str | None = None) -> None:
         if address:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            # with the dashboard: Ray's State API answers (Ray Train's trials release their workers'
+            # placement groups through it when they are stopped)
+            ray.init(include_dashboard=True, log_to_driver=False, logging_level=logging.WARNING)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 

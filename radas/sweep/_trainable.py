@@ -43,10 +43,16 @@ def _send_by_value(trainable: Callable[..., Any]) -> None:
     cloudpickle.register_pickle_by_value(module)
 
 
+# the loader of the sweep's secrets this process's trial called, for the processes the trial starts
+_loaded: list[Callable[[], None]] = []
+
+
 def _loader(user_name: str, experiment_name: str, sweep_id: str, has_secrets: bool) -> Callable[[], None]:
     """What a trial calls first: the sweep's secrets into its environment (see
-    radas.sweep._secrets); nothing when the sweep has none."""
+    radas.sweep._secrets); nothing when the sweep has none. The loader holds the file's place,
+    never a value."""
     def load() -> None:
+        _loaded[:] = [load]
         if not has_secrets:
             return
         from radas.core import get_ray_results_dir
@@ -54,6 +60,18 @@ def _loader(user_name: str, experiment_name: str, sweep_id: str, has_secrets: bo
         load_secrets(ExperimentFolder(Path(get_ray_results_dir(user_name)), experiment_name).secrets_file(sweep_id))
 
     return load
+
+
+def trial_secrets_loader() -> Callable[[], None]:
+    """In a trial: the loader of its sweep's secrets (a function that holds the secrets file's
+    place, no value), for the processes the trial starts to call first - Ray Train workers do not
+    share the trial's environment, and secrets never travel in a runtime_env. Outside a trial: a
+    loader that does nothing."""
+    return _loaded[0] if _loaded else _no_secrets
+
+
+def _no_secrets() -> None:
+    """No sweep's secrets to load."""
 
 
 def prepare_trainable(
