@@ -71,6 +71,7 @@ from radas.sweep import (
     SweepSpec,
     TrialRecord,
     TrialResources,
+    follow,
 )
 
 PENDING, TRIAL_RUNNING, TERMINATED, ERROR = "PENDING", "RUNNING", "TERMINATED", "ERROR"  # trial statuses
@@ -535,26 +536,8 @@ class MemoryBackend(Backend):
         most = int(failure.max_failures or 0) if failure is not None else 0
         retries = None if most < 0 else most  # -1: without limit, as in Tune
         driver = asyncio.ensure_future(asyncio.to_thread(_drive, sweep, spec.trainable, env, retries))
-        line = ProgressBar(spec.experiment_name)
-        try:
-            while not driver.done():
-                sweep.progress.show(line)
-                await asyncio.wait({driver}, timeout=0.5)
-            sweep.progress.show(line)
-            return driver.result()
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            sweep.stop_event.set()
-            line.close()
-            say("warning", f"interrupted: stopping the sweep {spec.experiment_name!r} gracefully; "
-                "continue it later with run_choice='restore'")
-            try:
-                await asyncio.shield(driver)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                say("warning", f"interrupted again: the sweep {spec.experiment_name!r} ends in the background "
-                    "when its running trial next reports")
-            raise
-        finally:
-            line.close()
+        return await follow(driver, sweep.progress, sweep.stop_event, spec.experiment_name,
+                            "ends in the background when its running trial next reports")
 
     async def attach(self, spec: SweepSpec) -> None:
         """Follow the sweep running in this process until it ends, showing progress."""

@@ -40,7 +40,7 @@ from radas.sweep._resources import (
 from radas.sweep._secrets import remove_secrets, take_secrets, write_secrets
 from radas.sweep._spec import ExperimentState, SweepRequest, SweepSpec
 from radas.sweep._stall import note_progress, stalled_error
-from radas.sweep._sweep import Sweep, ensure_ray, request_stop
+from radas.sweep._sweep import Sweep, ensure_ray, follow, request_stop
 from radas.sweep._trainable import prepare_trainable, trial_secrets_loader
 from radas.sweep._tuner import (
     BOOKKEEPING_COLUMNS,
@@ -60,7 +60,7 @@ __all__ = [
     "ExperimentState", "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames",
     "ResultsLog", "ResultsSoFar", "SilentTuneReporter", "StartsWorkers", "Sweep", "SweepRequest", "SweepSpec",
     "TrialRecord", "TrialResources", "Tuner", "WatchesForStalls", "annotate_trial", "check_fits",
-    "default_tuner_to_df_fn", "ensure_ray", "experiment_names", "index_file", "keep_reported_metrics",
+    "default_tuner_to_df_fn", "ensure_ray", "experiment_names", "follow", "index_file", "keep_reported_metrics",
     "make_private_dirs", "note_progress", "plan_auto_gpu", "prepare_trainable", "read_trial_notes", "remove_secrets",
     "request_stop", "resolve_resources", "stalled_error", "take_secrets", "trial_secrets_loader",
     "worker_environment", "worker_resources", "write_secrets",

@@ -209,27 +209,32 @@ class Sweep:
             self.folder.lock.release()
 
     async def _follow(self, fit: asyncio.Future[None]) -> None:
-        """Show progress until ``fit`` is done. Cancelled (Ctrl-C): stop the sweep gracefully,
-        wait for Tune to save its state, re-raise. Cancelled again: leave it finishing in the
-        background (it keeps its lock until then)."""
-        name = self.spec.experiment_name
-        line = ProgressBar(name)
+        """Show progress until ``fit`` is done (:func:`follow`); it keeps its lock until then."""
+        await follow(fit, self.progress, self.stop_event, self.spec.experiment_name,
+                     "is still saving its state in the background and holds its lock until it is done")
+
+
+async def follow(driver: asyncio.Future[Any], progress: Progress, stop_event: threading.Event, name: str,
+                 meanwhile: str) -> Any:
+    """Show the progress of the sweep ``driver`` drives until it is done; its result. Cancelled
+    (Ctrl-C): ask the sweep to stop gracefully (``stop_event``), wait for it, re-raise. Cancelled
+    again: leave it ending in the background, saying what it does ``meanwhile``."""
+    line = ProgressBar(name)
+    try:
+        while not driver.done():
+            progress.show(line)
+            await asyncio.wait({driver}, timeout=0.5)
+        progress.show(line)
+        return driver.result()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        stop_event.set()
+        line.close()
+        say("warning", f"interrupted: stopping the sweep {name!r} gracefully; "
+            "continue it later with run_choice='restore'")
         try:
-            while not fit.done():
-                self.progress.show(line)
-                await asyncio.wait({fit}, timeout=0.5)
-            self.progress.show(line)
-            fit.result()
+            await asyncio.shield(driver)
         except (asyncio.CancelledError, KeyboardInterrupt):
-            self.stop_event.set()
-            line.close()
-            say("warning", f"interrupted: stopping the sweep {name!r} gracefully; "
-                "continue it later with run_choice='restore'")
-            try:
-                await asyncio.shield(fit)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                say("warning", f"interrupted again: the sweep {name!r} is still saving its state in the "
-                    "background and holds its lock until it is done")
-            raise
-        finally:
-            line.close()
+            say("warning", f"interrupted again: the sweep {name!r} {meanwhile}")
+        raise
+    finally:
+        line.close()
