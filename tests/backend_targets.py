@@ -202,6 +202,45 @@ class Target:
 
         return await ClusterBackend(get_cluster("testc")).experiment_jobs(USER, name)
 
+    def actors(self) -> list[tuple[str, str]]:
+        """Every actor's class name and runtime_env, as Ray's State API lists them. The test cluster
+        answers through its dashboard (the State API's own client); radas starts local Ray without a
+        dashboard, so there the table the State API serves is read from the GCS directly."""
+        if self.kind == "cluster":
+            from ray.util.state import StateApiClient
+            from ray.util.state.common import ListApiOptions, StateResource
+
+            token = self.cluster.token_file.read_text().strip()
+            client = StateApiClient(address=self.cluster.address, headers={"Authorization": f"Bearer {token}"})
+            listed = client.list(StateResource.ACTORS, options=ListApiOptions(detail=True, limit=10_000),
+                                 raise_on_missing_output=False)
+            rows = [a if isinstance(a, dict) else vars(a) for a in listed]
+            return [(str(a.get("class_name")), str(a.get("serialized_runtime_env") or "")) for a in rows]
+        from ray._private.state import state
+        from ray.core.generated import gcs_pb2
+
+        table = state._global_state_accessor.get_actor_table(None, None)
+        return [(row.class_name, row.serialized_runtime_env) for row in map(gcs_pb2.ActorTableData.FromString, table)]
+
+    async def leaks(self, exp: str, secrets: list[str], out: str) -> list[str]:
+        """Where any of ``secrets`` shows: an actor's runtime_env, the job (its runtime_env, metadata,
+        log), a file of the results or of Ray's session folders (the whole test cluster's), ``out``."""
+        found = [f"runtime_env of actor {cls}" for cls, env in await asyncio.to_thread(self.actors)
+                 if any(s in env for s in secrets)]
+        for job in await self.jobs(exp):
+            logs = await radas.get_client(USER, self.run_with).get_job_logs_async(job.submission_id)
+            if any(s in json.dumps(job.dict(), default=str) + logs for s in secrets):
+                found.append(f"job {job.submission_id} (Jobs API)")
+        for folder in self.secret_places():
+            for path in folder.rglob("*"):
+                try:
+                    data = path.read_bytes() if path.is_file() else b""
+                except OSError:
+                    continue
+                found += [str(path)] if any(s.encode() in data for s in secrets) else []
+        found += ["radas's output or log"] if any(s in out for s in secrets) else []
+        return found
+
     def secret_places(self) -> list[Path]:
         """Folders a secret must never reach: the results, and Ray's session files."""
         if self.kind == "cluster":

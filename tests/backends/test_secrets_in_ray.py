@@ -88,49 +88,8 @@ async def _sweep(target: Target, exp: str, **kwargs: Any) -> dict[str, Any]:
     return {**row, "logging_actor": json.loads(record.read_text())}
 
 
-def _actors(target: Target) -> list[tuple[str, str]]:
-    """Every actor's class name and runtime_env, as Ray's State API lists them. The test cluster
-    answers through its dashboard (the State API's own client); radas starts local Ray without a
-    dashboard, so there the table the State API serves is read from the GCS directly."""
-    if target.kind == "cluster":
-        from ray.util.state import StateApiClient
-        from ray.util.state.common import ListApiOptions, StateResource
-
-        token = target.cluster.token_file.read_text().strip()
-        client = StateApiClient(address=target.cluster.address, headers={"Authorization": f"Bearer {token}"})
-        listed = client.list(StateResource.ACTORS, options=ListApiOptions(detail=True, limit=10_000),
-                             raise_on_missing_output=False)
-        rows = [a if isinstance(a, dict) else vars(a) for a in listed]
-        return [(str(a.get("class_name")), str(a.get("serialized_runtime_env") or "")) for a in rows]
-    from ray._private.state import state
-    from ray.core.generated import gcs_pb2
-
-    return [(row.class_name, row.serialized_runtime_env)
-            for row in map(gcs_pb2.ActorTableData.FromString, state._global_state_accessor.get_actor_table(None, None))]
-
-
-async def _leaks(target: Target, exp: str, secrets: list[str], out: str) -> list[str]:
-    """Where any of ``secrets`` shows: an actor's runtime_env, the job (its runtime_env, metadata,
-    log), a file of the results or of Ray's session folders (the whole test cluster's), ``out``."""
-    found = [f"runtime_env of actor {cls}" for cls, env in await asyncio.to_thread(_actors, target)
-             if any(s in env for s in secrets)]
-    for job in await target.jobs(exp):
-        logs = await radas.get_client(USER, target.run_with).get_job_logs_async(job.submission_id)
-        if any(s in json.dumps(job.dict(), default=str) + logs for s in secrets):
-            found.append(f"job {job.submission_id} (Jobs API)")
-    for folder in target.secret_places():
-        for path in folder.rglob("*"):
-            try:
-                data = path.read_bytes() if path.is_file() else b""
-            except OSError:
-                continue
-            found += [str(path)] if any(s.encode() in data for s in secrets) else []
-    found += ["radas's output or log"] if any(s in out for s in secrets) else []
-    return found
-
-
 def _trial_actors(target: Target) -> list[str]:
-    return [env for cls, env in _actors(target) if cls == "probe"]
+    return [env for cls, env in target.actors() if cls == "probe"]
 
 
 async def test_keys_given_to_radas_reach_trials_through_no_runtime_env(target: Target, monkeypatch, capsys, caplog):
@@ -155,7 +114,7 @@ async def test_keys_given_to_radas_reach_trials_through_no_runtime_env(target: T
     trials = await asyncio.to_thread(_trial_actors, target)
     assert any(flag in env for env in trials)  # the State API lists this sweep's trials, plain env_vars and all
     out = capsys.readouterr()
-    leaks = await _leaks(target, exp, [*given.values(), *driver.values()], out.out + out.err + caplog.text)
+    leaks = await target.leaks(exp, [*given.values(), *driver.values()], out.out + out.err + caplog.text)
     assert not leaks
     assert not list((target.results / ".radas-secrets").glob("*.json"))  # all removed when the sweep ended
 
@@ -179,7 +138,7 @@ async def test_keys_in_the_drivers_environment_reach_no_runtime_env(target: Targ
         assert not {n for n in NAMES if row[n] == _digest(driver[n])}
         assert row["logging_actor"]["digest"] != _digest(driver["WANDB_API_KEY"])
     out = capsys.readouterr()
-    assert not await _leaks(target, exp, list(driver.values()), out.out + out.err + caplog.text)
+    assert not await target.leaks(exp, list(driver.values()), out.out + out.err + caplog.text)
     assert not list((target.results / ".radas-secrets").glob("*.json"))
 
 

@@ -10,23 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 from kernel_session import DEADLINE_S, KernelSession, kernel_env
+from test_choice import SCRIPT
 
-SETUP = textwrap.dedent("""
-    import asyncio
-    from ray import tune
-    import radas
-
-    def trainable(config):
-        return {"score": config["a"]}
-
-    async def run(name, **kwargs):
-        return await radas.run_experiment(user_name="tester", experiment_name=name, trainable=trainable,
-                                          param_space={"a": tune.grid_search([1, 2])}, run_with="memory",
-                                          **kwargs)
-
+# the trainable and run() of the terminal tests, defined in the kernel, then one experiment to ask about
+SETUP = SCRIPT + textwrap.dedent("""
     await run("asked", run_choice="run")
     print("SETUP DONE")
 """)
+
 
 
 @pytest.fixture(scope="module")
