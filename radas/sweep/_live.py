@@ -122,10 +122,15 @@ class _Trial:
         self.frame: pd.DataFrame | None = None
 
     def add(self, row: dict[str, Any]) -> None:
+        """Append ``row``; a restarted trial that reports its steps again replaces them (the
+        rows from that step on). Constant time while steps only grow: a run's thousands of
+        reports are read in time linear in their number."""
         step = row.get("training_iteration")
-        if isinstance(step, (int, float)) and self.rows:  # a restarted trial reports its steps again
-            self.rows = [r for r in self.rows if not (isinstance(s := r.get("training_iteration"), (int, float))
-                                                      and s >= step)]
+        if isinstance(step, (int, float)) and self.rows:
+            last = self.rows[-1].get("training_iteration")
+            if not isinstance(last, (int, float)) or step <= last:  # a restart (or unnumbered rows): cut back
+                self.rows = [r for r in self.rows
+                             if not (isinstance(s := r.get("training_iteration"), (int, float)) and s >= step)]
         self.rows.append(row)
         self.frame = None
 

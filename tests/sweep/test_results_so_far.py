@@ -87,3 +87,26 @@ def test_the_log_is_never_written_through_a_planted_link(tmp_path: Path) -> None
     log.on_trial_result(0, [], FakeTrial("a"), {"score": 1})
     log.on_experiment_end([])  # refused quietly: a view never breaks the sweep
     assert not target.exists()
+
+
+def test_a_long_runs_reports_are_appended_not_rebuilt_and_a_restart_replaces_its_steps(tmp_path: Path) -> None:
+    """Thousands of reports per trial (a GRPO run logs one per step): each is appended to the
+    trial's rows as they are (reading the log costs time linear in its length); a trial that
+    restarted and reports steps again replaces them from there."""
+    import json
+
+    folder = ExperimentFolder(tmp_path, "long")
+    folder.path.mkdir()
+    lines = [json.dumps({"t": "a", "c": {"lr": 0.1}, "d": "trial_a"})]
+    lines += [json.dumps({"t": "a", "r": {"training_iteration": step, "reward": step}}) for step in range(1, 5001)]
+    folder.results_file.write_text("\n".join(lines) + "\n")
+    results = LoggedResults(folder)
+    assert results.refresh()
+    trial = results._trials["a"]
+    assert [r["training_iteration"] for r in trial.rows] == list(range(1, 5001))
+    rows = trial.rows
+    trial.add({"training_iteration": 5001, "reward": 5001})
+    assert trial.rows is rows, "a growing trial's rows were rebuilt for one more report"
+    trial.add({"training_iteration": 4000, "reward": -1})  # restarted from step 3999's checkpoint
+    assert [r["training_iteration"] for r in trial.rows][-3:] == [3998, 3999, 4000]
+    assert trial.rows[-1]["reward"] == -1 and len(trial.rows) == 4000
