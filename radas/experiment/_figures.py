@@ -1,5 +1,8 @@
 """The figures radas draws by itself from a sweep's results - learning curves, parameter importance,
-parallel coordinates - and figures as PNG bytes, for the live view, the report and the email.
+parallel coordinates - and figures as PNG bytes, for the live view and the email (the report page
+draws its own, interactive ones). Seeds are understood: a config column ``seed`` (``config/seed``)
+is no parameter; the curves show the mean and range of a config's seeds, importance and parallel
+coordinates the mean of its seeds.
 
 Figures are made with matplotlib's object API (no pyplot: nothing is kept, nothing is shown) and
 drawn one at a time with the call's own plot (pyplot and rcParams are process-wide).
@@ -21,7 +24,7 @@ logger = logging.getLogger("radas")
 
 DPI = 100
 # columns that are no metric of the trial's own
-_NOT_METRICS = frozenset({"training_iteration", "step", "time_total_s", "time_this_iter_s", "timestamp", "pid",
+NOT_METRICS = frozenset({"training_iteration", "step", "time_total_s", "time_this_iter_s", "timestamp", "pid",
                           "trial_id", "status", "error", "done", "iterations_since_restore", "time_since_restore"})
 # how many trials a legend names (more: no legend)
 LEGEND_MAX = 12
@@ -34,7 +37,7 @@ def metric_column(df: pd.DataFrame, metric: str | None) -> str | None:
         return metric
     for column in df.columns:
         name = str(column)
-        if name in _NOT_METRICS or name.startswith("config/") or not pd.api.types.is_numeric_dtype(df[column]):
+        if name in NOT_METRICS or name.startswith("config/") or not pd.api.types.is_numeric_dtype(df[column]):
             continue
         if pd.api.types.is_bool_dtype(df[column]):
             continue
@@ -67,33 +70,83 @@ def varying_params(df: pd.DataFrame) -> list[str]:
     return varying
 
 
+SEED_COLUMNS = ("config/seed", "seed")
+
+
+def seed_column(df: pd.DataFrame) -> str | None:
+    """The column of ``df`` that holds the seed (``config/seed`` or ``seed``), if any."""
+    return next((c for c in SEED_COLUMNS if c in df.columns), None)
+
+
+def config_params(df: pd.DataFrame) -> list[str]:
+    """The varying config columns that make a config: all but the seed."""
+    seed = seed_column(df)
+    return [c for c in varying_params(df) if c != seed]
+
+
+def _config_keys(df: pd.DataFrame, params: list[str]) -> pd.Series:
+    if not params:
+        return pd.Series(["all trials"] * len(df), index=df.index)
+    return df[params].apply(lambda row: ", ".join(f"{p.removeprefix('config/')}={_short(v)}"
+                                                  for p, v in zip(params, row, strict=True)), axis=1)
+
+
 def curves(history: pd.DataFrame, metric: str | None) -> Any:
-    """The metric against the step, one line per trial, labelled by the config values that vary
-    (None when no trial reported more than once)."""
+    """The metric against the step: per config (the varying parameters but the seed) the mean of
+    its seeds as a line and their range as a band, labelled by the config (None when no trial
+    reported more than once)."""
     x, y = step_column(history), metric_column(history, metric)
     if x is None or y is None or not is_iterative(history):
         return None
     from matplotlib.figure import Figure
 
-    params = varying_params(history)[:3]
-    trials = list(history.groupby("trial_id", sort=False))
+    params = config_params(history)
+    rows = history[["trial_id", x, y]].assign(config=_config_keys(history, params))
+    rows[y] = pd.to_numeric(rows[y], errors="coerce")
+    rows[x] = pd.to_numeric(rows[x], errors="coerce")
+    rows = rows.drop_duplicates(["trial_id", x], keep="last")
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
-    for trial_id, rows in trials:
-        rows = rows.sort_values(x)
-        label = ", ".join(f"{p.removeprefix('config/')}={_short(rows[p].iloc[0])}" for p in params) or str(trial_id)
-        ax.plot(rows[x].to_numpy(dtype=float), pd.to_numeric(rows[y], errors="coerce").to_numpy(dtype=float),
-                label=label, linewidth=1.6, alpha=0.9)
+    configs = list(rows.groupby("config", sort=False))
+    seeded = False
+    for index, (config, group) in enumerate(configs):
+        stats = group.groupby(x)[y].agg(["mean", "min", "max", "count"]).sort_index()
+        color = f"C{index % 10}"
+        ax.plot(stats.index.to_numpy(dtype=float), stats["mean"].to_numpy(dtype=float), color=color,
+                label=str(config), linewidth=1.6, alpha=0.9)
+        if group["trial_id"].nunique() > 1:
+            seeded = True
+            ax.fill_between(stats.index.to_numpy(dtype=float), stats["min"].to_numpy(dtype=float),
+                            stats["max"].to_numpy(dtype=float), color=color, alpha=0.15, linewidth=0)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(x)
     ax.set_ylabel(y)
-    ax.set_title(f"{y} per {x}, one line per trial ({len(trials)})")
+    trials = rows["trial_id"].nunique()
+    what = "mean and range of the seeds per config" if seeded else "one line per trial"
+    ax.set_title(f"{y} per {x}: {what} ({len(configs)} configs, {trials} trials)", fontsize="medium")
     ax.grid(alpha=0.3)
-    if len(trials) <= LEGEND_MAX:
+    if len(configs) <= LEGEND_MAX:
         ax.legend(fontsize="small", loc="best")
     return fig
+
+
+def config_means(df: pd.DataFrame, metric: str | None) -> pd.DataFrame:
+    """One row per config (the varying parameters but the seed): its parameters and the mean of
+    its trials' ``metric``; the seed column left out. ``df`` as it is without a seed column."""
+    seed = seed_column(df)
+    y = metric_column(df, metric)
+    if seed is None or y is None:
+        return df
+    params = config_params(df)
+    if not params:
+        return df.drop(columns=[seed])
+    keys = [tuple(v if isinstance(v, (int, float, str, bool)) or v is None else repr(v) for v in row)
+            for row in df[params].itertuples(index=False, name=None)]
+    rows = df[params].assign(**{y: pd.to_numeric(df[y], errors="coerce")}, _key=keys)
+    means = rows.groupby("_key", sort=False).agg({**{p: "first" for p in params}, y: "mean"})
+    return means.reset_index(drop=True)
 
 
 def trials_so_far(history: pd.DataFrame, metric: str | None, mode: str | None) -> Any:
@@ -153,17 +206,19 @@ def _insight(draw: Callable[..., Any], df: pd.DataFrame, metric: str | None, **k
 
 
 def importance(df: pd.DataFrame, metric: str | None) -> Any:
-    """fANOVA importance of the varying parameters for the metric (:func:`radas.plots.importance`)."""
+    """fANOVA importance of the varying parameters but the seed for the metric averaged over the
+    seeds of each config (:func:`radas.plots.importance`)."""
     from radas.plots import importance as draw
 
-    return _insight(draw, df, metric)
+    return _insight(draw, config_means(df, metric), metric)
 
 
 def parallel(df: pd.DataFrame, metric: str | None, mode: str | None) -> Any:
-    """Parallel coordinates of the trials (:func:`radas.plots.parallel_coordinates`)."""
+    """Parallel coordinates of the configs, the metric averaged over their seeds
+    (:func:`radas.plots.parallel_coordinates`)."""
     from radas.plots import parallel_coordinates as draw
 
-    return _insight(draw, df, metric, mode="min" if mode == "min" else "max")
+    return _insight(draw, config_means(df, metric), metric, mode="min" if mode == "min" else "max")
 
 
 def png(fig: Any, dpi: int = DPI) -> bytes:

@@ -6,7 +6,8 @@ when anything changed, redraws the live figure - in a notebook in place in the c
 more when the sweep ends), in a terminal into ``radas_figures/<user>/<experiment>.live.png`` - and,
 every :data:`PAGE_EVERY_S` seconds, the experiment's report page. Drawing runs off the event loop,
 one plot at a time, and waits long enough between looks that it takes at most :data:`BUSY_SHARE`
-of the time: the sweep is not slowed by being watched. A live figure that cannot be drawn is said once and turned off;
+of the time; so does the page, throttled by its own cost (a rewrite that took 3 s waits 60 s for
+the next): the sweep is not slowed by being watched. A live figure that cannot be drawn is said once and turned off;
 the sweep goes on.
 """
 
@@ -72,6 +73,7 @@ class LiveView:
         self._wait = self.every_s
         self._page_due = 0.0
         self._page_stale = False
+        self.page_s = 0.0  # seconds spent writing the page so far
 
     async def run(self) -> None:
         """Look, redraw and wait, until cancelled."""
@@ -95,7 +97,8 @@ class LiveView:
         self._page_stale = self._page_stale or changed
         png = self._draw() if changed else None
         if self.page is not None and self._page_stale and not final and time.monotonic() >= self._page_due:
-            self._page_due, self._page_stale = time.monotonic() + PAGE_EVERY_S, False
+            self._page_stale = False
+            started = time.monotonic()
             try:
                 self.page()
             except FileNotFoundError:  # the folder moved (a fresh run archives the earlier one): next time
@@ -103,6 +106,10 @@ class LiveView:
             except Exception as exc:  # noqa: BLE001 - a view never breaks the sweep
                 say("warning", f"the report page could not be written while the sweep runs: {exc}")
                 self.page = None
+            # the page takes at most BUSY_SHARE of the time, however long a rewrite takes
+            spent = time.monotonic() - started
+            self.page_s += spent
+            self._page_due = time.monotonic() + max(PAGE_EVERY_S, spent / BUSY_SHARE)
         return png
 
     def _draw(self) -> bytes | None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import html
 import socket
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +29,60 @@ FIRST_ERRORS = 3
 _CELL = 'style="padding:4px 10px;border-bottom:1px solid #e3e6ee;text-align:left"'
 
 
-@dataclass
 class Email:
-    """One notification: subject, text, HTML, the images the HTML shows and the attachments."""
+    """One notification: subject, text, HTML, the images the HTML shows and the attachments.
 
-    subject: str
-    text: str
-    html: str
-    images: dict[str, bytes] = field(default_factory=dict)
-    attachments: list[Path] = field(default_factory=list)
+    Made by :func:`compose` lazily: its text, HTML and images (the figures, drawn then) are made
+    when first asked for - when it is sent - so a call that sends no email draws nothing."""
+
+    def __init__(self, subject: str, text: str = "", html: str = "", images: dict[str, bytes] | None = None,
+                 attachments: list[Path] | None = None,
+                 make: Callable[[], tuple[str, str, dict[str, bytes], list[Path]]] | None = None) -> None:
+        self.subject = subject
+        self._parts = None if make is not None else (text, html, images or {}, attachments or [])
+        self._make = make
+
+    def _made(self) -> tuple[str, str, dict[str, bytes], list[Path]]:
+        if self._parts is None:
+            assert self._make is not None
+            self._parts = self._make()
+        return self._parts
+
+    @property
+    def text(self) -> str:
+        return self._made()[0]
+
+    @property
+    def html(self) -> str:
+        return self._made()[1]
+
+    @property
+    def images(self) -> dict[str, bytes]:
+        return self._made()[2]
+
+    @property
+    def attachments(self) -> list[Path]:
+        return self._made()[3]
 
 
 def compose(report: Report, saved: Sequence[Path] = ()) -> Email:
     """The email of ``report``; ``saved``: the figure files of the call (PNG ones are inline
-    already, the others - PDF, SVG - attached). Never raises: what cannot be summarized is said."""
+    already, the others - PDF, SVG - attached). Never raises: what cannot be summarized is said.
+    Its content is made (and the report's figures drawn) when first asked for."""
+    return Email(subject=f"[radas] {report.experiment}: {report.state}", make=lambda: _made(report, saved))
+
+
+def _made(report: Report, saved: Sequence[Path]) -> tuple[str, str, dict[str, bytes], list[Path]]:
+    try:
+        return _content(report, saved)
+    except Exception as problem:  # noqa: BLE001 - the email goes out whatever the results hold
+        seconds = report.seconds or 0.0
+        error = RuntimeError(report.error) if report.error else None
+        short = fallback(report.experiment, report.state, seconds, error, problem)
+        return short.text, short.html, {}, []
+
+
+def _content(report: Report, saved: Sequence[Path]) -> tuple[str, str, dict[str, bytes], list[Path]]:
     facts = [("Experiment", report.experiment), ("Ran on", f"{report.run_with} (driver host {socket.gethostname()})"),
              ("Outcome", report.state)]
     if report.seconds is not None:
@@ -86,8 +125,9 @@ def compose(report: Report, saved: Sequence[Path] = ()) -> Email:
         parts.append("".join(f"<p style=\"color:#8d1c17\">{html.escape(n)}</p>" for n in left_out))
     body = ('<html><body style="font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2230">'
             + "".join(parts) + "</body></html>")
-    return Email(subject=f"[radas] {report.experiment}: {report.state}", text="\n".join(text), html=body,
-                 images=images, attachments=attachments)
+    return "\n".join(text), body, images, attachments
+
+
 
 
 def _safe(fn: Any) -> Any:
@@ -134,7 +174,11 @@ def _inline(report: Report) -> tuple[dict[str, bytes], list[str], list[str]]:
     parts: list[str] = []
     total = 0
     where = f"; it is in the report page {report.page_path}" if report.page_path else ""
-    for figure in report.figures:
+    try:
+        figures = report.figures
+    except Exception as exc:  # noqa: BLE001 - the email goes out without figures rather than not at all
+        return images, [f"(the figures could not be drawn: {type(exc).__name__}: {exc})"], parts
+    for figure in figures:
         if total + len(figure.png) > MAX_IMAGES_BYTES:
             notes.append(f"Left out: the figure '{figure.caption}' ({_size(len(figure.png))}) would take the "
                          f"email's figures over {_size(MAX_IMAGES_BYTES)}{where}.")

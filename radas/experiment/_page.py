@@ -1,7 +1,8 @@
 """The HTML of the report pages: one experiment's page and the index of a user's experiments.
 
-Self-contained: styles and the few lines of script that sort the tables are inline, figures are
-PNGs inlined as ``data:`` URIs, and nothing is fetched from the network. Every text is escaped.
+Self-contained: styles and the few lines of script that sort the tables are inline, the call's
+figure is a PNG inlined as a ``data:`` URI, the charts (:mod:`._interactive`) bring their data and
+their library inline, and nothing is fetched from the network. Every text is escaped.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px}
 .scroll{overflow-x:auto;max-height:24rem;overflow-y:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:0 1.5rem}
 header p{margin:.2rem 0;color:#5b6275}
+.toolbar{display:flex;gap:1.5rem;align-items:center;flex-wrap:wrap;margin:.5rem 0 1rem;position:sticky;top:0;
+background:#fff;z-index:10;padding:.4rem 0;border-bottom:1px solid #eef0f5}
+.toolbar select{font:inherit;padding:.15rem .3rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:0 1.5rem}
+figure.chart{margin:.5rem 0 1.2rem;min-width:0}figure.chart.wide{grid-column:1/-1}.plot{min-height:320px}
 """
 
 # sorts a table by the clicked column: numbers (data-value) as numbers, anything else as text
@@ -135,17 +141,19 @@ def figure(fig: Figure) -> str:
             f'src="data:image/png;base64,{data}"><figcaption>{html.escape(fig.caption)}</figcaption></figure>')
 
 
-def document(title: str, state: str, body: Sequence[str], footer: str, reload: bool, subtitle: str = "") -> str:
-    """A whole page: ``body``'s sections under a heading with ``state`` as a badge."""
+def document(title: str, state: str, body: Sequence[str], footer: str, reload: bool, subtitle: str = "",
+             head: str = "", scripts: str = "") -> str:
+    """A whole page: ``body``'s sections under a heading with ``state`` as a badge (``head``: more
+    of the page's head, HTML; ``scripts``: at the end of its body, HTML)."""
     refresh = f'<meta http-equiv="refresh" content="{RELOAD_S}">' if reload else ""
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{head}'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"{refresh}<title>{html.escape(title)} - radas</title><style>{STYLE}</style></head><body>"
         f'<header><h1>{html.escape(title)}</h1><span class="state {html.escape(state.split()[0])}">'
         f"{html.escape(state)}</span>{f'<p>{html.escape(subtitle)}</p>' if subtitle else ''}</header>"
         + "".join(body)
-        + f'<footer><p class="note">{html.escape(footer)}</p></footer><script>{SORT_JS}</script></body></html>'
+        + f'<footer><p class="note">{html.escape(footer)}</p></footer><script>{SORT_JS}</script>{scripts}</body></html>'
     )
 
 

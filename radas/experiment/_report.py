@@ -3,18 +3,22 @@ while its sweep runs), the index page of a user's experiments, and :func:`report
 both on demand (``radas report USER [EXPERIMENT]``).
 
 A report is gathered from the sweep's results log and progress file (cheap, and the same for a
-sweep that runs, ended or died): status and counts, duration, the trials (sortable, best first),
-the best config, the call's own figure, learning curves for iterative trainables, parameter
-importance and parallel coordinates when two or more parameters vary, and the errored trials with
-their last error line and folder.
+sweep that runs, ended or died): status and counts, duration, the best config, interactive charts
+(:mod:`._interactive`: a metric picker over every reported metric, learning curves per config with
+the seeds aggregated, the optimisation history, parallel coordinates, importance and slices per
+parameter, and a GRPO section for GRPO sweeps), the trials (sortable, best first), the call's own
+figure, and the errored trials with their last error line and folder. The email carries static
+figures of the same, seed-aware views (:mod:`._figures`), drawn only when an email is sent.
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
+import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,7 @@ from radas._reporter import clock, say
 from radas._safefile import write_atomic
 from radas.backends import MEMORY, Backend, get_backend
 from radas.errors import ExperimentNotFoundError, RadasValueError
-from radas.experiment import _figures, _page
+from radas.experiment import _figures, _interactive, _page
 from radas.experiment._page import Figure
 from radas.sweep import ExperimentFolder, Progress, ResultsSoFar, SweepSpec, experiment_names, index_file
 
@@ -34,26 +38,75 @@ from radas.sweep import ExperimentFolder, Progress, ResultsSoFar, SweepSpec, exp
 OTHER_METRICS = 5
 # trials the email's table lists (the report lists them all)
 BEST_ROWS = 5
+# the page's layout: a page written by another layout is rewritten even when the results are the same
+PAGE_LAYOUT = 2
+
+logger = logging.getLogger("radas")
 
 
-@dataclass
 class Report:
-    """What a report page and the email show of one experiment."""
+    """What a report page and the email show of one experiment.
 
-    user: str
-    experiment: str
-    run_with: str
-    state: str  # "succeeded", "running", "failed", "finished with 2 errored trials", ...
-    trials: pd.DataFrame  # one row per trial: status, error, config/..., its last result
-    history: pd.DataFrame  # every reported row
-    metric: str | None
-    mode: str | None
-    progress: Progress | None
-    seconds: float | None
-    results_path: str
-    page_path: Path | None = None
-    error: str | None = None  # why the call failed
-    figures: list[Figure] = field(default_factory=list)
+    Its trials and history are read from ``results`` when first asked for, and its static
+    figures (for the email) drawn when first asked for: a call that neither writes a page nor
+    sends an email reads and draws nothing."""
+
+    def __init__(self, *, user: str, experiment: str, run_with: str, state: str, metric: str | None,
+                 mode: str | None, progress: Progress | None, seconds: float | None, results_path: str,
+                 trials: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
+                 page_path: Path | None = None, error: str | None = None, figures: list[Figure] | None = None,
+                 results: ResultsSoFar | None = None, call_figure: Figure | None = None, insights: bool = True,
+                 samples: Sequence[Mapping[str, Any]] = (), look_first: bool = False) -> None:
+        self.user, self.experiment, self.run_with, self.state = user, experiment, run_with, state
+        self.metric, self.mode, self.progress, self.seconds = metric, mode, progress, seconds
+        self.results_path, self.page_path, self.error = results_path, page_path, error
+        self.call_figure, self.insights = call_figure, insights
+        # sample completions of a GRPO sweep (trial, step, prompt, completion, reward, ...): the page
+        # shows them in the GRPO section when there are any
+        self.samples = list(samples)
+        self._results = results
+        self._look_first = look_first  # read what is new in ``results`` before reading them
+        self._trials, self._history, self._figures = trials, history, figures
+
+    def _source(self) -> ResultsSoFar | None:
+        if self._results is not None and self._look_first:
+            self._look_first = False
+            self._results.refresh()
+            progress = self._results.progress
+            if progress is not None:
+                self.progress = progress
+                self.metric, self.mode = self.metric or progress.metric, self.mode or progress.mode
+        return self._results
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial: status, error, config/..., its last result, trial_path."""
+        if self._trials is None:
+            results = self._source()
+            trials = results.get_dataframe() if results is not None else pd.DataFrame()
+            if not trials.empty and results is not None:
+                trials["trial_path"] = trials["trial_id"].map(results.trial_paths())
+            self._trials = trials
+        return self._trials
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Every reported row."""
+        if self._history is None:
+            results = self._source()
+            self._history = results.get_iteration_dataframe() if results is not None else pd.DataFrame()
+        return self._history
+
+    @property
+    def figures(self) -> list[Figure]:
+        """The call's figure and the static ones radas draws (for the email), drawn when first asked for."""
+        if self._figures is None:
+            self._figures = figures(self, self.call_figure, self.insights)
+        return self._figures
+
+    @figures.setter
+    def figures(self, value: list[Figure]) -> None:
+        self._figures = value
 
     def counts(self) -> str:
         """``10 terminated, 2 errored (12 in all)`` (or the progress of a running sweep)."""
@@ -109,42 +162,42 @@ def _plain(value: Any) -> Any:
 def gather(results: ResultsSoFar, *, user: str, experiment: str, run_with: str, state: str, metric: str | None,
            mode: str | None, seconds: float | None, results_path: str, page_path: Path | None,
            call_figure: Figure | None = None, error: str | None = None, insights: bool = True,
-           look: bool = True) -> Report:
-    """The report of an experiment from its results so far (``look``: read what is new first), with
-    its figures drawn: the call's own, learning curves, and (``insights``) importance and parallel
-    coordinates."""
-    if look:
+           look: bool = True, look_later: bool = False) -> Report:
+    """The report of an experiment from its results so far (``look``: read what is new first;
+    ``look_later``: only when the trials are first asked for). Its trials are read, and its static
+    figures drawn (the call's own, learning curves and, with ``insights``, importance and parallel
+    coordinates), when first asked for."""
+    if look and not look_later:
         results.refresh()
     progress = results.progress
-    trials = results.get_dataframe()
-    if not trials.empty:
-        trials["trial_path"] = trials["trial_id"].map(results.trial_paths())
     if progress is not None:
         metric, mode = metric or progress.metric, mode or progress.mode
         seconds = progress.elapsed_s() if seconds is None else seconds
-    report = Report(user=user, experiment=experiment, run_with=run_with, state=state, trials=trials,
-                    history=results.get_iteration_dataframe(), metric=metric, mode=mode, progress=progress,
-                    seconds=seconds,
-                    results_path=results_path, page_path=page_path, error=error)
-    report.figures = figures(report, call_figure, insights)
-    return report
+    return Report(user=user, experiment=experiment, run_with=run_with, state=state, metric=metric, mode=mode,
+                  progress=progress, seconds=seconds, results_path=results_path, page_path=page_path, error=error,
+                  results=results, call_figure=call_figure, insights=insights, look_first=look and look_later)
 
 
 def figures(report: Report, call_figure: Figure | None, insights: bool) -> list[Figure]:
-    """The report's figures as PNGs: the call's own, then those radas draws from the results."""
+    """The report's static figures as PNGs (the email's): the call's own, then those radas draws
+    from the results, seeds aggregated. One that cannot be drawn is left out (and logged)."""
     found = [call_figure] if call_figure is not None else []
     makers: list[tuple[str, str, Any]] = [
-        ("curves", "Learning curves: the metric at each step of every trial", lambda: _figures.curves(
-            report.history, report.metric))]
+        ("curves", "Learning curves: the metric at each step, mean and range of the seeds per config",
+         lambda: _figures.curves(report.history, report.metric))]
     if insights:
         one_per_trial = report.trials.drop(columns=["trial_path"], errors="ignore")
         makers += [
-            ("importance", "Parameter importance (fANOVA): how much of the metric each parameter explains",
-             lambda: _figures.importance(one_per_trial, report.metric)),
-            ("parallel", "Parallel coordinates: every trial across its parameters and the metric",
-             lambda: _figures.parallel(one_per_trial, report.metric, report.mode))]
+            ("importance", "Parameter importance (fANOVA) of the config means: how much of the metric each "
+             "parameter explains (seeds left out)", lambda: _figures.importance(one_per_trial, report.metric)),
+            ("parallel", "Parallel coordinates: every config across its parameters and the metric (mean of "
+             "its seeds)", lambda: _figures.parallel(one_per_trial, report.metric, report.mode))]
     for name, caption, make in makers:
-        png = _figures.drawn(lambda make=make: _png_of(make()))
+        try:
+            png = _figures.drawn(lambda make=make: _png_of(make()))
+        except Exception as exc:  # noqa: BLE001 - a figure radas cannot draw from these results is left out
+            logger.info("the %s figure was not drawn: %s: %s", name, type(exc).__name__, exc)
+            continue
         if png is not None:
             found.append(Figure(name, caption, png))
     return found
@@ -154,8 +207,9 @@ def _png_of(fig: Any) -> bytes | None:
     return None if fig is None else _figures.png(fig)
 
 
-def page(report: Report) -> str:
-    """The HTML page of ``report``."""
+def page(report: Report, source: str = "") -> str:
+    """The HTML page of ``report`` (``source``: the fingerprint of what it was drawn from, kept in
+    the page so that an unchanged page is not written again)."""
     rows = [("Status", report.state), ("Trials", report.counts())]
     if report.seconds is not None:
         rows.append(("Duration", clock(report.seconds)))
@@ -171,14 +225,19 @@ def page(report: Report) -> str:
     body = [_page.grid(*top)]
     if report.error:
         body.append(_page.section("Error", _page.code(report.error)))
+    payload = _interactive.build(report.trials.drop(columns=["trial_path"], errors="ignore"), report.history,
+                                 y, report.mode)
+    if payload is not None:
+        body.append(_interactive.charts_section(payload))
+        body.append(_interactive.grpo_section(payload, report.samples))
     if not report.trials.empty:
         labels = {c: c.removeprefix("config/") for c in report.trials.columns if str(c).startswith("config/")}
         body.append(_page.section(f"Trials ({len(report.trials)}), best first",
                                   _page.table(report.ranked().to_dict("records"), report.columns(), "trials",
                                               labels),
                                   _page.note("Click a column's name to sort by it.")))
-    if report.figures:
-        body.append(_page.section("Figures", _page.grid(*(_page.figure(f) for f in report.figures))))
+    if report.call_figure is not None:
+        body.append(_page.section("Figure of the call", _page.figure(report.call_figure)))
     errors = report.errors()
     if errors:
         columns = ["trial", "last error line", "folder"]
@@ -186,8 +245,10 @@ def page(report: Report) -> str:
                                   _page.table([dict(zip(columns, e, strict=True)) for e in errors], columns, "errors")))
     footer = (f"Written by radas on {time.strftime('%Y-%m-%d %H:%M:%S')}. Refresh it with: "
               f"radas report {report.user} {report.experiment}")
+    head = f'<meta name="radas-source" content="{html.escape(source)}">' if source else ""
     return _page.document(report.experiment, report.state, body, footer, reload=report.state == "running",
-                          subtitle=f"radas report of {report.user}'s experiment")
+                          subtitle=f"radas report of {report.user}'s experiment", head=head,
+                          scripts=_interactive.scripts(payload) if payload is not None else "")
 
 
 def write(path: Path, text: str) -> None:
@@ -195,25 +256,66 @@ def write(path: Path, text: str) -> None:
     write_atomic(path, text.encode(), mode=0o644)
 
 
+def source_of(folder: ExperimentFolder, *facts: object) -> str:
+    """A fingerprint of what a page of ``folder`` is drawn from: its results log (as files go: the
+    same inode, size and time), its progress file, and ``facts`` (state, figure, error...)."""
+    digest = hashlib.sha256(repr((PAGE_LAYOUT, facts)).encode())
+    for path in (folder.results_file, folder.progress_file):
+        try:
+            stat = path.stat()
+        except OSError:
+            digest.update(b"-")
+            continue
+        digest.update(repr((stat.st_ino, stat.st_size, stat.st_mtime_ns)).encode())
+    return digest.hexdigest()[:32]
+
+
+def source_of_page(path: Path) -> str | None:
+    """The fingerprint a page at ``path`` was written with (None: none, or no page)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return None
+    start = head.find('<meta name="radas-source" content="')
+    if start < 0:
+        return None
+    start += len('<meta name="radas-source" content="')
+    return head[start:head.find('"', start)] or None
+
+
 def after_call(backend: Backend, spec: SweepSpec, results: ResultsSoFar, run_with: str, state: str,
                seconds: float, fig: Any, error: BaseException | None, write_page: bool) -> Report:
     """The report at the end of a ``run_experiment`` call: gathered from the results so far with the
     call's figure (``fig``, kept next to the results for later reports) and, with ``write_page``,
-    written next to the results (targets without a results folder keep it in the email only)."""
+    written next to the results (targets without a results folder keep it in the email only).
+
+    A page drawn from the same results, state, error and figure as the one there is not written
+    again (an ``analyze`` of a sweep that has not changed costs no page), and nothing is read or
+    drawn until the page or the email needs it."""
     call_figure = None
     if fig is not None:
         call_figure = Figure("figure", "The figure of this call (plot_fn)", _figures.drawn(_figures.png, fig))
     page_path = backend.report_path(spec) if write_page else None
     if page_path is not None and not page_path.parent.is_dir():
         page_path = None  # nothing ran: no folder to write into
-    if page_path is not None and call_figure is not None:
-        write_atomic(backend.folder(spec).figure_file, call_figure.png, mode=0o644)
+    error_text = None if error is None else f"{type(error).__name__}: {error}".strip()
+    source = ""
+    if page_path is not None:
+        folder = backend.folder(spec)
+        if call_figure is not None:
+            current = folder.figure_file.read_bytes() if folder.figure_file.exists() else None
+            if current != call_figure.png:
+                write_atomic(folder.figure_file, call_figure.png, mode=0o644)
+        figure_hash = hashlib.sha256(call_figure.png).hexdigest() if call_figure is not None else None
+        source = source_of(folder, state, error_text, figure_hash, run_with, spec.metric, spec.mode)
+    unchanged = page_path is not None and source_of_page(page_path) == source
     found = gather(results, user=spec.user_name, experiment=spec.experiment_name, run_with=run_with, state=state,
                    metric=spec.metric, mode=spec.mode, seconds=seconds,
                    results_path=str(backend.experiment_path(spec)), page_path=page_path, call_figure=call_figure,
-                   error=None if error is None else f"{type(error).__name__}: {error}".strip())
-    if page_path is not None:
-        write(page_path, page(found))
+                   error=error_text, look_later=unchanged)
+    if page_path is not None and not unchanged:
+        write(page_path, page(found, source))
     return found
 
 
@@ -257,6 +359,11 @@ def report(user_name: str, experiment_name: str | None = None, run_with: str = "
                               "written from a results folder: use 'local' or 'cluster:<name>'")
     root = get_backend(run_with).user_root(user_name)
     names = experiment_names(root)
+    if experiment_name is None and not root.is_dir():  # no folder to write the index into
+        raise ExperimentNotFoundError(
+            f"user {user_name!r} has no experiments: there is no folder {root} (nothing ran as user_name="
+            f"{user_name!r} with run_with={run_with!r}); `radas experiments --all-users` lists whose experiments "
+            "are there")
     if experiment_name is not None:
         if experiment_name not in names:
             raise ExperimentNotFoundError(
@@ -284,9 +391,10 @@ def refresh_page(root: Path, user: str, experiment: str, run_with: str) -> Path:
                              folder.figure_file.read_bytes())
     progress = folder.progress()
     state = state_of(folder)
+    source = source_of(folder, state, "refresh", hashlib.sha256(call_figure.png).hexdigest() if call_figure else None)
     text = page(gather(LoggedResults(folder), user=user, experiment=experiment, run_with=run_with, state=state,
                        metric=None, mode=None, seconds=progress.elapsed_s() if progress else None,
-                       results_path=str(folder.path), page_path=folder.report_file, call_figure=call_figure))
+                       results_path=str(folder.path), page_path=folder.report_file, call_figure=call_figure), source)
     write(folder.report_file, text)
     return folder.report_file
 

@@ -193,3 +193,22 @@ async def test_figures_over_the_size_budget_are_left_out_and_said(smtp, tmp_path
     assert not inline_images(message)
     assert "Left out: the figure 'The figure of this call (plot_fn)'" in _body(message)
     assert "would take the email&#x27;s figures over 1 KB" in _html(message)
+
+
+async def test_an_analyze_of_an_unchanged_sweep_writes_no_page_and_still_mails_its_trials(smtp, tmp_path, monkeypatch,
+                                                                                          local_ray):
+    """The page is drawn from the same results, state and figure as the one there: it is not
+    written again; the email, read only when it is sent, still has every trial and figure."""
+    monkeypatch.chdir(tmp_path)
+    call = dict(user_name="tester", experiment_name="mailed-again", trainable=curve,
+                param_space={"a": tune.grid_search([1, 2, 3]), "b": tune.grid_search([0.0, 0.5])},
+                tuner_init_kwargs={"tune_config": {"metric": "score", "mode": "max"}},
+                plot_fn=sns.barplot, plot_kwargs={"x": "config/a", "y": "score"})
+    await radas.run_experiment(**call, run_choice="run")
+    page = Path(radas.get_ray_results_dir("tester")) / "mailed-again" / "radas-report.html"
+    written = page.stat().st_mtime_ns
+    await radas.run_experiment(**call, dos=["analyze"], email_notification_to_address="alice@lab.org")
+    assert page.stat().st_mtime_ns == written
+    [message] = smtp.messages()
+    assert "Trials: 6 terminated" in _body(message) and "Best trial (max score): score=9.5" in _body(message)
+    assert len(inline_images(message)) == 4  # the call's figure, curves, importance, parallel coordinates
