@@ -47,10 +47,32 @@ def can_ask() -> bool:
         return False
 
 
+# the lock of each running event loop that takes questions one at a time (see _one_at_a_time)
+_QUESTION_LOCKS: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+def _one_at_a_time() -> asyncio.Lock:
+    """The running event loop's lock for asking: held for a question (or a series of them, as
+    :func:`_ask_choice` asks), so that two experiments under ``asyncio.gather`` ask one after
+    the other. Two questions at once would both print, and on a terminal the second one's
+    reader of stdin would replace the first one's (an event loop has one reader per file
+    descriptor), leaving the first waiting forever; in a notebook two input requests would
+    be pending at once. Made lazily, one per loop (an :class:`asyncio.Lock` belongs to the loop
+    it first waits in); the locks of closed loops are dropped."""
+    loop = asyncio.get_running_loop()
+    for closed in [other for other in _QUESTION_LOCKS if other.is_closed()]:
+        del _QUESTION_LOCKS[closed]
+    lock = _QUESTION_LOCKS.get(loop)
+    if lock is None:
+        lock = _QUESTION_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def ask(question: str) -> str:
     """Ask ``question`` and return the answer line, without blocking the event loop: other
     coroutines (another experiment under ``asyncio.gather``) run while the person thinks, and
-    cancelling the awaiting coroutine (Ctrl-C) ends the question at once.
+    cancelling the awaiting coroutine (Ctrl-C) ends the question at once. Questions are asked
+    one at a time: one asked while another waits for its answer is asked after it.
 
     On a terminal the answer is read from stdin's file descriptor when the event loop says it is
     readable, so nothing is left blocked on a read after a cancel (a thread blocked in ``input()``
@@ -58,6 +80,12 @@ async def ask(question: str) -> str:
     ``input()`` (an input request to the frontend, answered on the kernel's stdin channel) runs in
     a thread of its own, which a cancel (the kernel interrupted) stops.
     """
+    async with _one_at_a_time():
+        return await _ask(question)
+
+
+async def _ask(question: str) -> str:
+    """:func:`ask`, by a caller that holds :func:`_one_at_a_time`'s lock."""
     if not in_notebook():
         fd = _terminal_fd()
         if fd is not None:
@@ -229,9 +257,10 @@ async def _ask_choice(experiment_name: str, state: ExperimentState, valid: list[
     lines = [_describe(experiment_name, state) + ". What should radas do?"]
     lines += [f"  {c}: {_MEANING[c]}" for c in valid]
     question = "\n".join(lines) + f"\n[{'/'.join(valid)}] > "
-    for _ in range(3):
-        answer = (await ask(question)).strip().lower()
-        if answer in valid:
-            return answer
-        question = f"please answer one of {valid} > "
+    async with _one_at_a_time():  # a retry follows its question, before another experiment's
+        for _ in range(3):
+            answer = (await _ask(question)).strip().lower()
+            if answer in valid:
+                return answer
+            question = f"please answer one of {valid} > "
     raise ChoiceRequiredError(f"no valid answer; pass run_choice= one of {valid}")

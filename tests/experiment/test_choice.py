@@ -60,6 +60,21 @@ ASK_WHILE_ANOTHER_RUNS = SCRIPT + textwrap.dedent("""
     asyncio.run(main())
 """)
 
+# two experiments that exist, run again under asyncio.gather: each asks what to do
+ASK_TWO_AT_ONCE = SCRIPT + textwrap.dedent("""
+    async def asking(name):
+        results = await run(name)
+        print(f"{name} DONE with {len(results['df'])} trials", flush=True)
+
+    async def main():
+        await run("first", run_choice="run")
+        await run("second", run_choice="run")
+        print("BOTH EXIST", flush=True)
+        await asyncio.gather(asking("first"), asking("second"))
+
+    asyncio.run(main())
+""")
+
 DEADLINE_S = 120.0
 
 
@@ -183,3 +198,30 @@ def test_another_experiment_runs_while_the_terminal_question_waits(tmp_path: Pat
         finally:
             proc.kill()
             os.close(main)
+
+
+def test_two_gathered_experiments_are_asked_one_after_the_other_and_both_answers_count(tmp_path: Path) -> None:
+    """Two questions at once on one terminal: each is asked (the second after the first is
+    answered), each answer reaches its own question, and both experiments finish."""
+    script = tmp_path / "two.py"
+    script.write_text(ASK_TWO_AT_ONCE)
+    main, child = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=child, stdout=child, stderr=child,
+                            cwd=tmp_path, env=_env())
+    os.close(child)
+    terminal = _Terminal(main)
+    try:
+        terminal.read_until("BOTH EXIST")
+        asked = []
+        for _ in range(2):
+            question = terminal.read_until("> ")
+            assert "What should radas do?" in question
+            asked += [n for n in ("first", "second") if f"experiment {n!r}" in question]
+            os.write(main, b"restore\n")
+        assert sorted(asked) == ["first", "second"]
+        ends = terminal.read_until("DONE with 2 trials") + terminal.read_until("DONE with 2 trials")
+        assert "first DONE" in ends and "second DONE" in ends and "archived" not in ends
+        assert proc.wait(timeout=DEADLINE_S) == 0
+    finally:
+        proc.kill()
+        os.close(main)
