@@ -399,8 +399,9 @@ class ClusterBackend(Backend):
         this machine's (secrets files, other users' results)."""
         own = [config_path(), Path(self.cluster.client_path("results_dir") or ""),
                Path(get_ray_results_dir(spec.user_name)).parent]
-        if self.cluster.auth_token_file:
-            own.append(Path(self.cluster.auth_token_file).expanduser())
+        token = self.cluster.token_path()  # auth_token_file, or Ray's own token file radas reads
+        if token is not None:
+            own.append(token)
         return [path for path in own if str(path) not in ("", ".")]
 
     def _runtime_env(self, spec: SweepSpec, package: Path, excludes: list[str]) -> dict[str, Any]:

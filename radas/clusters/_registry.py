@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from radas._config import config_path, config_table
@@ -53,27 +55,35 @@ class Cluster:
             return None
         return getattr(self, f"client_{kind}") or getattr(self, kind)
 
-    def auth_token(self) -> str | None:
-        """The cluster's Ray auth token (never printed), or None when there is none."""
-        import os
-        from pathlib import Path
-
+    def token_path(self) -> Path | None:
+        """The file :meth:`auth_token` reads the cluster's token from: ``auth_token_file``, else
+        (without ``$RAY_AUTH_TOKEN``) the first of ``$RAY_AUTH_TOKEN_PATH`` and
+        ``~/.ray/auth_token`` that is a file; None when the token comes from the environment or
+        there is none. A file that must never travel with a job's working dir."""
         if self.auth_token_file:
-            path = Path(self.auth_token_file).expanduser()
-            try:
-                return path.read_text().strip() or None
-            except OSError as exc:
-                raise ConfigError(
-                    f"radas config file {config_path()}, table [clusters.{self.name}]: key "
-                    f"`auth_token_file` = {self.auth_token_file!r} cannot be read ({exc.strerror}); "
-                    "put the cluster's Ray token there (`ray get-auth-token` on the head node prints it)"
-                ) from None
+            return Path(self.auth_token_file).expanduser()
         if os.environ.get("RAY_AUTH_TOKEN"):
-            return os.environ["RAY_AUTH_TOKEN"].strip()
+            return None
         for candidate in (os.environ.get("RAY_AUTH_TOKEN_PATH"), "~/.ray/auth_token"):
             if candidate and Path(candidate).expanduser().is_file():
-                return Path(candidate).expanduser().read_text().strip() or None
+                return Path(candidate).expanduser()
         return None
+
+    def auth_token(self) -> str | None:
+        """The cluster's Ray auth token (never printed), or None when there is none."""
+        path = self.token_path()
+        if path is None:
+            return os.environ.get("RAY_AUTH_TOKEN", "").strip() or None
+        try:
+            return path.read_text().strip() or None
+        except OSError as exc:
+            if not self.auth_token_file:  # Ray's own file
+                raise
+            raise ConfigError(
+                f"radas config file {config_path()}, table [clusters.{self.name}]: key "
+                f"`auth_token_file` = {self.auth_token_file!r} cannot be read ({exc.strerror}); "
+                "put the cluster's Ray token there (`ray get-auth-token` on the head node prints it)"
+            ) from None
 
     def auth_headers(self) -> dict[str, str]:
         """HTTP headers that authenticate to the cluster's dashboard (empty without a token)."""

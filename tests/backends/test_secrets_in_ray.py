@@ -24,8 +24,10 @@ import logging
 import os
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import ray
 from backend_targets import USER, Target, name
 from ray import tune
@@ -33,7 +35,7 @@ from ray.air.integrations.wandb import WandbLoggerCallback, _QueueItem, _WandbLo
 
 import radas
 from radas.backends.cluster import ClusterBackend, _check_working_dir
-from radas.clusters import get_cluster
+from radas.clusters import Cluster, get_cluster
 
 NAMES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "WANDB_API_KEY", "HF_TOKEN",
          "MY_SERVICE_TOKEN")
@@ -168,6 +170,32 @@ def test_radas_files_in_the_working_dir_match_rays_own_excludes(tmp_path, monkey
     kept = ["train.py", "notes", "mnt", "mnt/etc", "mnt/etc/other.toml", "we[i]rd *dir ", "we[i]rd *dir /train.py",
             "radas.toml.bak", "results-old"]
     assert [p for p in out if not excluded(work / p)] == [] and [p for p in kept if excluded(work / p)] == []
+
+
+@pytest.mark.parametrize("lookup", ["~/.ray/auth_token", "$RAY_AUTH_TOKEN_PATH"])
+def test_rays_own_token_file_stays_out_of_the_working_dir_upload(tmp_path, monkeypatch, lookup):
+    """A cluster without ``auth_token_file``: radas sends the token of Ray's own lookup, and the
+    file it reads stays out of a working dir that holds it (a notebook started in the home
+    folder); the patterns are the ones :meth:`ClusterBackend.run` gives the job."""
+    from ray._private.runtime_env.packaging import _get_excludes
+
+    home = tmp_path / "home"
+    token = home / ".ray" / "auth_token" if lookup.startswith("~") else home / "keys" / "ray-token"
+    token.parent.mkdir(parents=True)
+    token.write_text("tok-from-ray\n")
+    (home / "train.py").touch()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    if lookup.startswith("$"):
+        monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    else:
+        monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    monkeypatch.chdir(home)
+    cluster = Cluster(name="c", address="http://127.0.0.1:9", results_dir=str(tmp_path / "shared"))
+    assert cluster.auth_token() == "tok-from-ray"
+    own = ClusterBackend(cluster)._own_files(SimpleNamespace(user_name=USER))
+    excluded = _get_excludes(home, _check_working_dir({}, own))
+    assert excluded(token) and not excluded(home / "train.py") and not excluded(token.parent / "other")
 
 
 TRAIN = "def one(config):\n    return {'score': 1}\n"

@@ -55,3 +55,29 @@ def test_invalid_config_names_file_table_and_key(config_file, text, words):
         clusters()
     for word in [str(path), *words]:
         assert word in str(info.value)
+
+
+def test_the_token_path_is_the_file_the_token_is_read_from(tmp_path, monkeypatch):
+    """``token_path`` follows ``auth_token``'s lookup: ``auth_token_file``, else ``$RAY_AUTH_TOKEN``
+    (no file), else ``$RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``, whichever is a file."""
+    from radas.clusters import Cluster
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    cluster = Cluster(name="c", address="http://127.0.0.1:9")
+    assert cluster.token_path() is None and cluster.auth_token() is None
+    default = tmp_path / ".ray" / "auth_token"
+    default.parent.mkdir()
+    default.write_text("from-default\n")
+    assert (cluster.token_path(), cluster.auth_token()) == (default, "from-default")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "missing"))
+    assert cluster.token_path() == default
+    (tmp_path / "path-token").write_text("from-path\n")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "path-token"))
+    assert (cluster.token_path(), cluster.auth_token()) == (tmp_path / "path-token", "from-path")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "from-env")
+    assert (cluster.token_path(), cluster.auth_token()) == (None, "from-env")
+    (tmp_path / "file-token").write_text("from-file\n")
+    configured = Cluster(name="c", address="http://127.0.0.1:9", auth_token_file="~/file-token")
+    assert (configured.token_path(), configured.auth_token()) == (tmp_path / "file-token", "from-file")
