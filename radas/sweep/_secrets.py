@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from radas._reporter import say
 from radas._safefile import write_atomic
@@ -42,15 +43,28 @@ from radas.sweep._folder import make_private_dirs
 # (not TOKENIZERS_PARALLELISM, KEYBOARD_LAYOUT)
 _SECRET_WORD = re.compile(r"(^|_)(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|CREDENTIALS?|PAT|DSN|AUTH|COOKIE)(_|$)",
                           re.IGNORECASE)
-# a value that is a URL with a password in it (DATABASE_URL=postgres://user:pw@host/db)
-_URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]+:[^/@\s]+@", re.IGNORECASE)
+# a value that is a URL with a password in it (DATABASE_URL=postgres://user:pw@host/db), the user
+# left out too (REDIS_URL=redis://:pw@host, as Redis and Celery write it), the password holding
+# characters it should have had encoded (amqp://user:p/w@host): anything but a port after the colon
+_URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:(?!\d*(?:[/?#]|$))[^@\s]+@", re.IGNORECASE)
 # tracker block of the trial config -> the environment variable its library reads the key from
 TRACKER_KEY_ENV = {"wandb": "WANDB_API_KEY", "swanlab": "SWANLAB_API_KEY"}
 
 
 def is_secret(name: str, value: object) -> bool:
     """True when an environment variable looks like a secret, by its name or its value."""
-    return bool(_SECRET_WORD.search(name)) or (isinstance(value, str) and bool(_URL_WITH_PASSWORD.match(value)))
+    return bool(_SECRET_WORD.search(name)) or (isinstance(value, str) and _has_password(value))
+
+
+def _has_password(value: str) -> bool:
+    """True when ``value`` is a URL with a password, as :mod:`urllib.parse` reads it (the user's
+    name may hold an ``@``) or as :data:`_URL_WITH_PASSWORD` does."""
+    if _URL_WITH_PASSWORD.match(value):
+        return True
+    try:
+        return bool(urlsplit(value.strip()).password)
+    except ValueError:  # not a URL (an unbalanced [ in its host, ...)
+        return False
 
 
 def split_secret_env(env_vars: Mapping[str, object]) -> tuple[dict[str, str], dict[str, str]]:

@@ -57,6 +57,14 @@ def test_a_key_that_is_searched_over_or_differs_between_variants_is_refused():
     ("AWS_SECRET_ACCESS_KEY", "x", True), ("DB_PASSWORD", "x", True), ("MY_SERVICE_TOKEN", "x", True),
     ("DATABASE_URL", "postgres://lab:hunter2@db:5432/runs", True), ("TOKENIZERS_PARALLELISM", "false", False),
     ("KEYBOARD_LAYOUT", "us", False), ("DATABASE_URL", "sqlite:///runs.db", False), ("OMP_NUM_THREADS", "4", False),
+    # a URL's password: without a user (Redis, Celery), with characters left unencoded, a user with an @
+    ("REDIS_URL", "redis://:pw@h", True), ("CELERY_BROKER_URL", "redis://:hunter2@cache:6379/1", True),
+    ("REDIS_URL", "redis://:123456@cache", True), ("BROKER", "amqp://user:p/w@h", True),
+    ("BROKER", "amqp://user:p?w#x@h/vhost", True), ("DATABASE_URL", "postgres://me@lab.org:pw@db/runs", True),
+    # no password: a port, an @ in the path or query, a user alone, not a URL
+    ("SERVER", "http://host:8080/u/me@lab.org", False), ("SERVER", "http://host:8080", False),
+    ("SERVER", "https://h/path?x=a:b@c", False), ("SERVER", "https://user@h", False),
+    ("REDIS_URL", "redis://:@h", False), ("SERVER", "http://[::1/", False), ("CONTACT", "mailto:a:b@c", False),
 ])
 def test_secret_looking_variables_by_name_and_value(name, value, secret):
     assert is_secret(name, value) is secret
