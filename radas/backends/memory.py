@@ -9,7 +9,8 @@ sampled, ``num_samples`` times); metrics a trial returns, yields or passes to ``
 ``FailureConfig.max_failures`` retries; ``restore`` (finished trials kept, the others run again
 from their start); stopping (``stop_attach``, or cancelling the call: the running trial ends at
 its next report) and ``attach`` within this process; ``runtime_env["env_vars"]`` and secrets in
-the environment while a trial runs; ``metric`` / ``mode``; ``cpu_per_trial`` checked against
+the environment while a trial runs (the process's: trials with them run one at a time across the
+process's sweeps); ``metric`` / ``mode``; ``cpu_per_trial`` checked against
 this machine (``gpu_per_trial`` too: in this process there are none). Settings that only shape
 Ray's work do not apply and are accepted: ``max_concurrent_trials`` (trials run one at a time),
 ``reuse_actors``, ``verbose``, ``progress_reporter``, ``log_to_file``, ``sync_config``, trial
@@ -76,7 +77,8 @@ from radas.sweep import (
 
 PENDING, TRIAL_RUNNING, TERMINATED, ERROR = "PENDING", "RUNNING", "TERMINATED", "ERROR"  # trial statuses
 _POLL_S = 0.1
-_env_guard = threading.Lock()
+# held by the trial whose environment is in os.environ (see _environment)
+_env_turn = threading.Lock()
 
 
 # ---- the sweep's data ------------------------------------------------------------------------
@@ -620,20 +622,31 @@ def _better(value: Any, sweep: MemorySweep) -> None:
 
 
 @contextlib.contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``env`` in ``os.environ`` while a trial runs (restored after)."""
-    with _env_guard:
+def _environment(env: Mapping[str, str], stop: threading.Event) -> Iterator[None]:
+    """``env`` in ``os.environ`` while a trial runs, restored exactly after. ``os.environ`` is
+    the process's: trials with an ``env`` run one at a time across this process's sweeps (two
+    under ``asyncio.gather``), so that none sees another's values (a secret of one sweep in the
+    other's trial) and no restore puts back what another trial set. Waiting for its turn, a
+    trial ends as at a report (:class:`_Stopped`) when its sweep is asked to stop."""
+    if not env:
+        yield
+        return
+    while not _env_turn.acquire(timeout=_POLL_S):
+        if stop.is_set():
+            raise _Stopped
+    try:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-    try:
-        yield
-    finally:
-        with _env_guard:
+        try:
+            yield
+        finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+    finally:
+        _env_turn.release()
 
 
 def _run_trial(trainable: Callable[..., Any], trial: MemoryTrial, env: Mapping[str, str], retries: int | None,
@@ -656,7 +669,7 @@ def _run_trial(trainable: Callable[..., Any], trial: MemoryTrial, env: Mapping[s
         trial.reports, trial.status, trial.error = [], TRIAL_RUNNING, None
         _count(sweep)
         try:
-            with _environment(env), _ray.reports_to(report):
+            with _environment(env, sweep.stop_event), _ray.reports_to(report):
                 output = trainable(dict(trial.config))
                 if inspect.isgenerator(output):
                     for item in output:

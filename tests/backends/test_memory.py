@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 import time
 import uuid
 
@@ -255,6 +256,33 @@ async def test_the_key_is_the_users_results_folder_and_the_experiment(tmp_path, 
     monkeypatch.setenv("RADAS_RESULTS_DIR", str(tmp_path / "elsewhere"))
     with pytest.raises(radas.ExperimentNotFoundError):  # another results folder: another experiment
         await run(exp, reporting, dos=["analyze"])
+
+
+async def test_gathered_sweeps_with_different_secrets_each_see_only_their_own(monkeypatch):
+    """``os.environ`` is the process's: a trial with env vars has it to itself across sweeps, so
+    each of two sweeps under ``asyncio.gather`` sees only its own value of a variable both set
+    (however their trials overlap), and nothing of either is left in ``os.environ`` after."""
+    monkeypatch.delenv("MY_SERVICE_TOKEN", raising=False)
+    started = {"a": threading.Event(), "b": threading.Event()}
+    looked = {"a": threading.Event(), "b": threading.Event()}
+
+    def trainable_of(me: str, other: str):
+        def trainable(config):
+            first = os.environ.get("MY_SERVICE_TOKEN")
+            started[me].set()
+            overlapping = started[other].wait(1.0)  # the other sweep's trial, if it runs meanwhile
+            later = os.environ.get("MY_SERVICE_TOKEN")
+            looked[me].set()
+            if overlapping:
+                looked[other].wait(1.0)  # it runs on while this one looks
+            return {"score": 1, "seen": f"{first},{later}"}
+        return trainable
+
+    a, b = await asyncio.gather(*(run(_name(f"mem-env-{me}"), trainable_of(me, other), param_space={"a": 1},
+                                      runtime_env={"env_vars": {"MY_SERVICE_TOKEN": f"secret-{me}"}})
+                                  for me, other in (("a", "b"), ("b", "a"))))
+    assert list(a["df"]["seen"]) == ["secret-a,secret-a"] and list(b["df"]["seen"]) == ["secret-b,secret-b"]
+    assert "MY_SERVICE_TOKEN" not in os.environ
 
 
 def waits(config):
