@@ -177,26 +177,44 @@ def _folder_table(root: Path, user: str | None) -> str:
     table: status (from the driver lock and the progress file), trials done of all, the best
     result so far, when it last changed."""
     from radas.sweep import ExperimentFolder, experiment_names
+    from radas.utils import get_current_user_name
 
-    users = [user] if user is not None else experiment_names(root)  # the user folders, as experiments are
+    me = get_current_user_name()
+    # the user folders, as experiments are; only this user's own folder must be theirs alone
+    users = [user] if user is not None else experiment_names(root, own=False)
     header: tuple[str, ...] = ("user", "experiment", "status", "done", "best", "updated")
-    rows: list[tuple[str, ...]] = [(who, *_row(ExperimentFolder(root / who, name))) for who in users
-                                   for name in experiment_names(root / who)]
+    rows: list[tuple[str, ...]] = []
+    skipped: list[str] = []  # every user's folders: what this user cannot read is said in a line
+    for who in users:
+        try:
+            names = experiment_names(root / who, own=who == me)
+        except RadasError as exc:
+            if user is not None:
+                raise
+            skipped.append(f"{who}: not readable by you" if isinstance(exc.__cause__, PermissionError)
+                           else f"{who}: {exc}")
+            continue
+        rows += [(who, *_row(ExperimentFolder(root / who, name))) for name in names]
     whose = f"{user}'s experiments in {root / user}" if user is not None else f"experiments in {root}"
     if not rows:
-        return f"no {whose}" if user is None else f"{user} has no experiments in {root / user}"
+        return "\n".join([f"no {whose}" if user is None else f"{user} has no experiments in {root / user}",
+                          *skipped])
     if user is not None:
         header, rows = header[1:], [row[1:] for row in rows]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in [header, *rows]]
-    return "\n".join([f"{whose}:", *lines])
+    return "\n".join([f"{whose}:", *lines, *skipped])
 
 
 def _row(folder: ExperimentFolder) -> tuple[str, str, str, str, str]:
     """(experiment, status, done, best, updated) of one experiment folder."""
     progress = folder.progress()
-    if folder.holder() is not None:
+    try:
+        holder = folder.holder()
+    except PermissionError:  # another user's lock folder (their user folder readable, its lock folder not)
+        return folder.name, "not readable by you", "-", "-", "-"
+    if holder is not None:
         status = "running"
     elif progress is None:
         status = "unknown"  # no radas progress file (a folder radas did not write, or an old one)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
+
+from two_users import BOB, MALLORY, as_user, needs_root, shared_results
 
 import radas
 from radas.sweep import FAILED, FINISHED, STOPPED, DriverInfo, ExperimentFolder, Progress
@@ -147,3 +150,47 @@ def test_unreachable_cluster_cli_error(config_file, tmp_path: Path):
         assert result.returncode == 1 and "'gone'" in result.stderr and "does not answer" in result.stderr
         assert says in result.stdout
     assert "--cluster gone is deprecated" in result.stderr
+
+
+@needs_root
+def test_every_users_listing_says_which_folders_you_cannot_read(monkeypatch) -> None:
+    """bob and mallory (two real uids) each ran a sweep, so radas made their folders 0700. mallory
+    lists every user's experiments: hers, and a line saying she cannot read bob's, never a
+    traceback; naming bob is an error naming his folder and its owner."""
+    # what the children (other users, who cannot read Python's files under /root) run is imported here
+    import psutil  # noqa: F401
+
+    import radas.clusters
+    import radas.core
+    import radas.utils  # noqa: F401
+    from radas.cli import main
+    from radas.sweep import make_private_dirs
+
+    def sweep_of(user: str):
+        def run() -> None:  # what a sweep's driver does with its folder
+            folder = ExperimentFolder(results / user, "exp")
+            lock = folder.take_lock(DriverInfo.of_this_process())
+            make_private_dirs(folder.path)
+            progress = Progress(experiment="exp", total=2, done=2, metric="score", mode="max", best=1.0)
+            progress.end(FINISHED)
+            progress.write(folder.progress_file)
+            lock.release()
+        return run
+
+    with shared_results() as results:
+        monkeypatch.setenv("RADAS_RESULTS_DIR", str(results))
+        monkeypatch.setenv("RADAS_CONFIG", str(results.parent / "no-config.toml"))
+        monkeypatch.setenv("USER", "mallory")
+        assert as_user(BOB, sweep_of("bob")) == 0 and as_user(MALLORY, sweep_of("mallory")) == 0
+        assert stat.S_IMODE((results / "bob").stat().st_mode) == 0o700
+        out = results.parent / "printed.txt"
+        listed = as_user(MALLORY, lambda: main(["experiments", "--all-users"]), out)
+        printed = out.read_text()
+        assert listed == 0 and "Traceback" not in printed, printed
+        assert f"experiments in {results}:" in printed and table(printed)["mallory"][:3] == ["exp", "finished", "2/2"]
+        assert "bob: not readable by you" in printed.splitlines()
+        named = as_user(MALLORY, lambda: main(["experiments", "bob"]), out)
+        printed = out.read_text()
+        assert named == 1 and "Traceback" not in printed, printed
+        assert f"radas: error: the folder {results / 'bob'} is not readable by you" in printed
+        assert f"it belongs to uid {BOB}" in printed

@@ -132,7 +132,9 @@ class Backend(abc.ABC):
     # ---- running ----------------------------------------------------------------------------
     @abc.abstractmethod
     async def locate(self, spec: SweepSpec) -> ExperimentState:
-        """Do results exist? Is a sweep of this experiment running?"""
+        """Do results exist? Is a sweep of this experiment running? A target with a results folder
+        asks :meth:`~radas.sweep.ExperimentFolder.has_results`, which first checks that the
+        experiment's folders are the user's own (an :class:`~radas.errors.UnsafePathError` when not)."""
 
     @abc.abstractmethod
     async def run(self, spec: SweepSpec, restore: bool, secrets: Mapping[str, str]) -> bool:
@@ -156,5 +158,14 @@ class Backend(abc.ABC):
         return LoggedResults(self.folder(spec))
 
     async def open_results(self, spec: SweepSpec) -> Tuner:
-        """The experiment's results as a :class:`radas.Tuner` (read off the event loop)."""
-        return await asyncio.to_thread(Tuner.restore, self.experiment_path(spec), spec.trainable)
+        """The experiment's results as a :class:`radas.Tuner` (read off the event loop), once its
+        folders are known to be the user's own and writable by no one else
+        (:meth:`~radas.sweep.ExperimentFolder.check_owned`): Tune's saved state is unpickled, so
+        whoever could write there could run code in this process."""
+        folder, path = self.folder(spec), self.experiment_path(spec)
+
+        def read() -> Tuner:
+            folder.check_owned()
+            return Tuner.restore(path, spec.trainable)
+
+        return await asyncio.to_thread(read)

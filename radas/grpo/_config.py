@@ -79,8 +79,9 @@ def _real(low: float | None = None, high: float | None = None, *, low_open: bool
         if not _is_real(value):
             raise RadasTypeError(f"config[{name!r}] must be a number; got {_fmt(value)}")
         value = float(value)
-        bad = math.isnan(value)
-        bad |= low is not None and (value <= low if low_open else value < low)
+        if not math.isfinite(value):  # NaN, inf, -inf: no key takes them
+            raise RadasValueError(f"config[{name!r}] = {value!r} is not a finite number")
+        bad = low is not None and (value <= low if low_open else value < low)
         bad |= high is not None and (value >= high if high_open else value > high)
         if bad:
             lo = "" if low is None else f"{'(' if low_open else '['}{low}"

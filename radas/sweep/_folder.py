@@ -20,6 +20,12 @@ Everything about one experiment lives under its user's results folder::
 
 This module is the one owner of these names.
 
+Every folder below ``<results>`` that radas makes, opens or finds on its way to an experiment (the
+user's folder, the experiment, lock, secrets and archive folders) must be the current user's own
+and writable by no one else (:func:`check_own_folder`), else an
+:class:`~radas.errors.UnsafePathError`: in a shared results folder another user could make
+``<results>/<user>`` first, and what radas reads there (Tune's pickled state) could run their code.
+
 The driver lock is an OS lock (``flock``) on a file outside the experiment folder, so it cannot
 go stale: the OS drops it when its process ends, however it ends, and a reused PID means
 nothing. It records which driver holds it (host, PID, process start) for messages. Earlier
@@ -34,8 +40,10 @@ import errno
 import fcntl
 import json
 import os
+import pwd
 import shutil
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +56,7 @@ from radas._reporter import say
 from radas.errors import (
     ExperimentRunningError,
     LockUnsupportedError,
+    RadasError,
     RadasTimeoutError,
     RadasValueError,
     UnsafePathError,
@@ -210,6 +219,8 @@ class DriverLock:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
+        except PermissionError:
+            raise  # another user's lock folder: not a filesystem that cannot lock
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise _planted(self.path) from None
@@ -291,21 +302,97 @@ def index_file(user_root: Path) -> Path:
     return user_root / INDEX_FILE
 
 
-def experiment_names(user_root: Path) -> list[str]:
+def _owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _owner(uid: int) -> str:
+    """``alice (uid 1001)``, or ``uid 1001`` when the system has no name for it."""
+    name = _owner_name(uid)
+    return f"uid {uid}" if name == str(uid) else f"{name} (uid {uid})"
+
+
+def check_own_folder(path: Path, info: os.stat_result | None = None) -> None:
+    """Fail unless the folder ``path`` (``info``: its ``lstat``, when already known) is a real
+    folder of the current user that no one else can write to: an
+    :class:`~radas.errors.UnsafePathError` naming it, its owner and what to do.
+
+    Radas reads what is in such a folder (Tune's saved state is unpickled), so a folder that
+    another user made or can write into could run their code in this process; it is never used."""
+    info = os.lstat(path) if info is None else info
+    if stat.S_ISLNK(info.st_mode):
+        raise _planted(path)
+    if info.st_uid != os.getuid():
+        raise UnsafePathError(
+            f"{path} belongs to {_owner(info.st_uid)}, not to you ({_owner(os.getuid())}): radas uses only "
+            "folders of your own in the results folder, since whoever owns one decides what is in it (Tune's "
+            "saved state there is unpickled: it could run their code as you). Ask its owner or an "
+            f"administrator to remove it (or to give it to you: chown {_owner_name(os.getuid())} {path}), then "
+            "run again; or use another user_name or results folder")
+    writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if writable:
+        who = {stat.S_IWGRP: "its group", stat.S_IWOTH: "every user"}.get(writable, "its group and every user")
+        raise UnsafePathError(
+            f"{path} (yours, mode {stat.S_IMODE(info.st_mode):04o}) can be written by {who}: whoever can "
+            "write there can put files radas reads (Tune's saved state is unpickled: it could run their code "
+            f"as you). If everything in it is yours, make it yours only: chmod go-w {path} (radas makes its "
+            "folders 0700); else move it aside and run again")
+
+
+# results folders already warned about in this process (once each)
+_warned_open: set[str] = set()
+
+
+def check_results_folder(results: Path) -> None:
+    """Warn (once per process) when the shared results folder can be written by every user but
+    has no sticky bit: anyone could then rename a user's folder away and put their own in its
+    place (radas refuses that one, but the results are out of reach)."""
+    try:
+        info = os.stat(results)
+    except OSError:
+        return
+    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX and str(results) not in _warned_open:
+        _warned_open.add(str(results))
+        say("warning", f"the results folder {results} can be written by every user and has no sticky bit (mode "
+                       f"{stat.S_IMODE(info.st_mode):04o}): anyone can rename or remove the users' folders in it. "
+                       f"Make it sticky, as /tmp is: chmod +t {results}")
+
+
+def experiment_names(user_root: Path, *, own: bool = True) -> list[str]:
     """The user's experiments: the folders of ``user_root`` that are not radas's own (sorted).
 
     Only real folders whose names radas could have made (:func:`~radas._names.check_name`): a
     link, or a name such as ``javascript:alert(1)`` that no experiment can have, is skipped with a
     warning, so it reaches no page and no path. ``user_root`` itself as a link is an
-    :class:`~radas.errors.UnsafePathError` (pages would be written where it points)."""
+    :class:`~radas.errors.UnsafePathError` (pages would be written where it points).
+
+    With ``own`` (the default: this user's folder, which radas writes pages into and reads results
+    from), ``user_root`` must be the current user's own folder (:func:`check_own_folder`) and an
+    experiment folder that is not is skipped with a warning; ``own=False`` only lists another
+    user's folder (or the results folder's user folders). A folder this user cannot read is a
+    :class:`~radas.errors.RadasError` naming it."""
     if user_root.is_symlink():
         raise _planted(user_root)
     names = []
     try:
+        if own:
+            check_results_folder(user_root.parent)
+            check_own_folder(user_root)
         with os.scandir(user_root) as entries:
             found = list(entries)
     except FileNotFoundError:
         return []
+    except UnsafePathError:
+        raise
+    except PermissionError as exc:
+        try:
+            whose = f"; it belongs to {_owner(os.lstat(user_root).st_uid)}"
+        except OSError:
+            whose = ""
+        raise RadasError(f"the folder {user_root} is not readable by you ({exc.strerror}{whose})") from exc
     for entry in found:
         if entry.name.startswith("."):
             continue
@@ -323,6 +410,12 @@ def experiment_names(user_root: Path) -> list[str]:
             say("warning", f"the folder {entry.path!r} is not an experiment (its name {entry.name!r} cannot be an "
                            "experiment_name): skipped; rename or remove it")
             continue
+        if own:
+            try:
+                check_own_folder(Path(entry.path), entry.stat(follow_symlinks=False))
+            except UnsafePathError as exc:
+                say("warning", f"{exc}. Skipped")
+                continue
         names.append(entry.name)
     return sorted(names)
 
@@ -330,17 +423,21 @@ def experiment_names(user_root: Path) -> list[str]:
 def make_private_dirs(path: Path, top: Path | None = None) -> None:
     """Create ``path`` and the folders between ``top`` and it, each readable by its owner only
     (0700, whatever the umask), none of them (created or found) a symbolic link: a link on the way
-    is an :class:`~radas.errors.UnsafePathError` naming it. Folders that exist are left as they are.
+    is an :class:`~radas.errors.UnsafePathError` naming it. A folder that exists must be the
+    current user's own, writable by no one else (:func:`check_own_folder`): another user who made
+    ``<results>/<user>`` first cannot have this user's sweeps read or write there.
 
     ``top`` is the shared folder the path is in (the results folder; default: the grandparent of
     ``path``, the results folder of ``<results>/<user>/<folder>``, where radas makes its folders).
-    It is trusted as it is (it may be a link) and, when missing, created as the umask says: other
-    users make their own folders in it. Each folder below it is opened relative to the one above,
-    without following a link, so a link planted meanwhile is caught too.
+    It is trusted as it is (it may be a link; a warning says when every user can write to it
+    without a sticky bit) and, when missing, created as the umask says: other users make their own
+    folders in it. Each folder below it is opened relative to the one above, without following a
+    link, so a link planted meanwhile is caught too, and checked as opened.
     """
     top = path.parent.parent if top is None else top
     parts = path.relative_to(top).parts
     top.mkdir(parents=True, exist_ok=True)
+    check_results_folder(top)
     fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         current = top
@@ -353,14 +450,18 @@ def make_private_dirs(path: Path, top: Path | None = None) -> None:
                 created = False
             try:
                 inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            except OSError:
+            except OSError as exc:
                 if current.is_symlink():
                     raise _planted(current) from None
+                if not created and isinstance(exc, PermissionError):
+                    check_own_folder(current)  # another user's folder this user cannot open: say whose
                 raise
-            if created:
-                os.fchmod(inner, 0o700)
             os.close(fd)
             fd = inner
+            if created:
+                os.fchmod(inner, 0o700)
+            else:
+                check_own_folder(current, os.fstat(inner))
     finally:
         os.close(fd)
 
@@ -390,9 +491,25 @@ class ExperimentFolder:
         return [path for path in (self.user_root / SECRETS_DIR).glob(f"{self.name}-*.json")
                 if path != keep and path.name[len(prefix):-len(".json")].isalnum()]
 
+    def check_owned(self) -> None:
+        """Fail unless every folder of this experiment that exists (the user's folder, the
+        experiment folder, its lock, secrets and archive folders) is the current user's own and
+        writable by no one else (:func:`check_own_folder`): before anything in them is read.
+        Warns when the results folder can be written by every user without a sticky bit."""
+        check_results_folder(self.user_root.parent)
+        for path in (self.user_root, self.path, self.user_root / LOCKS_DIR, self.user_root / SECRETS_DIR,
+                     self.user_root / ARCHIVE_DIR):
+            try:
+                info = os.lstat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            check_own_folder(path, info)
+
     def has_results(self) -> bool:
         """True when the folder holds anything besides radas's own files (False when there is
-        no folder). A folder that cannot be listed is an error, never "empty"."""
+        no folder). A folder that cannot be listed is an error, never "empty"; so is one that is
+        not the user's own (:meth:`check_owned`: looked at before the results are read)."""
+        self.check_owned()
         try:
             return any(not _radas_file(p.name) for p in self.path.iterdir())
         except FileNotFoundError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from ray import tune
 
@@ -74,6 +76,15 @@ def test_bad_values_name_key_and_value(key: str, value: object, error: type, fra
     with pytest.raises(error) as info:
         validate_grpo_config({**BASE, key: value})
     assert repr(key) in str(info.value) and fragment in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["learning_rate", "epochs", "kl_beta", "weight_decay", "reward_timeout_s",
+                                 "correct_threshold", "rollout_temperature"])
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_a_number_that_is_not_finite_is_refused_naming_key_and_value(key: str, value: float) -> None:
+    with pytest.raises(RadasValueError, match="is not a finite number") as info:
+        validate_grpo_config({**BASE, key: value})
+    assert f"config[{key!r}] = {value!r}" in str(info.value)
 
 
 def test_search_spaces_are_accepted_unchecked() -> None:

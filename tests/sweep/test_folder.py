@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from ray import tune
+from two_users import MALLORY, as_user, needs_root, shared_results
 
 import radas
 from radas.sweep._folder import DriverInfo, ExperimentFolder
@@ -352,3 +354,101 @@ def test_the_lock_is_let_go_even_when_removing_the_secrets_fails(tmp_path, monke
     with pytest.raises(OSError, match="Stale"):
         sweep._end("finished")
     assert not folder.lock.held and folder.holder() is None
+
+
+def _plant_tuner(folder: Path, proof: Path) -> None:
+    """A ``tuner.pkl`` that creates ``proof`` when unpickled (as any code could run there)."""
+    (folder / "tuner.pkl").write_bytes(b"cbuiltins\nopen\n(S'" + str(proof).encode() + b"'\nS'w'\ntR.")
+
+
+@needs_root
+def test_a_folder_another_user_made_first_is_never_used(monkeypatch, capsys):
+    """mallory (another uid) makes ``<results>/alice`` first, writable by all, with an experiment
+    folder whose ``tuner.pkl`` runs code when unpickled. Everything radas does there as alice - the
+    lock, a stop request, the experiment and secrets folders, locating the results, reading them
+    (``run_experiment(dos=["analyze"])``, ``open_results``), the index's listing - is an
+    UnsafePathError naming the folder, its owner and what to do; mallory's code never runs and
+    nothing is written into her folder. The same for each folder on the way in alice's own folder
+    (the experiment, lock, secrets and archive folders) given to mallory, and for a folder of
+    alice's own that others can write to; a results folder that everyone can write to without a
+    sticky bit is warned about."""
+    from radas.backends import get_backend
+    from radas.backends._base import SweepSpec
+    from radas.sweep import experiment_names, make_private_dirs
+    from radas.sweep._secrets import write_secrets
+
+    def trainable(config):
+        return {"score": 1}
+
+    with shared_results() as results:
+        proof = results.parent / "mallorys-code-ran"
+        alice = results / "alice"
+
+        def plant() -> None:
+            for path in (alice, alice / "exp"):
+                path.mkdir()
+                os.chmod(path, 0o777)
+            _plant_tuner(alice / "exp", proof)
+
+        assert as_user(MALLORY, plant) == 0
+        monkeypatch.setenv("RADAS_RESULTS_DIR", str(results))
+        planted = sorted(alice.rglob("*"))
+        folder = ExperimentFolder(alice, "exp")
+        spec = SweepSpec(user_name="alice", experiment_name="exp", trainable=trainable, param_space={},
+                         tune_config=tune.TuneConfig(), run_config=tune.RunConfig(), sweep_id="abc")
+        attempts = {
+            "lock": lambda: folder.take_lock(DriverInfo.of_this_process()),
+            "stop": folder.request_stop,
+            "experiment folder": lambda: make_private_dirs(folder.path),
+            "secrets": lambda: write_secrets(folder.secrets_file("abc"), {"KEY": "k"}),
+            "locate": lambda: asyncio.run(get_backend("local").locate(spec)),
+            "open_results": lambda: asyncio.run(get_backend("local").open_results(spec)),
+            "analyze": lambda: asyncio.run(radas.run_experiment(
+                user_name="alice", experiment_name="exp", trainable=trainable, param_space={"a": 1},
+                run_with="local", dos=["analyze"])),
+            "index": lambda: experiment_names(alice),
+            "report": lambda: radas.report("alice"),
+        }
+        for what, attempt in attempts.items():
+            with pytest.raises(radas.UnsafePathError) as info:
+                attempt()
+            message = str(info.value)
+            assert f"{alice} belongs to uid {MALLORY}, not to you" in message, (what, message)
+            assert "Ask its owner or an administrator to remove it" in message, what
+        assert not proof.exists() and sorted(alice.rglob("*")) == planted and not folder.lock.held
+
+        # each folder on the way, in alice's own folder: another user's, or writable by others
+        shutil.rmtree(alice)
+        make_private_dirs(folder.path)
+        own = {"experiment": (folder.path, lambda: make_private_dirs(folder.path)),
+               "lock": (alice / ".radas-locks", lambda: folder.take_lock(DriverInfo.of_this_process())),
+               "secrets": (alice / ".radas-secrets", lambda: write_secrets(folder.secrets_file("abc"), {"K": "k"})),
+               "archive": (alice / ".archive", lambda: make_private_dirs(alice / ".archive" / "exp-1"))}
+        for what, (path, attempt) in own.items():
+            path.mkdir(mode=0o700, exist_ok=True)
+            os.chown(path, MALLORY, MALLORY)
+            for step in (attempt, folder.check_owned, folder.has_results):
+                with pytest.raises(radas.UnsafePathError, match=f"{path} belongs to uid {MALLORY}"):
+                    step()
+            os.chown(path, 0, 0)
+            os.chmod(path, 0o770)
+            for step in (attempt, folder.check_owned):
+                with pytest.raises(radas.UnsafePathError) as info:
+                    step()
+                assert f"{path} (yours, mode 0770) can be written by its group" in str(info.value), what
+                assert f"chmod go-w {path}" in str(info.value), what
+            os.chmod(path, 0o700)
+        folder.check_owned()
+        os.chown(folder.path, MALLORY, MALLORY)
+        assert experiment_names(alice) == []  # not alice's: off the index, with a warning
+        assert f"{folder.path} belongs to uid {MALLORY}" in capsys.readouterr().out
+        os.chown(folder.path, 0, 0)
+        assert experiment_names(alice) == ["exp"]
+        assert "sticky" not in capsys.readouterr().out  # the shared folder is sticky: no warning
+
+    with shared_results(mode=0o777) as results:
+        make_private_dirs(results / "alice" / "exp")
+        make_private_dirs(results / "alice" / ".radas-locks")
+        out = capsys.readouterr().out
+        assert out.count(f"the results folder {results} can be written by every user and has no sticky bit") == 1
+        assert f"chmod +t {results}" in out
