@@ -55,6 +55,8 @@ def _never_started() -> None:
          ["metric='score'", "mode=None"]),
         # values that once got through the checks and failed later, or never
         ({"experiment_name": "exp\n"}, radas.RadasValueError, ["experiment_name='exp\\n'", "folder name"]),
+        ({"experiment_name": "radas-index.html"}, radas.RadasValueError,
+         ["experiment_name='radas-index.html'", "radas gives its own files", "pick another name"]),
         ({"cpu_per_trial": float("nan")}, radas.RadasValueError, ["cpu_per_trial=nan", "positive number"]),
         ({"gpu_per_trial": float("inf")}, radas.RadasValueError, ["gpu_per_trial=inf"]),
         ({"tuner_init_kwargs": {"tune_config": {"num_samples": "4"}}}, radas.RadasValueError,
@@ -74,6 +76,22 @@ async def test_bad_arguments_fail_fast(override, error, words):
     for word in words:
         assert word in str(info.value)
     _never_started()
+
+
+@pytest.mark.parametrize("param", ["experiment_name", "user_name"])
+def test_no_name_is_one_radas_gives_its_own_files_in_the_users_folder(param):
+    """The index page, the lock, secrets and archive folders sit next to the experiments in a
+    user's folder: an experiment (or user) of that name would collide with them, also in another
+    case (a case-insensitive filesystem takes one for the other)."""
+    from radas._names import check_name
+    from radas.sweep import _folder
+
+    own = [_folder.INDEX_FILE, _folder.LOCKS_DIR, _folder.SECRETS_DIR, _folder.ARCHIVE_DIR]
+    for name in [*own, _folder.INDEX_FILE.upper(), "Radas-Index.html"]:
+        with pytest.raises(radas.RadasValueError) as info:
+            check_name(param, name)
+        assert str(info.value).startswith(f"{param}={name!r}"), info.value
+    assert check_name(param, "radas-index") == "radas-index"  # only the names themselves
 
 
 @pytest.mark.parametrize("runtime_env", [
