@@ -18,11 +18,20 @@ these, summed with ``reward_weights`` (TRL's) and reported each as ``reward/<nam
 file's folder is put first on ``sys.path`` before it is imported, so a helper module next to it
 imports. TRL's batch form ``f(completions, **kwargs) -> list`` (a parameter named
 ``completions``) gets ``prompts``, ``completions``, every extra field as a list and TRL's keyword
-arguments. Reward functions run in ``reward_workers`` worker processes per trial, each call in a
-worker's main thread (``math_verify``'s signal-based timeouts work), with ``reward_timeout_s`` per
-call; ``async def`` ones on one event loop per worker for the whole run (a module-level client
-works), ``reward_concurrency`` at a time. Prompts and completions take TRL's standard format:
-plain-string prompts stay text unless ``apply_chat_template``.
+arguments; its ``trainer_state`` is the run's progress under TRL's ``TrainerState`` names
+(``global_step``, ``max_steps``, ``epoch``, ``num_train_epochs``, ``num_input_tokens_seen``), without
+the ``log_history``. Reward functions run in ``reward_workers`` worker processes per trial, each
+call in a worker's main thread (``math_verify``'s signal-based timeouts work), with
+``reward_timeout_s`` per call; ``async def`` ones on one event loop per worker for the whole run (a
+module-level client works), the async functions of a step together, as TRL runs them,
+``reward_concurrency`` calls at a time per worker. A reward file is imported once in each process
+that scores with it: each reward worker (the trial's own process only with ``reward_workers=0``),
+and, for :func:`validate_reward_file`, one throwaway worker without a GPU, never the driver; the
+import may take the larger of 600 s and ``reward_timeout_s`` (a reward model loaded at import).
+Module-level state (a cache, a counter) is per worker: ``reward_workers=1`` keeps it whole for the
+trial. A timeout ends the worker with what its reward started (a sandbox's subprocess), and
+workers end with their trial's process, even one killed mid-call. Prompts and completions take
+TRL's standard format: plain-string prompts stay text unless ``apply_chat_template``.
 
 Config keys (defaults from the hosted RL API's ``create_run`` and slime's ``SlimeRunner``): the
 fields of :class:`GRPOTrialConfig`, listed at the end of this docstring.

@@ -86,8 +86,8 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
         functions = runner.functions
         check_weights(cfg["reward_weights"], functions)
         weights = cfg["reward_weights"] or [1.0] * len(functions)
-        scored = [runner.score(i, list(prompts), shaped, [r.extra for r in records], wheres,
-                               trl_keyword_arguments(list(prompts), shaped)) for i in range(len(functions))]
+        scored = runner.score_all(list(prompts), shaped, [r.extra for r in records], wheres,
+                                  trl_keyword_arguments(list(prompts), shaped))
     rows = []
     for i, (record, text) in enumerate(zip(records, completions, strict=True)):
         values = [rewards[i] for rewards, _ in scored]

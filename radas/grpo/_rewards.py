@@ -13,12 +13,13 @@ is imported, so a helper module next to it imports. It provides:
 
 Each function may also be TRL's batch form, ``f(completions, **kwargs) -> list`` (recognised by a
 parameter named ``completions``): it gets ``prompts``, ``completions`` and each extra field as a list
-(one value per completion), plus TRL's own keyword arguments, and returns one number (or None:
-not applicable) per completion. A per-completion function may return None too. As in TRL, a None
+(one value per completion), plus TRL's own keyword arguments (``trainer_state`` as a
+:class:`RewardTrainerState`: the run's progress), and returns one number (or None: not
+applicable) per completion. A per-completion function may return None too. As in TRL, a None
 leaves that completion out of the sum and of the function's mean. ``async def`` functions are
 awaited. Several functions are summed with ``reward_weights`` (TRL's), each reported as
-``reward/<name>``. How they run (worker processes, timeouts, one event loop) is
-:mod:`radas.grpo._reward_runner`.
+``reward/<name>``. How they run (worker processes, timeouts, one event loop, the async functions
+of a batch together) is :mod:`radas.grpo._reward_runner`.
 """
 
 from __future__ import annotations
@@ -47,14 +48,53 @@ _SPEC = re.compile(r"^(?P<path>.+\.py):(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
 
 
 @dataclass(frozen=True)
-class RewardFunction:
-    """One reward function of a sweep: its metric name, the callable, its file and calling form."""
+class RewardSpec:
+    """What a trial knows of one reward function without importing its file: its metric name,
+    its file and its calling form (reported by the reward worker that imported it)."""
 
     name: str
-    fn: Callable[..., Any]
     path: Path
     batch: bool  # TRL's batch form: f(completions, **kwargs) -> list
     is_async: bool
+
+
+@dataclass(frozen=True)
+class RewardFunction(RewardSpec):
+    """One reward function of a sweep, imported: its :class:`RewardSpec` and the callable."""
+
+    fn: Callable[..., Any]
+
+    def spec(self) -> RewardSpec:
+        """The function as a trial knows it (no callable: it stays in the process that imported it)."""
+        return RewardSpec(self.name, self.path, self.batch, self.is_async)
+
+
+@dataclass
+class RewardTrainerState:
+    """The ``trainer_state`` a batch reward function gets: the run's progress, with the attribute
+    names of TRL's (transformers') ``TrainerState`` — ``global_step`` (optimizer steps done),
+    ``max_steps``, ``epoch`` (float, None before training), ``num_train_epochs`` and
+    ``num_input_tokens_seen`` (prompt + completion tokens so far, TRL's ``num_tokens``).
+
+    Only these: the full state carries the whole ``log_history``, which grows every logged step
+    and made each reward call slower as a run went on (it travels to a reward worker per call).
+    A reward that shapes itself on progress (``trainer_state.global_step / trainer_state.max_steps``)
+    works unchanged.
+    """
+
+    global_step: int = 0
+    max_steps: int = 0
+    epoch: float | None = None
+    num_train_epochs: int = 0
+    num_input_tokens_seen: int = 0
+
+    @classmethod
+    def of(cls, state: Any) -> RewardTrainerState | None:
+        """The progress of TRL's ``state`` (None stays None)."""
+        if state is None or isinstance(state, RewardTrainerState):
+            return state
+        return cls(**{f: getattr(state, f, getattr(cls, f)) for f in
+                      ("global_step", "max_steps", "epoch", "num_train_epochs", "num_input_tokens_seen")})
 
 
 def _frame_in(exc: BaseException, path: Path) -> str:
@@ -150,6 +190,17 @@ def reward_specs(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[tu
     return out
 
 
+def resolved_reward_file(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[str]:
+    """A ``reward_file`` config value with each file's path resolved here (as given, else from the
+    sweep's launch folder), so that a worker process finds the same files whatever its working
+    folder; a missing file is an error naming it."""
+    out = []
+    for path, attr in reward_specs(reward_file):
+        resolved = str(resolve_path(path, "reward_file"))
+        out.append(resolved if attr is None else f"{resolved}:{attr}")
+    return out
+
+
 def load_reward_functions(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[RewardFunction]:
     """The reward functions a ``reward_file`` config value names, in order, with unique names."""
     modules: dict[str, tuple[ModuleType, Path]] = {}
@@ -165,7 +216,7 @@ def load_reward_functions(reward_file: str | os.PathLike[str] | Sequence[str]) -
             while unique in names:
                 unique, i = f"{name}_{i}", i + 1
             names.add(unique)
-            out.append(RewardFunction(unique, fn, p, batch, is_async))
+            out.append(RewardFunction(name=unique, path=p, batch=batch, is_async=is_async, fn=fn))
     return out
 
 
@@ -228,7 +279,7 @@ def result_of(value: Any, reward_file: Path, where: str) -> tuple[float, dict[st
     return check_reward_value(value, reward_file, where, allow_none=True), {}
 
 
-def note_error(exc: BaseException, rf: RewardFunction, where: str) -> BaseException:
+def note_error(exc: BaseException, rf: RewardSpec, where: str) -> BaseException:
     """``exc`` with a note naming the reward function, its file and line, and the input."""
     note = (f"radas: raised by reward function {rf.name!r} of reward_file {str(rf.path)!r}"
             f"{_frame_in(exc, rf.path)} on {where}")
@@ -238,7 +289,7 @@ def note_error(exc: BaseException, rf: RewardFunction, where: str) -> BaseExcept
     return RadasValueError(f"{note}: {type(exc).__name__}: {exc}")
 
 
-def values_of_batch(out: Any, rf: RewardFunction, n: int, wheres: Sequence[str]) -> list[float]:
+def values_of_batch(out: Any, rf: RewardSpec, n: int, wheres: Sequence[str]) -> list[float]:
     """A batch function's return value as one reward (NaN for None: not applicable) per completion."""
     values = list(out) if isinstance(out, Iterable) and not isinstance(out, (str, bytes, Mapping)) else None
     if values is None or len(values) != n:
@@ -356,12 +407,14 @@ class RewardAdapter:
     ``log_metric`` as ``reward_info/<name>``.
     """
 
-    def __init__(self, runner: Any, index: int, book: RewardBook, prompt_file: str) -> None:
+    def __init__(self, runner: Any, index: int, book: RewardBook, prompt_file: str,
+                 together: AsyncStep | None = None) -> None:
         self.runner = runner
-        self.rf: RewardFunction = runner.functions[index]
+        self.rf: RewardSpec = runner.functions[index]
         self.index = index
         self.book = book
         self.prompt_file = prompt_file
+        self.together = together if self.rf.is_async else None
         self.__name__ = self.rf.name  # TRL names the function's metrics after it
 
     def __call__(
@@ -376,7 +429,10 @@ class RewardAdapter:
         n = len(completions)
         extras = [json.loads(e) if e else {} for e in (_radas_extra or [""] * n)]
         wheres = [f"prompt_file {self.prompt_file!r} line {line}" for line in (_radas_line or [0] * n)]
-        rewards, infos = self.runner.score(self.index, prompts, completions, extras, wheres, trl_kwargs)
+        if self.together is not None:
+            rewards, infos = self.together.score(self.index, prompts, completions, extras, wheres, trl_kwargs)
+        else:
+            rewards, infos = self.runner.score(self.index, prompts, completions, extras, wheres, trl_kwargs)
         log_metric = trl_kwargs.get("log_metric")
         if callable(log_metric):
             sums: dict[str, list[float]] = {}
@@ -389,20 +445,48 @@ class RewardAdapter:
         return rewards
 
 
+class AsyncStep:
+    """The async reward functions of a trial, scored together on each batch, as TRL runs them.
+
+    TRL gathers its async reward functions on one event loop. radas's adapters are plain
+    functions to TRL, called one after another with the same ``completions`` list; so the first
+    async one called on a batch scores every async function at once
+    (:meth:`~radas.grpo._reward_runner.RewardRunner.score_together`: concurrently, at most
+    ``reward_concurrency`` calls at a time per worker) and the others take their results.
+    """
+
+    def __init__(self, runner: Any, indices: Sequence[int]) -> None:
+        self.runner = runner
+        self.indices = list(indices)
+        self._batch: Any = None  # the completions scored last (held, so its identity is the key)
+        self._results: dict[int, tuple[list[float], list[dict[str, float]]]] = {}
+
+    def score(self, index: int, prompts: Sequence[Any], completions: Sequence[Any],
+              extras: Sequence[Mapping[str, Any]], wheres: Sequence[str],
+              trl_kwargs: Mapping[str, Any]) -> tuple[list[float], list[dict[str, float]]]:
+        """Function ``index``'s rewards and infos for ``completions``, scoring all of them on a new batch."""
+        if self._batch is not completions or index not in self._results:
+            self._batch, self._results = None, {}
+            outs = self.runner.score_together(self.indices, prompts, completions, extras, wheres, trl_kwargs)
+            self._batch, self._results = completions, dict(zip(self.indices, outs, strict=True))
+        return self._results.pop(index)
+
+
 def make_adapters(
     runner: Any, weights: Sequence[float] | None, prompt_file: str, correct_threshold: float | None,
     group_size: int = 1,
 ) -> tuple[list[RewardAdapter], RewardBook]:
     """TRL reward functions for the runner's functions and the book they share (``group_size``:
-    completions per prompt)."""
+    completions per prompt); the async ones of a batch are scored together (:class:`AsyncStep`)."""
     functions = runner.functions
     weights = list(weights) if weights is not None else [1.0] * len(functions)
     check_weights(weights, functions)
     book = RewardBook(weights, correct_threshold, group_size)
-    return [RewardAdapter(runner, i, book, prompt_file) for i in range(len(functions))], book
+    together = AsyncStep(runner, [i for i, rf in enumerate(functions) if rf.is_async])
+    return [RewardAdapter(runner, i, book, prompt_file, together) for i in range(len(functions))], book
 
 
-def check_weights(weights: Sequence[float] | None, functions: Sequence[RewardFunction]) -> None:
+def check_weights(weights: Sequence[float] | None, functions: Sequence[RewardSpec]) -> None:
     """``reward_weights`` must have one weight per reward function."""
     if weights is not None and len(weights) != len(functions):
         raise RadasValueError(

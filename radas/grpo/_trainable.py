@@ -30,7 +30,7 @@ from radas.grpo._model import Device, load_model, load_tokenizer, model_path, pi
 from radas.grpo._plan import plan_gpu_per_trial
 from radas.grpo._release import DISTRIBUTED_ENV, build_one_at_a_time, release, restore_env
 from radas.grpo._reward_runner import RewardRunner, validate_reward_file
-from radas.grpo._rewards import check_weights, make_adapters
+from radas.grpo._rewards import make_adapters
 from radas.grpo._stopping import StopRules
 from radas.grpo._tiny import TINY_NAME
 from radas.utils import set_seed
@@ -196,7 +196,6 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
             f"rollout_batch_size = {cfg['rollout_batch_size']} but prompt_file {prompt_path!r} has only "
             f"{len(records)} prompts; lower rollout_batch_size to at most {len(records)}"
         )
-    check_weights(cfg["reward_weights"], runner.functions)
     overrides = cfg["grpo_config_overrides"]
     base_device = pick_device(overrides)
     engine = choose_engine(cfg["generation"], base_device.type, grpo_config_field_names() or frozenset())
