@@ -25,10 +25,18 @@ def stepping(config):
 
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry per draw of the live view (tried, whether or not it worked)."""
+    """One entry per draw of the live view, once the draw is over (whether or not it worked):
+    a sweep that waits for it ends after the figure was written, however slow the draw."""
     drawn: list[int] = []
     draw = _live.LiveView._draw
-    monkeypatch.setattr(_live.LiveView, "_draw", lambda self: drawn.append(1) or draw(self))
+
+    def counted(self: _live.LiveView) -> bytes | None:
+        try:
+            return draw(self)
+        finally:
+            drawn.append(1)
+
+    monkeypatch.setattr(_live.LiveView, "_draw", counted)
     return drawn
 
 
