@@ -93,6 +93,23 @@ Packing (``gpu_per_trial="auto"``): :func:`plan_gpu_per_trial` (also
 (:func:`estimate_trial_memory`, no weights loaded) and packs as many trials per GPU as fit and
 as the CPUs allow.
 
+The trained model: every trial keeps its final model (``keep_final_model``, on by default)
+as its last Tune checkpoint — the LoRA adapter, or the weights (float32 for full fine-tuning),
+and the tokenizer, no optimizer state — also when a stop rule ends it (the last step's
+``checkpoint_every`` checkpoint, when it has one, is the final model; of a trial of several
+workers, rank 0's, reported as ``checkpoint_path``). Before the sweep starts, radas says how much
+disk they will take (from the model's config). :func:`load_model` ``(results)`` gives the best
+trial's ``(model, tokenizer)`` by the sweep's metric (or ``metric`` / ``mode``, or ``trial``),
+ready for ``generate`` (LoRA: the base with the adapter, a ``peft.PeftModel``);
+:func:`export_model` ``(results, output_path, merge_lora=False)`` writes it to a folder that
+``transformers`` (and ``peft`` for an adapter) loads. Both take what ``run_experiment`` returned,
+a ``radas.Tuner`` or an experiment folder (a cluster's shared one too), and raise
+:class:`ModelNotFoundError` naming what is missing. :class:`KeepBestModels` ``(k)``, a Tune
+callback, keeps the final models of only the best ``k`` trials by the sweep's metric, removing
+the others' as trials finish. A trial that a driver-side scheduler stops (ASHA,
+:class:`GRPOEarlyStopping`) is ended from outside and keeps only its ``checkpoint_every``
+checkpoints.
+
 Stalls: GRPO trials are watched by radas's stall watchdog by default (``run_experiment``'s
 ``stall_timeout_s`` left None; a number of seconds given there wins, ``False`` turns it off). A
 trial has 30 minutes to the end of its first optimizer step (download and load the model, start
@@ -119,8 +136,10 @@ from radas.grpo._config import (
     describe_keys,
     validate_grpo_config,
 )
+from radas.grpo._export import ModelNotFoundError, export_model, load_model
 from radas.grpo._files import RESERVED_FIELDS, PromptFileSummary, validate_prompt_file
 from radas.grpo._inference import test_inference
+from radas.grpo._keep import KeepBestModels
 from radas.grpo._plan import estimate_trial_memory, plan_gpu_per_trial
 from radas.grpo._reward_runner import RemoteRewardError, RewardCrashError, RewardTimeoutError, validate_reward_file
 from radas.grpo._stopping import GRPOEarlyStopping, StopRules
@@ -142,6 +161,10 @@ __all__ = [
     "validate_prompt_file",
     "validate_reward_file",
     "test_inference",
+    "load_model",
+    "export_model",
+    "ModelNotFoundError",
+    "KeepBestModels",
     "PromptFileSummary",
     "DEFAULTS",
     "KEY_NAMES",

@@ -63,6 +63,7 @@ def metric_name(trl_name: str) -> str:
 
 
 STATE_FILE = "radas_grpo_state.json"
+FINAL_MODEL_DIR = "final-model"  # in the trainer's output folder: where the final model is saved
 
 Reporter = Callable[[dict[str, Any], "str | None"], None]
 MetricSink = Callable[[dict[str, Any]], None]
@@ -96,6 +97,7 @@ def make_callback(
     sinks: list[MetricSink] | None = None,
     extra_metrics_fn: Callable[[], Mapping[str, float]] | None = None,
     stop_rules: StopRules | None = None,
+    final_model: Callable[[str, Mapping[str, Any]], str | None] | None = None,
 ) -> Any:
     """A ``transformers.TrainerCallback`` that reports every log step to ``reporter``.
 
@@ -106,6 +108,12 @@ def make_callback(
     Steps where the trainer saves a checkpoint are always logged too, and their metrics are
     reported together with the checkpoint folder (plus ``state_fn()`` written to
     ``radas_grpo_state.json`` inside it), so each Tune checkpoint sits on a result with metrics.
+
+    With ``final_model``, the last step's report (the end, or a stop rule's) is held back until
+    training ends, then ``final_model(folder, metrics)`` saves the model into ``folder`` (on every
+    rank; it returns the folder where this process wrote it, else None) and the metrics are
+    reported with it: the trial's last checkpoint is its final model. When the last step has a
+    checkpoint of its own, that one is the final model. Every rank reports as often as the others.
     """
     transformers = require("transformers")
 
@@ -118,6 +126,9 @@ def make_callback(
             self.last_tokens: float | None = None
             self.reports = 0
             self.watch = StopWatch(stop_rules) if stop_rules is not None else None
+            self.final: dict[str, Any] | None = None  # the last step's metrics, held back for the final model
+            self.last: dict[str, Any] | None = None  # the metrics reported last
+            self.saved_step: int | None = None  # the step of the last checkpoint reported
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             _progress()  # set up: the first step starts
@@ -154,6 +165,7 @@ def make_callback(
                     logger.exception("radas.grpo: a metrics logger failed")
             reporter(metrics, checkpoint_dir)
             self.reports += 1
+            self.last = metrics
             logger.info(
                 "radas.grpo step %s: reward_mean=%s percent_correct=%s%s",
                 metrics.get("step"), metrics.get("reward_mean"), metrics.get("percent_correct"),
@@ -177,6 +189,8 @@ def make_callback(
                 logger.info("radas.grpo: stopping early at step %s: %s", metrics.get("step"), reason)
             if control.should_save:
                 self.pending = metrics  # reported with the checkpoint in on_save
+            elif final_model is not None and (control.should_training_stop or _last_step(state)):
+                self.final = metrics  # reported with the final model in on_train_end
             else:
                 self.report(metrics, None)
 
@@ -192,8 +206,24 @@ def make_callback(
             metrics = self.pending or {"step": int(state.global_step)}
             self.pending = None
             self.report(metrics, folder)
+            if folder is not None:
+                self.saved_step = int(state.global_step)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if final_model is None or self.saved_step == int(state.global_step):
+                return  # no model to keep, or the last step's checkpoint is the final model
+            # the held-back last step; else (training ended at a step that was not logged) the last report again
+            metrics = self.final or dict(self.last or {"step": int(state.global_step)})
+            self.final = None
+            folder = final_model(os.path.join(args.output_dir, FINAL_MODEL_DIR), metrics)
+            self.report(metrics, folder)
 
     return TuneReportCallback()
+
+
+def _last_step(state: Any) -> bool:
+    """The trainer's last planned step."""
+    return bool(state.max_steps and state.global_step >= state.max_steps)
 
 
 def read_state(checkpoint_dir: str) -> dict[str, Any]:

@@ -252,6 +252,10 @@ class GRPOTrialConfig:
         "Seed of Python, NumPy, torch, the tiny model's weights and the data order.")
     checkpoint_every: int | None = key(None, _int(1, optional=True),
         'Report a Tune checkpoint every N steps (and at the end); None = no checkpoints.')
+    keep_final_model: bool = key(True, _bool,
+        "Keep the trained model (LoRA: the adapter; else the weights; and the tokenizer, no optimizer state) as "
+        "the trial's last Tune checkpoint, also when a stop rule ends it; radas.grpo.load_model / export_model read "
+        "it. False = only checkpoint_every's checkpoints.")
     logging_steps: int = key(1, _int(1),
         'Report metrics to Tune every N steps.')
     correct_threshold: float | None = key(None, _real(optional=True),

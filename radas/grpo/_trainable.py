@@ -25,6 +25,7 @@ from radas.grpo._config import (
 from radas.grpo._dataset import build_dataset, completion_budget, normalize_prompts, prompt_lengths
 from radas.grpo._deps import require
 from radas.grpo._engine import Engine, choose_engine, engine_fields, gpu_share, prepare_process, vllm_installed
+from radas.grpo._export import final_model_saver, is_final_model, say_final_model_disk
 from radas.grpo._files import read_prompt_file, resolve_path, validate_prompt_file
 from radas.grpo._model import Device, load_model, load_tokenizer, model_path, pick_device
 from radas.grpo._plan import plan_gpu_per_trial
@@ -170,6 +171,9 @@ def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | No
     """
     cfg = validate_grpo_config(config)
     require_concrete(cfg, "grpo_trainable")
+    if is_final_model(resume_dir):  # retried after its final report: its training is done
+        logger.info("radas.grpo: the trial's last checkpoint is its final model: training is done")
+        return None
     saved_env = {name: os.environ.get(name) for name in DISTRIBUTED_ENV}
     runner = RewardRunner(cfg["reward_file"], cfg["reward_workers"], cfg["reward_timeout_s"],
                           cfg["reward_concurrency"])
@@ -227,7 +231,9 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
             model.config._name_or_path = initial
         with _trackers(config) as sinks:
             callback = make_callback(reporter, book.state, sinks, book.take_metrics,
-                                     StopRules.from_config(cfg["early_stopping"]))
+                                     StopRules.from_config(cfg["early_stopping"]),
+                                     final_model_saver(lambda: made["trainer"], bool(cfg["lora_rank"]))
+                                     if cfg["keep_final_model"] else None)
 
             def build() -> Any:
                 return trl.GRPOTrainer(
@@ -278,7 +284,9 @@ def grpo_trainable(config: dict[str, Any]) -> None:
     ``frac_reward_zero_std``, ``entropy``, ``clip_ratio_region``, ``completion_clipped_ratio``,
     ``kl``, ``step_time``, ``reward/<function>``...; see :mod:`radas.grpo`), ``percent_correct``
     and ``tokens_per_s`` every ``logging_steps`` steps, and a checkpoint every
-    ``checkpoint_every`` steps and at the end. With ``early_stopping`` a dead run ends early
+    ``checkpoint_every`` steps and at the end. Its last checkpoint is its final model
+    (``keep_final_model``, the default: the adapter or the weights and the tokenizer, for
+    :func:`radas.grpo.load_model`). With ``early_stopping`` a dead run ends early
     with ``stop_reason`` in its last report. A restored trial (``ray.tune.get_checkpoint()``)
     continues from its checkpoint's step with the saved model, optimizer and scheduler. See
     :mod:`radas.grpo` for the config keys.
@@ -309,7 +317,8 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
     """Check a GRPO sweep's ``param_space`` on the driver, before any trial starts: the config
     keys and values (search spaces accepted), every prompt file, every reward file (called on
     sample lines of the prompt file) and ``reward_weights`` against the number of reward
-    functions. ``radas.run_experiment`` calls this by itself."""
+    functions. Says how much disk the trials' final models will take (``keep_final_model``).
+    ``radas.run_experiment`` calls this by itself."""
     config = validate_grpo_config(param_space)
     prompt_files = [p for p in _file_values(config["prompt_file"]) if isinstance(p, (str, os.PathLike))]
     for prompt_file in prompt_files:
@@ -328,6 +337,7 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
                     f"config['reward_weights'] = {list(w)} has {len(w)} weight(s) but reward_file {reward_file!r} "
                     f"provides {len(functions)} reward function(s) ({', '.join(functions)}); give one weight each"
                 )
+    say_final_model_disk(param_space)
 
 
 def retry_after_out_of_memory(config: dict[str, Any], resources: dict[str, float]

@@ -8,6 +8,7 @@ run sweeps with it; nothing here knows which target it runs on.
 
 from __future__ import annotations
 
+from radas.sweep._checkpoints import remove_contents
 from radas.sweep._folder import (
     STORAGE_MARKER,
     DriverInfo,
@@ -22,6 +23,7 @@ from radas.sweep._hooks import (
     NeedsFreshWorkers,
     PlansGpuPerTrial,
     StartsWorkers,
+    UsesSweepMetric,
     WatchesForStalls,
 )
 from radas.sweep._live import LoggedResults, ResultsLog, ResultsSoFar
@@ -59,9 +61,9 @@ __all__ = [
     "STORAGE_MARKER", "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder",
     "ExperimentState", "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames",
     "ResultsLog", "ResultsSoFar", "SilentTuneReporter", "StartsWorkers", "Sweep", "SweepRequest", "SweepSpec",
-    "TrialRecord", "TrialResources", "Tuner", "WatchesForStalls", "annotate_trial", "check_fits",
+    "TrialRecord", "TrialResources", "Tuner", "UsesSweepMetric", "WatchesForStalls", "annotate_trial", "check_fits",
     "default_tuner_to_df_fn", "ensure_ray", "experiment_names", "follow", "index_file", "keep_reported_metrics",
     "make_private_dirs", "note_progress", "plan_auto_gpu", "prepare_trainable", "read_trial_notes", "remove_secrets",
-    "request_stop", "resolve_resources", "stalled_error", "take_secrets", "trial_secrets_loader",
+    "remove_contents", "request_stop", "resolve_resources", "stalled_error", "take_secrets", "trial_secrets_loader",
     "worker_environment", "worker_resources", "write_secrets",
 ]

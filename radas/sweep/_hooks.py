@@ -86,3 +86,14 @@ class StartsWorkers(Protocol):
 
     def check_workers(self, param_space: Mapping[str, Any], cpu_per_trial: float, gpu_per_trial: float) -> None:
         """Raise a clear error when the workers of ``param_space`` cannot run with these resources."""
+
+
+@runtime_checkable
+class UsesSweepMetric(Protocol):
+    """A Tune callback (in ``run_config.callbacks``) that wants the sweep's metric and mode (those
+    of its ``TuneConfig``, which Tune hands to searchers and schedulers but not to callbacks): the
+    sweep's driver calls ``use_sweep_metric(metric, mode)`` before the sweep starts (and again
+    when it is restored), None when the sweep has none. ``radas.grpo.KeepBestModels`` is one."""
+
+    def use_sweep_metric(self, metric: str | None, mode: str | None) -> None:
+        """Take the sweep's metric and mode (unless given their own)."""

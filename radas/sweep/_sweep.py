@@ -26,6 +26,7 @@ from radas import _ray
 from radas._reporter import ProgressBar, say
 from radas.sweep._checkpoints import CheckpointKeeper, protect_from_rotation
 from radas.sweep._folder import DriverInfo, ExperimentFolder, make_private_dirs
+from radas.sweep._hooks import UsesSweepMetric
 from radas.sweep._live import ResultsLog
 from radas.sweep._oom import OutOfMemoryRetry
 from radas.sweep._progress import FAILED, FINISHED, STOPPED, Progress, ProgressCallback
@@ -88,6 +89,13 @@ def _tune_quiet() -> Iterator[None]:
             _quiet["count"] -= 1
             if _quiet["count"] == 0:
                 tune_logger.setLevel(_quiet["level"])
+
+
+def _tell_sweep_metric(callbacks: list[Any] | None, metric: str | None, mode: str | None) -> None:
+    """Give the sweep's metric and mode to the callbacks that want them (:class:`UsesSweepMetric`)."""
+    for callback in callbacks or []:
+        if isinstance(callback, UsesSweepMetric):
+            callback.use_sweep_metric(metric, mode)
 
 
 def request_stop(folder: ExperimentFolder) -> None:
@@ -158,10 +166,14 @@ class Sweep:
                 c for c in (run_config.callbacks or [])
                 if not isinstance(c, (ProgressCallback, OutOfMemoryRetry, CheckpointKeeper, ResultsLog))
             ] + ours + ([keeper] if keeper else [])
+            restored = _ray.tune_config_of(tuner)
+            _tell_sweep_metric(run_config.callbacks, self.spec.metric or restored.metric,
+                               self.spec.mode or restored.mode)
             return tuner
         run_config, keeper = protect_from_rotation(self.spec.run_config, self.spec.tune_config.scheduler)
         run_config = replace(run_config, name=self.spec.experiment_name, storage_path=str(self.folder.user_root),
                              callbacks=[*(run_config.callbacks or []), *ours, *([keeper] if keeper else [])])
+        _tell_sweep_metric(run_config.callbacks, self.spec.metric, self.spec.mode)
         return Tuner(self.spec.trainable, param_space=self.spec.param_space,
                      tune_config=self.spec.tune_config, run_config=run_config)
 
