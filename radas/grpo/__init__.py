@@ -45,6 +45,22 @@ logging through :mod:`radas.rwandb` / ``radas.rswanlab``. The rollout produces
 micro-batches of ``grpo_config_overrides["per_device_train_batch_size"]`` (default
 ``n_samples_per_prompt``).
 
+Trials across GPUs or nodes (``num_workers`` k > 1): the Tune trial becomes a driver that starts
+a Ray Train ``TorchTrainer`` of k workers (Ray's Train + Tune pattern), each with
+``cpu_per_trial`` CPUs and ``gpu_per_trial`` GPUs (whole GPUs, one per worker), placed by Ray
+Train across the nodes; each runs TRL's ``GRPOTrainer`` data-parallel through accelerate (NCCL on
+GPUs, gloo on the CPU; FSDP or DeepSpeed through ``grpo_config_overrides`` where installed). One
+optimizer step still sees one rollout of ``rollout_batch_size * n_samples_per_prompt``
+completions, split across the ranks (it must divide by k x the micro-batch: checked before
+anything starts). Rank 0 reports (TRL's metrics are gathered across ranks, radas's own averaged,
+so every rank's stop rules agree) and checkpoints into the trial's folder (``checkpoint_path``);
+every trial reports ``world_size``. A worker that dies fails the trial at once and Tune retries
+it (``max_failures``): the new driver's Train run resumes every rank from the last checkpoint, as
+``run_choice="restore"`` does. ``gpu_per_trial > 1`` with one worker is an error naming
+``num_workers``. A user's own Ray Train trainable (a driver function that starts a
+``TorchTrainer`` with ``TuneReportCallback``, as in Ray's guide) runs through
+``run_experiment`` as it is.
+
 Rollout engines (``generation``): ``"transformers"`` is ``model.generate``; ``"paged"`` is
 transformers' continuous batching (TRL's ``use_transformers_continuous_batching``, transformers
 >= 5.8), with a KV cache sized to the rollout, trained in float32 with TF32 matmuls on a GPU

@@ -270,6 +270,9 @@ class GRPOTrialConfig:
         "Seconds one reward call may take before the trial ends with an error naming it; None = no limit.")
     reward_concurrency: int = key(16, _int(1),
         "Async reward calls running at once per worker (one event loop per worker for the whole run).")
+    num_workers: int = key(1, _int(1),
+        "Data-parallel training workers per trial (Ray Train inside the trial, one per GPU, across nodes); "
+        "each gets cpu_per_trial / gpu_per_trial. 1 = the trial trains in its own process.")
     generation: Engine = key('auto', _choice(ENGINES),
         "Rollout engine: 'auto', 'transformers' (model.generate), 'paged' (continuous batching), 'vllm' (colocated).")
     early_stopping: bool | Mapping[str, Any] | StopRules | None = key(False, _early_stopping,
@@ -300,6 +303,19 @@ class GRPOTrialConfig:
                 raise RadasValueError(
                     f"config['grpo_config_overrides']['per_device_train_batch_size'] = {micro} must divide "
                     f"rollout_batch_size * n_samples_per_prompt = {batch}")
+        workers = self.num_workers
+        if len(concrete) == 2 and not is_search_space(workers) and workers > 1:
+            # each rank trains on its share of the rollout, in micro-batches
+            batch = concrete["rollout_batch_size"] * concrete["n_samples_per_prompt"]
+            per_rank = micro if isinstance(micro, int) and _is_int(micro) else concrete["n_samples_per_prompt"]
+            if batch % (per_rank * workers):
+                n = concrete["n_samples_per_prompt"]
+                fits = next(r for r in range(concrete["rollout_batch_size"], 10**6)
+                            if (r * n) % (per_rank * workers) == 0)
+                raise RadasValueError(
+                    f"config['num_workers'] = {workers}: each worker trains on its share of the rollout, so "
+                    f"rollout_batch_size * n_samples_per_prompt = {batch} must be a multiple of num_workers x the "
+                    f"micro-batch ({per_rank}); e.g. rollout_batch_size = {fits}")
         if not is_search_space(self.early_stopping) and not is_search_space(self.correct_threshold):
             from radas.grpo._stopping import check_correct_threshold
 

@@ -24,6 +24,8 @@ from radas.grpo._config import (
 )
 from radas.grpo._dataset import build_dataset, completion_budget, normalize_prompts, prompt_lengths
 from radas.grpo._deps import require
+from radas.grpo._distributed import averaged_over_ranks, run_distributed, tune_reporter_with_world, world
+from radas.grpo._distributed import check_workers as check_worker_resources
 from radas.grpo._engine import Engine, choose_engine, engine_fields, gpu_share, prepare_process, vllm_installed
 from radas.grpo._export import final_model_saver, is_final_model, say_final_model_disk
 from radas.grpo._files import read_prompt_file, resolve_path, validate_prompt_file
@@ -78,7 +80,7 @@ def _trackers(config: Mapping[str, Any]) -> Iterator[list[Callable[[dict[str, An
 
 def grpo_args(
     cfg: Mapping[str, Any], output_dir: str, device: Device, max_completion_length: int,
-    engine: Engine | None = None, prompt_length: int | None = None,
+    engine: Engine | None = None, prompt_length: int | None = None, world_size: int = 1,
 ) -> Any:
     """The ``trl.GRPOConfig`` of a normalized radas GRPO config.
 
@@ -86,7 +88,8 @@ def grpo_args(
     generated, then trained on in micro-batches of ``per_device_train_batch_size`` (a
     ``grpo_config_overrides`` field, default ``n_samples_per_prompt``) with gradient accumulation.
     ``engine`` (default ``"transformers"``) adds its fields, for prompts of at most
-    ``prompt_length`` tokens.
+    ``prompt_length`` tokens. With ``world_size`` data-parallel ranks (``num_workers``), each
+    rank accumulates its share: one optimizer step still sees one rollout.
     """
     trl = require("trl")
     overrides = dict(cfg["grpo_config_overrides"])
@@ -103,7 +106,7 @@ def grpo_args(
         "beta": cfg["kl_beta"],
         "num_generations": n,
         "per_device_train_batch_size": micro,
-        "gradient_accumulation_steps": generation_batch // micro,
+        "gradient_accumulation_steps": generation_batch // (micro * world_size),
         "max_completion_length": max_completion_length,
         "temperature": cfg["rollout_temperature"],
         "epsilon": cfg["eps_clip"],
@@ -126,6 +129,8 @@ def grpo_args(
         kwargs["reward_weights"] = list(cfg["reward_weights"])
     if device.tf32:
         kwargs["tf32"] = True
+    if world_size > 1:  # every parameter gets a gradient in GRPO: DDP's extra graph walk finds nothing
+        kwargs["ddp_find_unused_parameters"] = False
     fields = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
     # transformers >= 5 takes the warmup ratio as a float warmup_steps < 1; older ones as warmup_ratio.
     kwargs["warmup_ratio" if "warmup_ratio" in fields else "warmup_steps"] = cfg["warmup_ratio"]
@@ -229,8 +234,9 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
             model.save_pretrained(initial)
             tokenizer.save_pretrained(initial)
             model.config._name_or_path = initial
-        with _trackers(config) as sinks:
-            callback = make_callback(reporter, book.state, sinks, book.take_metrics,
+        rank, world_size = world()
+        with _trackers(config if rank == 0 else {}) as sinks:  # one tracker run per trial: rank 0's
+            callback = make_callback(reporter, book.state, sinks, averaged_over_ranks(book.take_metrics),
                                      StopRules.from_config(cfg["early_stopping"]),
                                      final_model_saver(lambda: made["trainer"], bool(cfg["lora_rank"]))
                                      if cfg["keep_final_model"] else None)
@@ -239,7 +245,7 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
                 return trl.GRPOTrainer(
                     model=model,
                     reward_funcs=adapters,
-                    args=grpo_args(cfg, output_dir, device, budget, engine, max(lengths)),
+                    args=grpo_args(cfg, output_dir, device, budget, engine, max(lengths), world_size),
                     train_dataset=dataset,
                     processing_class=tokenizer,
                     peft_config=lora_config(cfg),
@@ -293,12 +299,17 @@ def grpo_trainable(config: dict[str, Any]) -> None:
     """
     from ray import tune
 
+    workers = workers_of(config)
+    if workers > 1:
+        run_distributed(config, workers, run_grpo)
+        return
+    reporter = tune_reporter_with_world(tune_reporter)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        run_grpo(config, tune_reporter)
+        run_grpo(config, reporter)
         return
     with checkpoint.as_directory() as resume_dir:
-        run_grpo(config, tune_reporter, resume_dir=resume_dir)
+        run_grpo(config, reporter, resume_dir=resume_dir)
 
 
 def _file_values(value: Any) -> list[Any]:
@@ -390,8 +401,24 @@ def default_stall_timeout_s(slowest_step_s: float | None) -> float:
     return max(STALL_FLOOR_S, STALL_STEPS * slowest_step_s)
 
 
+def workers_of(config: Mapping[str, Any]) -> int:
+    """How many training workers a trial of ``config`` starts (``num_workers``; 1: none)."""
+    return int(config.get("num_workers", DEFAULTS["num_workers"]))
+
+
+def check_workers(param_space: Mapping[str, Any], cpu_per_trial: float, gpu_per_trial: float) -> None:
+    """Before anything starts: the trials' ``num_workers`` (every value of a grid search) can run
+    with ``gpu_per_trial`` GPUs each (:func:`radas.grpo._distributed.check_workers`)."""
+    for value in _file_values(param_space.get("num_workers", DEFAULTS["num_workers"])) or [
+            param_space.get("num_workers", DEFAULTS["num_workers"])]:
+        if isinstance(value, int) and not isinstance(value, bool):
+            check_worker_resources(value, cpu_per_trial, gpu_per_trial)
+
+
 grpo_trainable.check_param_space = check_param_space  # type: ignore[attr-defined]
+grpo_trainable.workers = workers_of  # type: ignore[attr-defined]
+grpo_trainable.check_workers = check_workers  # type: ignore[attr-defined]
+grpo_trainable.default_stall_timeout_s = default_stall_timeout_s  # type: ignore[attr-defined]
 grpo_trainable.plan_gpu_per_trial = plan_gpu_per_trial  # type: ignore[attr-defined]
 grpo_trainable.retry_after_out_of_memory = retry_after_out_of_memory  # type: ignore[attr-defined]
 grpo_trainable.needs_fresh_workers = needs_fresh_workers  # type: ignore[attr-defined]
-grpo_trainable.default_stall_timeout_s = default_stall_timeout_s  # type: ignore[attr-defined]

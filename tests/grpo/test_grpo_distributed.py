@@ -1,0 +1,130 @@
+"""GRPO trials across several workers (Ray Train inside the Tune trial, gloo on the CPU) through
+run_experiment: a two-worker trial trains, reports world_size 2, keeps checkpoints, survives an
+interrupt (restore resumes every rank from the last checkpoint) and a killed worker (the trial is
+retried from its checkpoint); bad worker resources fail before anything starts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import radas
+from radas.grpo import grpo_trainable
+
+pytestmark = pytest.mark.train
+
+USER = "tester"
+# each worker half a CPU: a trial's two workers and its driver fit this machine's 2 CPUs
+WORKER = {"cpu_per_trial": 0.5}
+
+
+def _space(toy_config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    return {**toy_config, "num_workers": 2, "max_steps": 6, "checkpoint_every": 2, **overrides}
+
+
+def _results_log(experiment: str) -> Path:
+    return Path(radas.get_ray_results_dir(USER)) / experiment / ".radas-results.jsonl"
+
+
+def _logged(experiment: str) -> list[dict[str, Any]]:
+    """The results reported so far, from the sweep's results log."""
+    path = _results_log(experiment)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line).get("r", {}))  # a trial's result (other lines: its config)
+        except ValueError:  # a line being written
+            continue
+    return rows
+
+
+async def _until(condition: Any, what: str, deadline_s: float = 300.0) -> Any:
+    """Poll ``condition()`` until it returns something truthy (a loaded 2-core machine: minutes)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(condition)
+        if value:
+            return value
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"timed out after {deadline_s:.0f} s waiting for {what}")
+
+
+def _steps(df: pd.DataFrame) -> list[int]:
+    return [int(s) for s in df["step"].dropna()]
+
+
+async def test_a_two_worker_trial_trains_is_interrupted_and_restore_resumes_every_rank(local_ray, toy_config,
+                                                                                      tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exp = "grpo-two-workers"
+    space = _space(toy_config)
+    task = asyncio.ensure_future(radas.run_experiment(
+        user_name=USER, experiment_name=exp, trainable=grpo_trainable, param_space=space, run_choice="run",
+        **WORKER))
+    # interrupted once a checkpoint of the two ranks is on disk, before the run ends
+    # step 3 is reported after step 2's checkpoint was persisted
+    await _until(lambda: any(r.get("step", 0) >= 3 for r in _logged(exp)), "the first checkpoint")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    done = await radas.run_experiment(user_name=USER, experiment_name=exp, trainable=grpo_trainable,
+                                      param_space=space, run_choice="restore", **WORKER)
+    df = done["df"]
+    assert list(df["status"]) == ["TERMINATED"] and list(df["world_size"]) == [2] and list(df["step"]) == [6]
+    result = done["tuner"].get_results()[0]
+    steps = _steps(result.metrics_dataframe)
+    assert steps.count(1) == 1, f"the restored trial started over instead of resuming: steps {steps}"
+    assert steps[-1] == 6
+    # rank 0's checkpoints, persisted by Ray Train in the trial's own folder
+    checkpoint = Path(result.metrics["checkpoint_path"])
+    assert checkpoint.is_dir() and checkpoint.is_relative_to(Path(result.path))
+    assert any(checkpoint.glob("*.safetensors")) or any(checkpoint.rglob("*.safetensors"))
+
+
+async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_ray, toy_config, tmp_path,
+                                                                         monkeypatch):
+    from ray.util.state import list_actors
+
+    monkeypatch.chdir(tmp_path)
+    exp = "grpo-killed-worker"
+    task = asyncio.ensure_future(radas.run_experiment(
+        user_name=USER, experiment_name=exp, trainable=grpo_trainable, param_space=_space(toy_config),
+        run_choice="run", **WORKER))
+    # step 3 is reported after step 2's checkpoint was persisted
+    await _until(lambda: any(r.get("step", 0) >= 3 for r in _logged(exp)), "the first checkpoint")
+
+    def a_worker() -> int | None:
+        workers = [a for a in list_actors(filters=[("state", "=", "ALIVE")], detail=True)
+                   if a.class_name == "RayTrainWorker" and a.pid]
+        return workers[-1].pid if workers else None
+
+    pid = await _until(a_worker, "a live Ray Train worker")
+    os.kill(pid, signal.SIGKILL)
+    done = await task
+    df = done["df"]
+    assert list(df["status"]) == ["TERMINATED"] and list(df["step"]) == [6]
+    steps = _steps(done["tuner"].get_results()[0].metrics_dataframe)
+    assert steps.count(1) == 1, f"the retried trial started over instead of resuming: steps {steps}"
+
+
+@pytest.mark.parametrize(("workers", "gpu", "words"), [
+    (1, 2, ["gpu_per_trial=2", "num_workers", "num_workers=2 with gpu_per_trial=1"]),
+    (2, 0.5, ["gpu_per_trial=0.5", "num_workers'] = 2", "whole GPUs"]),
+])
+async def test_worker_gpus_that_cannot_work_fail_before_anything_starts(local_ray, toy_config, workers, gpu, words):
+    with pytest.raises(radas.RadasValueError) as info:
+        await radas.run_experiment(user_name=USER, experiment_name="grpo-bad-workers", trainable=grpo_trainable,
+                                   param_space=_space(toy_config, num_workers=workers), gpu_per_trial=gpu,
+                                   run_choice="run")
+    for word in words:
+        assert word in str(info.value)
