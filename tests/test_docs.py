@@ -45,3 +45,19 @@ async def test_snippets_run_in_order(page: Path, tmp_path: Path, monkeypatch: py
     out = capsys.readouterr().out
     assert out.count("succeeded") >= len([s for _, s in blocks if "await run_experiment" in s])
     assert list((tmp_path / "ray_results").iterdir())  # the plain Ray Tune snippet ran too
+
+
+async def test_the_readmes_first_snippet_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str], local_ray: None) -> None:
+    """The snippet a newcomer sees first runs as it is written (top-level ``await``, as in Jupyter)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CI", "true")
+    line, source = python_blocks(ROOT / "README.md")[0]
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    code = compile(source, f"README.md:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    result = eval(code, namespace)
+    if inspect.iscoroutine(result):
+        await result
+    results = namespace["results"]
+    assert len(results["df"]) == 6 and set(results["df"]["status"]) == {"TERMINATED"}
+    assert results["fig"] is not None and "succeeded" in capsys.readouterr().out

@@ -138,14 +138,14 @@ def test_missing_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> 
         require("trl")
 
 
-def test_the_key_table_of_the_readme_and_the_docstring_is_generated_from_the_dataclass():
+def test_the_key_table_of_the_grpo_guide_and_the_docstring_is_generated_from_the_dataclass():
     from pathlib import Path
 
     import radas.grpo
     from radas.grpo import GRPOTrialConfig, describe_keys
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert describe_keys(markdown=True) in readme
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "grpo.md").read_text()
+    assert describe_keys(markdown=True) in guide
     assert all(line in radas.grpo.__doc__ for line in describe_keys().splitlines())
     fields = {f.name: f for f in __import__("dataclasses").fields(GRPOTrialConfig)}
     assert set(fields) == set(KEY_NAMES) and all(f.metadata["help"] for f in fields.values())
