@@ -30,6 +30,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from radas.errors import ExperimentNotFoundError, RadasError, RadasTypeError, RadasValueError
+from radas.grpo._distributed import CHECKPOINT_PATH
 
 logger = logging.getLogger("radas")
 
@@ -37,9 +38,6 @@ MARKER = "radas_final_model.json"  # in a final-model folder: radas wrote it
 TRIAL_FILE = "radas_trial.json"  # in an exported folder: which trial, its config and metrics
 ADAPTER_CONFIG = "adapter_config.json"
 BASE_MODEL_DIR = "base-model"  # an exported adapter of the "tiny" model: its base, rebuilt with the trial's seed
-# the metric in which a trial of several workers reports rank 0's checkpoint (Ray's TuneReportCallback's
-# CHECKPOINT_PATH_KEY, radas.grpo._distributed.CHECKPOINT_PATH)
-CHECKPOINT_PATH = "checkpoint_path"
 # what a TRL checkpoint holds besides the model and the tokenizer: not exported
 TRAINING_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_state.json", "training_args.bin",
                   "radas_grpo_state.json", MARKER)
@@ -62,7 +60,7 @@ def final_model_saver(trainer: Callable[[], Any], lora: bool) -> Callable[[str, 
     def save(folder: str, metrics: Mapping[str, Any]) -> str | None:
         saving = trainer()
         saving.save_model(folder)
-        if not saving.is_world_process_zero():  # rank 0 of torch.distributed (radas.grpo._distributed.world)
+        if not saving.is_world_process_zero():  # rank 0 (radas.grpo._distributed.world), as the Trainer sees it
             return None
         with os.scandir(folder) as entries:  # what radas wrote: all that KeepBestModels may remove
             files = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
