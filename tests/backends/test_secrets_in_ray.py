@@ -211,6 +211,7 @@ async def test_a_cluster_job_uploads_none_of_radass_own_files(ray_cluster, tmp_p
     password, stale = f"smtp-{uuid.uuid4().hex}", f"stale-{uuid.uuid4().hex}"
     (work / "notes" / ".radas-secrets" / "old.json").write_text(json.dumps({"HF_TOKEN": stale}))
     (work / "cluster-token").write_text(ray_cluster.token_file.read_text())
+    (ray_cluster.shared / "results").mkdir(parents=True, exist_ok=True)  # the cluster's storage, as mounted
     (work / "results-mount").symlink_to(ray_cluster.shared / "results")
     (work / "local-results").mkdir()
     (work / "local-results" / "keep.txt").write_text(stale)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import peft
 import pytest
 
 import radas
-from radas.grpo import grpo_trainable
+from radas.grpo import grpo_trainable, load_model
+from radas.grpo._export import MARKER
 
 pytestmark = pytest.mark.train
 
@@ -63,11 +65,11 @@ def _steps(df: pd.DataFrame) -> list[int]:
     return [int(s) for s in df["step"].dropna()]
 
 
-async def test_a_two_worker_trial_trains_is_interrupted_and_restore_resumes_every_rank(local_ray, toy_config,
+async def test_a_two_worker_trial_trains_is_interrupted_restores_and_its_final_model_loads(local_ray, toy_config,
                                                                                       tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exp = "grpo-two-workers"
-    space = _space(toy_config)
+    space = _space(toy_config, lora_rank=4)
     task = asyncio.ensure_future(radas.run_experiment(
         user_name=USER, experiment_name=exp, trainable=grpo_trainable, param_space=space, run_choice="run",
         **WORKER))
@@ -85,10 +87,16 @@ async def test_a_two_worker_trial_trains_is_interrupted_and_restore_resumes_ever
     steps = _steps(result.metrics_dataframe)
     assert steps.count(1) == 1, f"the restored trial started over instead of resuming: steps {steps}"
     assert steps[-1] == 6
-    # rank 0's checkpoints, persisted by Ray Train in the trial's own folder
+    # rank 0's final model (a LoRA adapter), persisted by Ray Train in the trial's own folder on
+    # the sweep's storage, loads with the documented call and generates
     checkpoint = Path(result.metrics["checkpoint_path"])
     assert checkpoint.is_dir() and checkpoint.is_relative_to(Path(result.path))
-    assert any(checkpoint.glob("*.safetensors")) or any(checkpoint.rglob("*.safetensors"))
+    assert (checkpoint / MARKER).is_file() and any(checkpoint.rglob("*.safetensors"))
+    model, tokenizer = load_model(done)
+    assert isinstance(model, peft.PeftModel)
+    batch = tokenizer(["Say a"], return_tensors="pt")
+    out = model.generate(**batch, max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    assert out.shape == (1, batch["input_ids"].shape[1] + 3)
 
 
 async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_ray, toy_config, tmp_path,
@@ -103,8 +111,12 @@ async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_r
     # step 3 is reported after step 2's checkpoint was persisted
     await _until(lambda: any(r.get("step", 0) >= 3 for r in _logged(exp)), "the first checkpoint")
 
+    import ray
+
+    ours = ray.get_runtime_context().gcs_address  # this test's Ray (the machine may run several)
+
     def a_worker() -> int | None:
-        workers = [a for a in list_actors(filters=[("state", "=", "ALIVE")], detail=True)
+        workers = [a for a in list_actors(address=ours, filters=[("state", "=", "ALIVE")], detail=True)
                    if a.class_name == "RayTrainWorker" and a.pid]
         return workers[-1].pid if workers else None
 

@@ -211,21 +211,6 @@ def test_the_disk_of_the_final_models_is_said_before_the_sweep_from_a_real_sized
 
 
 @pytest.mark.train
-async def test_a_trial_of_two_workers_keeps_rank_0s_final_model(local_ray: None, toy_config: dict[str, Any]) -> None:
-    results = await radas.run_experiment(
-        user_name=USER, experiment_name="grpo-keep-workers", trainable=grpo_trainable, run_choice="run",
-        param_space={**toy_config, "num_workers": 2, "lora_rank": 4}, cpu_per_trial=0.5)
-    (result,) = results["tuner"].get_results()
-    assert result.metrics["world_size"] == 2 and result.metrics["step"] == 2
-    # rank 0's, reported as checkpoint_path (where Ray Train wrote it), kept in the trial's folder
-    reported = Path(result.metrics["checkpoint_path"])
-    assert (Path(result.path) / "train" / reported.name / MARKER).is_file()
-    model, tokenizer = load_model(results)
-    assert isinstance(model, peft.PeftModel)
-    _generates(model, tokenizer)
-
-
-@pytest.mark.train
 async def test_keep_best_models_keeps_only_the_best_trials_final_model_by_the_sweeps_metric(
         local_ray: None, toy_config: dict[str, Any], tmp_path: Path) -> None:
     reward = tmp_path / "spread.py"  # rewards that differ from trial to trial (the toy task's are often all 0)
