@@ -97,7 +97,7 @@ def make_callback(
     sinks: list[MetricSink] | None = None,
     extra_metrics_fn: Callable[[], Mapping[str, float]] | None = None,
     stop_rules: StopRules | None = None,
-    final_model: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+    final_model: Callable[..., str | None] | None = None,
 ) -> Any:
     """A ``transformers.TrainerCallback`` that reports every log step to ``reporter``.
 
@@ -113,7 +113,8 @@ def make_callback(
     training ends, then ``final_model(folder, metrics)`` saves the model into ``folder`` (on every
     rank; it returns the folder where this process wrote it, else None) and the metrics are
     reported with it: the trial's last checkpoint is its final model. When the last step has a
-    checkpoint of its own, that one is the final model. Every rank reports as often as the others.
+    checkpoint of its own, that one is the final model (``final_model(folder, metrics, saved=True)``
+    marks it). Every rank reports as often as the others.
     """
     transformers = require("transformers")
 
@@ -203,6 +204,8 @@ def make_callback(
             else:
                 with open(os.path.join(path, STATE_FILE), "w") as f:
                     json.dump(dict(state_fn()), f)
+                if final_model is not None and (control.should_training_stop or _last_step(state)):
+                    final_model(path, self.pending or {"step": int(state.global_step)}, saved=True)
             metrics = self.pending or {"step": int(state.global_step)}
             self.pending = None
             self.report(metrics, folder)

@@ -51,15 +51,18 @@ class ModelNotFoundError(RadasError, LookupError):
 
 
 # ---- kept at the end of a trial ---------------------------------------------------------------
-def final_model_saver(trainer: Callable[[], Any], lora: bool) -> Callable[[str, Mapping[str, Any]], str | None]:
+def final_model_saver(trainer: Callable[[], Any], lora: bool) -> Callable[..., str | None]:
     """The function the trial's callback calls when training ends: saves ``trainer()``'s model and
     tokenizer into the folder it is given (``Trainer.save_model``: called on every rank, as FSDP
     and DeepSpeed gather the weights; only the main process writes), with :data:`MARKER`; returns
-    the folder on rank 0, None on the other ranks (they report without it)."""
+    the folder on rank 0, None on the other ranks (they report without it). With
+    ``saved=True`` the folder already holds the model (the last step's own checkpoint): it only
+    gets :data:`MARKER`."""
 
-    def save(folder: str, metrics: Mapping[str, Any]) -> str | None:
+    def save(folder: str, metrics: Mapping[str, Any], saved: bool = False) -> str | None:
         saving = trainer()
-        saving.save_model(folder)
+        if not saved:
+            saving.save_model(folder)
         if not saving.is_world_process_zero():  # rank 0 (radas.grpo._distributed.world), as the Trainer sees it
             return None
         with os.scandir(folder) as entries:  # what radas wrote: all that KeepBestModels may remove

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -152,6 +153,27 @@ def test_a_run_a_stop_rule_ends_reports_its_last_step_with_the_final_model(
     assert "stop_reason" in last and last["step"] < 6
     assert not any(files for _, files in before)
     assert {"model.safetensors", "tokenizer.json", MARKER} <= files
+
+
+@pytest.mark.train
+def test_the_last_steps_own_checkpoint_is_the_final_model_and_a_retry_from_it_trains_no_more(
+        toy_config: dict[str, Any]) -> None:
+    reports: list[tuple[dict[str, Any], str | None]] = []
+
+    def reporter(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
+        # the reporter persists the folder (as Tune does): copied before the trainer moves on
+        kept = shutil.copytree(checkpoint_dir, Path(saved) / Path(checkpoint_dir).name) if checkpoint_dir else None
+        reports.append((metrics, str(kept) if kept else None))
+
+    with tempfile.TemporaryDirectory() as saved:
+        config = {**toy_config, "max_steps": 2, "checkpoint_every": 2, "lora_rank": 4}
+        run_grpo(config, reporter)
+        (last, folder), = [(m, f) for m, f in reports if f]
+        assert last["step"] == 2 and reports[-1][1] == folder, "the last step is reported once, with its checkpoint"
+        marker = json.loads((Path(folder) / MARKER).read_text())
+        assert marker["kind"] == "adapter" and marker["step"] == 2 and "adapter_model.safetensors" in marker["files"]
+        reports.clear()
+        assert run_grpo(config, reporter, resume_dir=folder) is None and reports == []
 
 
 @pytest.mark.train
