@@ -338,27 +338,30 @@ def _chart(name: str, caption: str, wide: bool = False) -> str:
 
 
 def grpo_section(payload: Payload, samples: Sequence[Mapping[str, Any]] = ()) -> str:
-    """The GRPO section: its metrics per config side by side, why trials stopped, and (when any
-    were collected) sample completions."""
+    """The GRPO section: its metrics per config side by side and why trials stopped (when at
+    least :data:`GRPO_MIN` of :data:`GRPO_METRICS` vary), and sample completions (when any were
+    kept); nothing when neither."""
     from radas.experiment import _page
 
-    if not payload.grpo:
+    if not payload.grpo and not samples:
         return ""
-    parts = [_chart("grpo", "GRPO metrics per config: mean and range of the seeds", wide=True)]
-    if payload.stops:
-        columns = ["trial", "config", "seed", "step", "stop_reason"]
-        parts.append(f"<h3>Stopped early ({len(payload.stops)})</h3>"
-                     + _page.table(payload.stops, [c for c in columns if any(s.get(c) is not None
-                                                                              for s in payload.stops)], "stops"))
-    else:
-        parts.append(_page.note("No trial was stopped early (no stop_reason was reported)."))
+    parts = []
+    if payload.grpo:
+        parts.append(_chart("grpo", "GRPO metrics per config: mean and range of the seeds", wide=True))
+        if payload.stops:
+            columns = ["trial", "config", "seed", "step", "stop_reason"]
+            parts.append(f"<h3>Stopped early ({len(payload.stops)})</h3>"
+                         + _page.table(payload.stops, [c for c in columns if any(s.get(c) is not None
+                                                                                  for s in payload.stops)], "stops"))
+        else:
+            parts.append(_page.note("No trial was stopped early (no stop_reason was reported)."))
     parts.append(samples_section(samples))
     return f'<section id="grpo"><h2>GRPO</h2>{"".join(parts)}</section>'
 
 
 def samples_section(samples: Sequence[Mapping[str, Any]]) -> str:
     """Sample completions (trial, step, prompt, completion, reward...) as a table; nothing when
-    there are none. The place for whoever collects them: ``Report.samples``."""
+    there are none (``Report.samples``)."""
     from radas.experiment import _page
 
     if not samples:

@@ -6,7 +6,8 @@ A report is gathered from the sweep's results log and progress file (cheap, and 
 sweep that runs, ended or died): status and counts, duration, the best config, interactive charts
 (:mod:`._interactive`: a metric picker over every reported metric, learning curves per config with
 the seeds aggregated, the optimisation history, parallel coordinates, importance and slices per
-parameter, and a GRPO section for GRPO sweeps), the trials (sortable, best first), the call's own
+parameter, and a GRPO section for GRPO sweeps, with sample completions of its best and worst trial),
+the trials (sortable, best first), the call's own
 figure, and the errored trials with their last error line and folder. The email carries static
 figures of the same, seed-aware views (:mod:`._figures`), drawn only when an email is sent.
 """
@@ -18,7 +19,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,20 @@ from radas.backends import MEMORY, Backend, get_backend
 from radas.errors import ExperimentNotFoundError, RadasValueError
 from radas.experiment import _figures, _interactive, _page
 from radas.experiment._page import Figure
-from radas.sweep import ExperimentFolder, Progress, ResultsSoFar, SweepSpec, experiment_names, index_file
+from radas.sweep import (
+    ExperimentFolder,
+    Progress,
+    ResultsSoFar,
+    SweepSpec,
+    experiment_names,
+    index_file,
+    read_samples,
+)
 
 # metrics besides the sweep's own that the trials table shows at most
 OTHER_METRICS = 5
+# trials tried from each end of the ranking for the best's and the worst's sample completions
+SAMPLE_LOOKUPS = 5
 # trials the email's table lists (the report lists them all)
 BEST_ROWS = 5
 # the page's layout: a page written by another layout is rewritten even when the results are the same
@@ -56,14 +67,12 @@ class Report:
                  trials: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
                  page_path: Path | None = None, error: str | None = None, figures: list[Figure] | None = None,
                  results: ResultsSoFar | None = None, call_figure: Figure | None = None, insights: bool = True,
-                 samples: Sequence[Mapping[str, Any]] = (), look_first: bool = False) -> None:
+                 look_first: bool = False) -> None:
         self.user, self.experiment, self.run_with, self.state = user, experiment, run_with, state
         self.metric, self.mode, self.progress, self.seconds = metric, mode, progress, seconds
         self.results_path, self.page_path, self.error = results_path, page_path, error
         self.call_figure, self.insights = call_figure, insights
-        # sample completions of a GRPO sweep (trial, step, prompt, completion, reward, ...): the page
-        # shows them in the GRPO section when there are any
-        self.samples = list(samples)
+        self._samples: list[dict[str, Any]] | None = None
         self._results = results
         self._look_first = look_first  # read what is new in ``results`` before reading them
         self._trials, self._history, self._figures = trials, history, figures
@@ -146,6 +155,16 @@ class Report:
         best = self.ranked().iloc[0]
         return {str(k).removeprefix("config/"): _plain(v) for k, v in best.items() if str(k).startswith("config/")}
 
+    def samples(self) -> list[dict[str, Any]]:
+        """Sample completions (:class:`radas.sweep.SampleLog`) of the best and the worst trial (by
+        the sweep's metric; without one, the first and the last) at the first, the middle and the
+        last step each kept, read from their folders when first asked for: one row per completion
+        (trial, which trial, step, which sample of the step, reward, prompt, completion)."""
+        if self._samples is None:
+            ranked = _figures.metric_column(self.trials, self.metric) is not None
+            self._samples = samples_of(self.ranked(), ranked)
+        return self._samples
+
     def errors(self) -> list[tuple[str, str, str]]:
         """(trial id, last error line, folder) of every errored trial."""
         if self.trials.empty or "status" not in self.trials:
@@ -153,6 +172,29 @@ class Report:
         errored = self.trials[self.trials["status"] == "ERROR"]
         return [(str(row.get("trial_id", "")), str(row.get("error") or "error"), str(row.get("trial_path") or ""))
                 for _, row in errored.iterrows()]
+
+
+def samples_of(trials: pd.DataFrame, ranked: bool) -> list[dict[str, Any]]:
+    """:meth:`Report.samples` of ``trials`` (best first when ``ranked``)."""
+    if trials.empty or "trial_path" not in trials or "trial_id" not in trials:
+        return []
+    found = list(zip(trials["trial_id"].astype(str), trials["trial_path"], strict=True))
+    ends = (("best", found[:SAMPLE_LOOKUPS]), ("worst", found[::-1][:SAMPLE_LOOKUPS])) if ranked else (
+        ("first", found[:SAMPLE_LOOKUPS]), ("last", found[::-1][:SAMPLE_LOOKUPS]))
+    rows: list[dict[str, Any]] = []
+    shown: set[str] = set()
+    for which, candidates in ends:
+        for trial, path in candidates:
+            steps = read_samples(path) if trial not in shown else {}
+            if not steps:
+                continue
+            shown.add(trial)
+            kept = list(steps)
+            middle = min(kept, key=lambda k: abs(k - kept[-1] / 2))
+            for step in dict.fromkeys([kept[0], middle, kept[-1]]):
+                rows += [{"trial": trial, "trial rank": which, "step": step, **sample} for sample in steps[step]]
+            break
+    return rows
 
 
 def _plain(value: Any) -> Any:
@@ -229,7 +271,7 @@ def page(report: Report, source: str = "") -> str:
                                  y, report.mode)
     if payload is not None:
         body.append(_interactive.charts_section(payload))
-        body.append(_interactive.grpo_section(payload, report.samples))
+        body.append(_interactive.grpo_section(payload, report.samples()))
     if not report.trials.empty:
         labels = {c: c.removeprefix("config/") for c in report.trials.columns if str(c).startswith("config/")}
         body.append(_page.section(f"Trials ({len(report.trials)}), best first",

@@ -9,11 +9,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radas.grpo._deps import require
 from radas.grpo._rewards import REWARD_INFO_PREFIX
 from radas.grpo._stopping import SATURATED, STOP_REASON, StopRules, StopWatch
+
+if TYPE_CHECKING:
+    from radas.sweep import SampleLog
 
 logger = logging.getLogger("radas")
 
@@ -98,6 +101,7 @@ def make_callback(
     extra_metrics_fn: Callable[[], Mapping[str, float]] | None = None,
     stop_rules: StopRules | None = None,
     final_model: Callable[..., str | None] | None = None,
+    samples: SampleLog | None = None,
 ) -> Any:
     """A ``transformers.TrainerCallback`` that reports every log step to ``reporter``.
 
@@ -115,6 +119,9 @@ def make_callback(
     reported with it: the trial's last checkpoint is its final model. When the last step has a
     checkpoint of its own, that one is the final model (``final_model(folder, metrics, saved=True)``
     marks it). Every rank reports as often as the others.
+
+    With ``samples``, each logged step's sample completions go to it, and the last step's when
+    training ends.
     """
     transformers = require("transformers")
 
@@ -179,6 +186,8 @@ def make_callback(
                 logger.info("radas.grpo: training done: %s", dict(logs))
                 return
             metrics = self.metrics(logs, state)
+            if samples is not None:
+                samples.step(metrics["step"])
             saturated = self.watch.saturated if self.watch is not None else None
             reason = self.watch.update(metrics) if self.watch is not None else None
             if self.watch is not None and self.watch.saturated and not saturated:  # said once
@@ -213,6 +222,8 @@ def make_callback(
                 self.saved_step = int(state.global_step)
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if samples is not None:
+                samples.end()
             if final_model is None or self.saved_step == int(state.global_step):
                 return  # no model to keep, or the last step's checkpoint is the final model
             # the held-back last step; else (training ended at a step that was not logged) the last report again

@@ -41,13 +41,14 @@ def run_distributed(config: Mapping[str, Any], workers: int, train: Callable[...
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
+    from radas import _ray
     from radas.sweep import trial_secrets_loader, worker_resources
 
     share = worker_resources()
     gpu = share["GPU"]
     forward: Any = TuneReportCallback()  # Ray Train's callback (typed as Tune's by Ray's stubs)
     trainer = TorchTrainer(
-        _worker_loop(train, trial_secrets_loader()),
+        _worker_loop(train, trial_secrets_loader(), _ray.trial_folder()),
         train_loop_config=dict(config),
         scaling_config=ray.train.ScalingConfig(
             num_workers=workers, use_gpu=gpu > 0,
@@ -73,9 +74,11 @@ def trial_storage() -> str:
     return _ray.trial_folder() or ray.tune.get_context().get_trial_dir()
 
 
-def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None]) -> Callable[[dict[str, Any]], None]:
+def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
+                 trial_folder: str | None) -> Callable[[dict[str, Any]], None]:
     """The function every Ray Train worker runs: the sweep's secrets into its environment first
-    (as the trial's own process has them), then training, resumed from Ray Train's checkpoint if any."""
+    (as the trial's own process has them), then training, resumed from Ray Train's checkpoint if
+    any, rank 0 keeping sample completions in the trial's folder (when its storage is a filesystem)."""
 
     def loop(config: dict[str, Any]) -> None:
         import ray.train
@@ -83,10 +86,10 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None]) ->
         load_secrets()
         checkpoint = ray.train.get_checkpoint()
         if checkpoint is None:
-            train(config, train_reporter)
+            train(config, train_reporter, samples_dir=trial_folder)
             return
         with checkpoint.as_directory() as resume_dir:
-            train(config, train_reporter, resume_dir=resume_dir)
+            train(config, train_reporter, resume_dir=resume_dir, samples_dir=trial_folder)
 
     return loop
 

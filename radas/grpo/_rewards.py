@@ -321,9 +321,12 @@ class RewardBook:
         self._window: list[float] = []  # percent_correct of each batch since the last take_metrics()
         self._failed: list[float] = []  # frac_groups_failed of each batch since then
         self._solved: list[float] = []  # frac_groups_solved of each batch since then
+        self._samples: list[dict[str, Any]] = []  # the last batch's best and worst completion
 
-    def record(self, index: int, rewards: Sequence[float]) -> None:
-        """Keep function ``index``'s rewards of a batch; with the last function's, score the batch."""
+    def record(self, index: int, rewards: Sequence[float], prompts: Sequence[Any] = (),
+               completions: Sequence[Any] = ()) -> None:
+        """Keep function ``index``'s rewards of a batch; with the last function's, score the batch
+        (and keep its best and worst completion, with their prompts, as the step's samples)."""
         self._pending[index] = list(rewards)
         if index != len(self.weights) - 1:
             return
@@ -337,6 +340,8 @@ class RewardBook:
         failed, solved = self.group_signal(combined)
         self._failed.append(failed)
         self._solved.append(solved)
+        if len(prompts) == len(completions) == len(combined):
+            self._samples = extremes(prompts, completions, combined)
 
     def group_signal(self, combined: Sequence[float]) -> tuple[float, float]:
         """(frac_groups_failed, frac_groups_solved) of a rollout whose completions come in groups of
@@ -381,6 +386,12 @@ class RewardBook:
             window.clear()
         return out
 
+    def take_samples(self) -> list[dict[str, Any]]:
+        """The best and the worst completion of the batch scored last (prompt, completion, reward),
+        once ([] until another batch is scored)."""
+        samples, self._samples = self._samples, []
+        return samples
+
     def percent_correct(self, rewards: Sequence[float]) -> float:
         """Share of ``rewards`` counted as correct (see the class docstring); updates the running best."""
         if not rewards:
@@ -394,6 +405,29 @@ class RewardBook:
             return 0.0
         tol = 1e-9 * max(1.0, abs(self.best))
         return sum(r >= self.best - tol for r in rewards) / len(rewards)
+
+
+def as_text(value: Any) -> str:
+    """A prompt or a completion as text: a conversation's messages as ``role: content`` lines."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Sequence):
+        return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" if isinstance(m, Mapping) else str(m)
+                         for m in value)
+    return str(value)
+
+
+def extremes(prompts: Sequence[Any], completions: Sequence[Any], rewards: Sequence[float]) -> list[dict[str, Any]]:
+    """The best and the worst completion of a batch by reward (NaN left out; one when they are the
+    same), as text."""
+    scored = [i for i, r in enumerate(rewards) if not math.isnan(r)]
+    if not scored:
+        return []
+    best = max(scored, key=lambda i: rewards[i])
+    worst = min(scored, key=lambda i: rewards[i])
+    return [{"sample": which, "reward": float(rewards[i]), "prompt": as_text(prompts[i]),
+             "completion": as_text(completions[i])}
+            for which, i in (("best", best), ("worst", worst)) if which == "best" or i != best]
 
 
 class RewardAdapter:
@@ -441,7 +475,7 @@ class RewardAdapter:
                     sums.setdefault(key, []).append(value)
             for key, values in sums.items():
                 log_metric(REWARD_INFO_PREFIX + key, sum(values) / len(values))
-        self.book.record(self.index, rewards)
+        self.book.record(self.index, rewards, prompts, completions)
         return rewards
 
 

@@ -165,8 +165,10 @@ def lora_config(cfg: Mapping[str, Any]) -> Any:
 
 
 def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | None = None,
-             keep_trainer: bool = False) -> Any:
-    """Train with GRPO as ``config`` says, reporting to ``reporter``; resume from ``resume_dir`` if given.
+             keep_trainer: bool = False, samples_dir: str | None = None) -> Any:
+    """Train with GRPO as ``config`` says, reporting to ``reporter``; resume from ``resume_dir`` if
+    given; keep sample completions (:class:`radas.sweep.SampleLog`) in ``samples_dir`` (the
+    trial's folder) if given, from rank 0.
 
     Whatever happens, the run lets go of what it holds when it ends: its reward workers, the
     trainer and the model (GPU memory back to the process's neighbours, vLLM's engine shut down),
@@ -184,7 +186,7 @@ def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | No
                           cfg["reward_concurrency"])
     made: dict[str, Any] = {}
     try:
-        _train(cfg, config, reporter, resume_dir, runner, made)
+        _train(cfg, config, reporter, resume_dir, runner, made, samples_dir)
         return made.get("trainer") if keep_trainer else None
     finally:
         runner.close()
@@ -193,8 +195,10 @@ def run_grpo(config: Mapping[str, Any], reporter: Reporter, resume_dir: str | No
 
 
 def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter, resume_dir: str | None,
-           runner: RewardRunner, made: dict[str, Any]) -> None:
+           runner: RewardRunner, made: dict[str, Any], samples_dir: str | None) -> None:
     """The training of :func:`run_grpo`; the trainer goes into ``made["trainer"]`` as soon as it exists."""
+    from radas.sweep import SampleLog
+
     trl = require("trl")
     transformers = require("transformers")
     set_seed(cfg["seed"])
@@ -239,7 +243,8 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
             callback = make_callback(reporter, book.state, sinks, averaged_over_ranks(book.take_metrics),
                                      StopRules.from_config(cfg["early_stopping"]),
                                      final_model_saver(lambda: made["trainer"], bool(cfg["lora_rank"]))
-                                     if cfg["keep_final_model"] else None)
+                                     if cfg["keep_final_model"] else None,
+                                     SampleLog(samples_dir if rank == 0 else None, book.take_samples))
 
             def build() -> Any:
                 return trl.GRPOTrainer(
@@ -303,13 +308,15 @@ def grpo_trainable(config: dict[str, Any]) -> None:
     if workers > 1:
         run_distributed(config, workers, run_grpo)
         return
+    from radas import _ray
+
     reporter = tune_reporter_with_world(tune_reporter)
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        run_grpo(config, reporter)
+        run_grpo(config, reporter, samples_dir=_ray.trial_folder())
         return
     with checkpoint.as_directory() as resume_dir:
-        run_grpo(config, reporter, resume_dir=resume_dir)
+        run_grpo(config, reporter, resume_dir=resume_dir, samples_dir=_ray.trial_folder())
 
 
 def _file_values(value: Any) -> list[Any]:

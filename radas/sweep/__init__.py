@@ -1,6 +1,7 @@
 """What every sweep runs inside Ray Tune, whatever its target: the experiment-folder protocol
 (the one owner of its file names), secrets end to end, progress, the out-of-memory retry, trial
-preparation, checkpoint keeping, the results log, the stall watchdog, and the sweep driver itself.
+preparation, checkpoint keeping, the results log, the stall watchdog, a trial's sample completions, and the
+sweep driver itself.
 
 Targets (:mod:`radas.backends`: local Ray, a named cluster, in memory) sit above this package and
 run sweeps with it; nothing here knows which target it runs on.
@@ -39,6 +40,7 @@ from radas.sweep._resources import (
     worker_environment,
     worker_resources,
 )
+from radas.sweep._samples import SampleLog, read_samples
 from radas.sweep._secrets import remove_secrets, take_secrets, write_secrets
 from radas.sweep._spec import ExperimentState, SweepRequest, SweepSpec
 from radas.sweep._stall import note_progress, stalled_error
@@ -60,10 +62,12 @@ __all__ = [
     "AUTO", "BOOKKEEPING_COLUMNS", "DRIVER_BUNDLE", "FAILED", "FINISHED", "REPORTED_KEY", "RUNNING", "STOPPED",
     "STORAGE_MARKER", "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder",
     "ExperimentState", "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames",
-    "ResultsLog", "ResultsSoFar", "SilentTuneReporter", "StartsWorkers", "Sweep", "SweepRequest", "SweepSpec",
+    "ResultsLog", "ResultsSoFar", "SampleLog", "SilentTuneReporter", "StartsWorkers", "Sweep", "SweepRequest",
+    "SweepSpec",
     "TrialRecord", "TrialResources", "Tuner", "UsesSweepMetric", "WatchesForStalls", "annotate_trial", "check_fits",
     "default_tuner_to_df_fn", "ensure_ray", "experiment_names", "follow", "index_file", "keep_reported_metrics",
-    "make_private_dirs", "note_progress", "plan_auto_gpu", "prepare_trainable", "read_trial_notes", "remove_secrets",
+    "make_private_dirs", "note_progress", "plan_auto_gpu", "prepare_trainable", "read_samples", "read_trial_notes",
+    "remove_secrets",
     "remove_contents", "request_stop", "resolve_resources", "stalled_error", "take_secrets", "trial_secrets_loader",
     "worker_environment", "worker_resources", "write_secrets",
 ]

@@ -73,6 +73,7 @@ LOCKS_DIR = ".radas-locks"
 SECRETS_DIR = ".radas-secrets"
 ARCHIVE_DIR = ".archive"
 NOTES_FILE = "radas-notes.json"
+SAMPLES_FILE = "radas-samples.jsonl"  # in a trial's folder: sample completions (radas.sweep._samples)
 STORAGE_MARKER = ".radas-storage.json"
 POLL_S = 0.5
 # how often a driver refreshes the heartbeat in its lock file, and how long a starting driver waits

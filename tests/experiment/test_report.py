@@ -20,7 +20,7 @@ import pytest
 
 import radas
 from radas.cli import main as cli
-from radas.sweep import ExperimentFolder, Progress
+from radas.sweep import ExperimentFolder, Progress, SampleLog
 from radas.sweep._live import ResultsLog
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -291,7 +291,13 @@ def grpo_sweep(user: str, name: str, seeds: int = 10, reports: int = 200) -> tup
             for seed in range(seeds):
                 trial = Trial(f"t{index:04d}", {"lr": lr, "beta": beta, "seed": seed}, str(folder.path / f"t{index}"))
                 last = reports // 2 if index % 7 == 0 else reports
+                Path(trial.path).mkdir()
+                written: list[dict] = []  # what the trial's model wrote at the step
+                samples = SampleLog(trial.path, written.copy)
                 for step in range(1, last + 1):
+                    written[:] = [{"sample": "best", "reward": 1.0, "prompt": f"Q of {trial.trial_id}",
+                                   "completion": f"<b>A</b> {trial.trial_id}@{step}"}]
+                    samples.step(step)
                     reward = np.log2(lr * 1e6 + 1) / 10 * (1 - np.exp(-step / 40)) - beta + rng.normal(0, 0.05)
                     result = {"reward_mean": reward, "kl": beta * step / 100 + abs(rng.normal(0, 0.01)),
                               "entropy": 1.2 - step / 400 + rng.normal(0, 0.02),
@@ -302,6 +308,7 @@ def grpo_sweep(user: str, name: str, seeds: int = 10, reports: int = 200) -> tup
                         result["stop_reason"] = f"reward collapse at step {step}"
                     reported[trial.trial_id, step] = (float(reward), float(result["kl"]))
                     log.on_trial_result(0, [], trial, result)
+                samples.end()
                 statuses[trial.trial_id] = "TERMINATED"
                 index += 1
     log.on_experiment_end([])
@@ -383,7 +390,17 @@ def test_a_500_trial_grpo_page_in_a_browser(browser, grpo_page) -> None:
     assert sorted(titles) == sorted(GRPO) and legend(page, "grpo") == configs
     assert opened.column("stops", "stop_reason") == ["reward collapse at step 100"] * 72
     assert opened.column("stops", "trial")[:2] == ["t0000", "t0007"]
-    assert page.locator("#grpo-samples").count() == 0  # none collected: nothing shown
+    # what the best and the worst trial (by their last reward_mean) wrote at their first, middle and last step
+    last = {t: reported[t, 100 if int(t[1:]) % 7 == 0 else 200][0] for t in {t for t, _ in reported}}
+    best, worst = max(last, key=last.get), min(last, key=last.get)
+    page.locator("#grpo-samples").scroll_into_view_if_needed()
+    assert page.locator("#grpo-samples").is_visible()
+    assert opened.column("samples", "trial rank") == ["best"] * 3 + ["worst"] * 3
+    assert opened.column("samples", "trial") == [best] * 3 + [worst] * 3
+    middle = {200: "128", 100: "64"}
+    ends = [100 if int(t[1:]) % 7 == 0 else 200 for t in (best, worst)]
+    assert opened.column("samples", "step") == ["1", middle[ends[0]], str(ends[0]), "1", middle[ends[1]], str(ends[1])]
+    assert opened.column("samples", "completion")[2] == f"<b>A</b> {best}@{ends[0]}"  # shown as text
     assert not opened.problems and not opened.requests
 
 

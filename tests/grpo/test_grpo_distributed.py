@@ -6,6 +6,7 @@ retried from its checkpoint); bad worker resources fail before anything starts."
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ import pytest
 import radas
 from radas.grpo import grpo_trainable, load_model
 from radas.grpo._export import MARKER
+from radas.sweep import read_samples
 
 pytestmark = pytest.mark.train
 
@@ -87,6 +89,11 @@ async def test_a_two_worker_trial_trains_is_interrupted_restores_and_its_final_m
     steps = _steps(result.metrics_dataframe)
     assert steps.count(1) == 1, f"the restored trial started over instead of resuming: steps {steps}"
     assert steps[-1] == 6
+    # rank 0's sample completions, before and after the restore, on the report page
+    samples = read_samples(result.path)
+    assert {1, 6} <= set(samples) and all(kept[0]["sample"] == "best" for kept in samples.values())
+    page = (Path(radas.get_ray_results_dir(USER)) / exp / "radas-report.html").read_text()
+    assert 'id="grpo-samples"' in page and html.escape(samples[6][0]["completion"])[:40] in page
     # rank 0's final model (a LoRA adapter), persisted by Ray Train in the trial's own folder on
     # the sweep's storage, loads with the documented call and generates
     checkpoint = Path(result.metrics["checkpoint_path"])

@@ -143,6 +143,22 @@ def test_percent_correct_judges_the_weighted_sum() -> None:
     assert book.take_metrics() == {"percent_correct": 1.0, "frac_groups_failed": 0.0, "frac_groups_solved": 1.0}
 
 
+def test_the_books_samples_are_the_batchs_best_and_worst_completion_by_the_weighted_sum() -> None:
+    book = RewardBook([1.0, 2.0])
+    prompts = [[{"role": "user", "content": "2+2?"}]] * 3 + ["plain prompt"]
+    completions = [[{"role": "assistant", "content": f"answer {i}"}] for i in range(3)] + ["plain"]
+    book.record(0, [1.0, 0.0, 5.0, float("nan")], prompts, completions)
+    assert book.take_samples() == []  # waits for the last function of the batch
+    book.record(1, [1.0, -1.0, 0.0, float("nan")], prompts, completions)  # sums: 3, -2, 5, NaN
+    assert book.take_samples() == [
+        {"sample": "best", "reward": 5.0, "prompt": "user: 2+2?", "completion": "assistant: answer 2"},
+        {"sample": "worst", "reward": -2.0, "prompt": "user: 2+2?", "completion": "assistant: answer 1"}]
+    assert book.take_samples() == []  # once
+    one = RewardBook([1.0])
+    one.record(0, [0.5], ["p"], ["c"])
+    assert one.take_samples() == [{"sample": "best", "reward": 0.5, "prompt": "p", "completion": "c"}]
+
+
 # ---------------------------------------------------------------------------------------------
 # reward files as users bring them
 

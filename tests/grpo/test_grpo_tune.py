@@ -13,6 +13,7 @@ from grpo_helpers import TOY_PROMPTS, TOY_REWARD, write_jsonl
 from ray import tune
 
 from radas.grpo import grpo_trainable, validate_grpo_config, validate_prompt_file, validate_reward_file
+from radas.sweep import read_samples
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,13 @@ def test_grpo_learns_the_toy_task(ray_local: None, tmp_path: Path) -> None:
     assert last > first + 0.03 and last > 5 * first
     for col in ("reward_std", "percent_correct", "loss", "completion_length", "learning_rate", "tokens_per_s"):
         assert df[col].notna().all(), col
+    # what the model wrote: the best and worst completion of the 1st, 2nd, 4th... and the last step
+    samples = read_samples(results[0].path)
+    assert list(samples) == [1, 2, 4, 8, 16, 32, 60]
+    for step, kept in samples.items():
+        best, worst = kept[0], kept[-1]  # one when the whole rollout got the same reward
+        assert best["sample"] == "best" and worst["reward"] <= best["reward"], step
+        assert best["prompt"] and isinstance(best["completion"], str)
 
 
 FAILING_REWARD = '''
