@@ -90,8 +90,9 @@ correct_threshold`` when it is set; otherwise reward equal to the best reward se
 run (counted only once some reward has beaten the worst one, so 0 while all rewards are equal).
 For 0/1 rewards set ``correct_threshold=1.0`` to get the plain accuracy. What the model wrote is
 kept too: the best and the worst completion of the rollout (prompt, completion, reward) at the
-1st, 2nd, 4th... logged step and the last, in the trial's folder (``radas-samples.jsonl``), shown
-on the report page for the sweep's best and worst trial.
+first logged step of each power-of-two range of steps (1, 2-3, 4-7...) and at the last logged step,
+in the trial's folder (:class:`radas.sweep.SampleLog`), shown on the report page for the sweep's
+best and worst trial.
 
 Early stopping (:class:`StopRules`; windows in optimizer steps): no learning signal
 (``frac_groups_failed`` >= 0.95 for 20 steps), NaN/inf ``loss`` or ``grad_norm``, ``kl`` > 1.0

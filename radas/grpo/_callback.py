@@ -120,8 +120,7 @@ def make_callback(
     checkpoint of its own, that one is the final model (``final_model(folder, metrics, saved=True)``
     marks it). Every rank reports as often as the others.
 
-    With ``samples``, each logged step's sample completions go to it, and the last step's when
-    training ends.
+    With ``samples``, each logged step's sample completions go to it.
     """
     transformers = require("transformers")
 
@@ -222,8 +221,6 @@ def make_callback(
                 self.saved_step = int(state.global_step)
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if samples is not None:
-                samples.end()
             if final_model is None or self.saved_step == int(state.global_step):
                 return  # no model to keep, or the last step's checkpoint is the final model
             # the held-back last step; else (training ended at a step that was not logged) the last report again

@@ -65,16 +65,29 @@ def final_model_saver(trainer: Callable[[], Any], lora: bool) -> Callable[..., s
             saving.save_model(folder)
         if not saving.is_world_process_zero():  # rank 0 (radas.grpo._distributed.world), as the Trainer sees it
             return None
-        with os.scandir(folder) as entries:  # what radas wrote: all that KeepBestModels may remove
-            files = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
+        files, folders = _written(folder)  # what radas wrote: all that KeepBestModels may remove
         with open(os.path.join(folder, MARKER), "w") as f:
             json.dump({"step": metrics.get("step"), "kind": "adapter" if lora else "weights", "files": files,
+                       "folders": folders,
                        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}}, f)
         logger.info("radas.grpo: final model (%s) saved at step %s", "adapter" if lora else "weights",
                     metrics.get("step"))
         return folder
 
     return save
+
+
+def _written(folder: str) -> tuple[list[str], list[str]]:
+    """The files and the folders under ``folder`` (relative; links neither listed nor entered):
+    a checkpoint's own (DeepSpeed's ``global_step*/``, FSDP's shards) included."""
+    files, folders = [], []
+    for top, dirs, names in os.walk(folder):
+        rel = os.path.relpath(top, folder)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+        folders += [os.path.normpath(os.path.join(rel, d)) for d in dirs]
+        files += [os.path.normpath(os.path.join(rel, n)) for n in names
+                  if not os.path.islink(os.path.join(top, n)) and n != MARKER]
+    return sorted(files), sorted(folders)
 
 
 def is_final_model(folder: str | os.PathLike[str] | None) -> bool:

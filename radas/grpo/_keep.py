@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import posixpath
+from collections import Counter
 from typing import Any
 
 from radas.errors import RadasValueError
@@ -88,8 +89,12 @@ class KeepBestModels(_callback_base()):  # type: ignore[misc]
             return
         kept.sort(key=lambda pair: self._score(pair[0]), reverse=True)
         bar = self._score(kept[self.k - 1][0])
+        shared = Counter(path for _, (_, path) in kept)
         for trial, (filesystem, path) in kept[self.k:]:
-            if self._score(trial) < bar:  # a trial tied with the k-th best stays, as the best one might be it
+            # a trial tied with the k-th best stays, as the best one might be it; a folder that is not
+            # the trial's own (PBT's exploit gives a trial another's checkpoint) or that another trial
+            # points to stays
+            if self._score(trial) < bar and shared[path] == 1 and _inside(path, trial.path):
                 self._remove(trial, filesystem, path)
 
     def _remove(self, trial: Any, filesystem: Any, path: str) -> None:
@@ -98,8 +103,9 @@ class KeepBestModels(_callback_base()):  # type: ignore[misc]
         try:
             with filesystem.open_input_stream(posixpath.join(path, MARKER)) as f:
                 written = json.loads(f.read().decode())
-            names = [n for n in written.get("files", []) if isinstance(n, str) and "/" not in n and n != MARKER]
-            remove_contents(filesystem, path, tuple((n, "file") for n in names))
+            listed = [*((n, "file") for n in written.get("files", [])),
+                      *((n, "dir") for n in written.get("folders", []))]
+            remove_contents(filesystem, path, tuple((n, kind) for n, kind in listed if _relative(n) and n != MARKER))
             # the marker last: a folder without it is never touched again
             left = remove_contents(filesystem, path, ((MARKER, "file"),))
         except (OSError, ValueError) as exc:  # a folder that cannot be removed stays; the sweep goes on
@@ -115,3 +121,18 @@ class KeepBestModels(_callback_base()):  # type: ignore[misc]
         except OSError as exc:
             logger.warning("radas.grpo: could not note the removed final model of trial %s: %s", trial, exc)
         logger.info("radas.grpo: final model of trial %s %s", trial, why)
+
+
+def _relative(name: object) -> bool:
+    """A path below a folder (a marker's entry), not one that leaves it."""
+    if not isinstance(name, str) or not name or posixpath.isabs(name):
+        return False
+    return not any(part in ("", ".", "..") for part in name.split("/"))
+
+
+def _inside(path: str, trial_path: str | None) -> bool:
+    """``path`` is in the trial's own folder (both on the sweep's storage)."""
+    if not trial_path:
+        return False
+    inner, outer = posixpath.normpath(path), posixpath.normpath(trial_path)
+    return inner != outer and inner.startswith(outer.rstrip("/") + "/")

@@ -408,13 +408,21 @@ class RewardBook:
 
 
 def as_text(value: Any) -> str:
-    """A prompt or a completion as text: a conversation's messages as ``role: content`` lines."""
+    """A prompt or a completion as text: a conversation's messages as ``role: content`` lines (a
+    content of parts: its text parts, other parts as ``[type]``)."""
     if isinstance(value, str):
         return value
     if isinstance(value, Sequence):
-        return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" if isinstance(m, Mapping) else str(m)
-                         for m in value)
+        return "\n".join(f"{m.get('role', '?')}: {as_text(m.get('content', ''))}" if isinstance(m, Mapping)
+                         and "role" in m else _part(m) for m in value)
     return str(value)
+
+
+def _part(part: Any) -> str:
+    """One part of a message's content: its text, else ``[type]`` (an image...)."""
+    if isinstance(part, Mapping):
+        return str(part["text"]) if "text" in part else f"[{part.get('type', 'part')}]"
+    return str(part)
 
 
 def extremes(prompts: Sequence[Any], completions: Sequence[Any], rewards: Sequence[float]) -> list[dict[str, Any]]:

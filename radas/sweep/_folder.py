@@ -73,7 +73,9 @@ LOCKS_DIR = ".radas-locks"
 SECRETS_DIR = ".radas-secrets"
 ARCHIVE_DIR = ".archive"
 NOTES_FILE = "radas-notes.json"
-SAMPLES_FILE = "radas-samples.jsonl"  # in a trial's folder: sample completions (radas.sweep._samples)
+# in a trial's folder: sample completions (radas.sweep._samples), a few steps, and the last logged step's
+SAMPLES_FILE = "radas-samples.jsonl"
+LAST_SAMPLES_FILE = "radas-samples-last.json"
 STORAGE_MARKER = ".radas-storage.json"
 POLL_S = 0.5
 # how often a driver refreshes the heartbeat in its lock file, and how long a starting driver waits

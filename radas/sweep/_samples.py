@@ -1,15 +1,22 @@
 """Sample completions: what a trial's model wrote, a few at some of its logged steps, kept in the
-trial's folder for the report page (``radas-samples.jsonl``).
+trial's folder for the report page.
 
 A trial hands :class:`SampleLog` the samples of each logged step (for GRPO: the best and the
-worst completion of the step's rollout, with its prompt and reward). The log writes them at the
-1st, 2nd, 4th, 8th... logged step and at the last one, so a run of ``n`` logged steps writes
-about ``log2(n) + 2`` lines of at most :data:`TEXT_CHARS` characters per text: the first, a middle
-and the last step are always there, the file stays small, and a step costs the same at step 10
-and at step 10,000. The file is appended to without following a link, readable by its owner only;
-a write that fails is logged and never ends the trial. :func:`read_samples` reads it back
-(bounded, a line being written skipped, the last line of a step that was logged twice - after a
-restore - winning).
+worst completion of the step's rollout, with its prompt and reward). The log keeps
+
+* the last logged step's in ``radas-samples-last.json``, replaced (atomically) at every logged
+  step, so a trial that a scheduler stops, a crash ends or a stall watchdog kills still shows its
+  last step;
+* in ``radas-samples.jsonl``, the first logged step of each power of two (steps 1, 2-3, 4-7,
+  8-15...: one line each), the steps already there read once when the log starts, so a restored or
+  retried trial adds no line for a range it has: at most ``log2(last step) + 1`` lines, whatever
+  the number of restores.
+
+Texts are cut to :data:`TEXT_CHARS` characters, so the files stay small and a step costs the same
+at step 10 and at step 10,000. Files are written without following a link, readable by their
+owner only; a write that fails is logged and never ends the trial. :func:`read_samples` reads
+them back (bounded; a line being written skipped; a step written twice, after a restore, keeps
+its last).
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from radas.sweep._folder import SAMPLES_FILE
+from radas._safefile import write_atomic
+from radas.sweep._folder import LAST_SAMPLES_FILE, SAMPLES_FILE
 
 logger = logging.getLogger("radas")
 
 TEXT_CHARS = 600  # of a prompt or a completion, kept (the rest cut, said with "...")
-MAX_READ = 1 << 20  # bytes of a samples file read back (what a trial wrote beyond it is left out)
+MAX_READ = 4 << 20  # bytes of a samples file read back (what a trial wrote beyond it is left out)
 Sample = dict[str, Any]
 Take = Callable[[], Sequence[Mapping[str, Any]]]  # the samples of the step being logged
 
@@ -36,69 +44,84 @@ def cut(text: str, limit: int = TEXT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _range(step: int) -> int:
+    """The power-of-two range of ``step`` (0: step 0 or below, 1: step 1, 2: 2-3, 3: 4-7...)."""
+    return max(step, 0).bit_length()
+
+
 class SampleLog:
-    """Writes a trial's samples into ``folder``/``radas-samples.jsonl`` at its 1st, 2nd, 4th...
-    logged step and at its last (:meth:`end`); ``take()`` gives the samples of the step being
-    logged (their texts cut to :data:`TEXT_CHARS` characters). Without a folder (not in a trial,
-    or storage that is not a filesystem) it keeps nothing."""
+    """Keeps a trial's samples in ``folder`` (see the module): ``take()`` gives the samples of
+    the step being logged (their texts are cut to :data:`TEXT_CHARS` characters). Without a
+    folder (not in a trial, or storage that is not a filesystem) it keeps nothing."""
 
     def __init__(self, folder: str | os.PathLike[str] | None, take: Take) -> None:
-        self.path = Path(folder) / SAMPLES_FILE if folder is not None else None
+        self.folder = Path(folder) if folder is not None else None
         self.take = take
-        self.logged = 0
-        self.latest: tuple[int, list[Sample]] | None = None  # the last logged step's, not written yet
+        self.ranges: set[int] | None = None  # the power-of-two ranges written, read at the first step
 
     def step(self, step: int) -> None:
-        """A step was logged: keep its samples; write them at the 1st, 2nd, 4th... logged step."""
+        """A step was logged: keep its samples."""
         samples = [{k: cut(v) if isinstance(v, str) else v for k, v in s.items()} for s in self.take()]
-        if self.path is None or not samples:
+        if self.folder is None or not samples:
             return
-        self.logged += 1
-        self.latest = (step, samples)
-        if self.logged & (self.logged - 1) == 0:  # a power of two
-            self._write()
-
-    def end(self) -> None:
-        """Training ended: write the last logged step's samples (unless written already)."""
-        if self.latest is not None:
-            self._write()
-
-    def _write(self) -> None:
-        assert self.path is not None and self.latest is not None
-        step, samples = self.latest
-        self.latest = None
-        line = json.dumps({"step": step, "samples": samples}, default=str) + "\n"
+        if self.ranges is None:
+            self.ranges = {_range(s) for s in _read_lines(self.folder)}
+        line = json.dumps({"step": step, "samples": samples}, ensure_ascii=False, default=str)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
+            write_atomic(self.folder / LAST_SAMPLES_FILE, line.encode())
+            if _range(step) not in self.ranges:
+                self.ranges.add(_range(step))
+                fd = os.open(self.folder / SAMPLES_FILE,
+                             os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                try:
+                    os.write(fd, (line + "\n").encode())
+                finally:
+                    os.close(fd)
         except OSError as exc:  # a full disk or a planted link: no samples, the trial goes on
-            logger.warning("radas: sample completions of step %s not kept in %s: %s", step, self.path, exc)
+            logger.warning("radas: sample completions of step %s not kept in %s: %s", step, self.folder, exc)
 
 
-def read_samples(trial_path: str | os.PathLike[str] | None) -> dict[int, list[Sample]]:
-    """A trial's samples by logged step, in step order ({} when it kept none or its file cannot be
-    read; never through a link)."""
-    if not trial_path:
-        return {}
+def _read(path: Path) -> str:
+    """The text of ``path`` (at most :data:`MAX_READ` bytes; never through a link; "" when it
+    cannot be read)."""
     try:
-        fd = os.open(Path(trial_path) / SAMPLES_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return {}
+        return ""
     try:
-        data = os.read(fd, MAX_READ)
+        return os.read(fd, MAX_READ).decode(errors="replace")
     except OSError:
-        return {}
+        return ""
     finally:
         os.close(fd)
+
+
+def _entry(line: str) -> tuple[int, list[Sample]] | None:
+    try:
+        entry = json.loads(line)
+        return int(entry["step"]), [dict(s) for s in entry["samples"] if isinstance(s, Mapping)]
+    except (ValueError, KeyError, TypeError):  # a line being written, or not ours
+        return None
+
+
+def _read_lines(folder: Path) -> dict[int, list[Sample]]:
     steps: dict[int, list[Sample]] = {}
-    for line in data.decode(errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-            step, samples = int(entry["step"]), [s for s in entry["samples"] if isinstance(s, Mapping)]
-        except (ValueError, KeyError, TypeError):  # a line being written, or not ours
-            continue
-        steps[step] = [dict(s) for s in samples]
+    for line in _read(folder / SAMPLES_FILE).splitlines():
+        entry = _entry(line)
+        if entry is not None:
+            steps[entry[0]] = entry[1]
+    return steps
+
+
+def read_samples(trial_path: Any) -> dict[int, list[Sample]]:
+    """A trial's samples by logged step, in step order, its last logged step last ({} when it
+    kept none, its files cannot be read or ``trial_path`` is not a path; never through a link)."""
+    if not isinstance(trial_path, (str, os.PathLike)) or not str(trial_path):
+        return {}
+    folder = Path(trial_path)
+    steps = _read_lines(folder)
+    last = _entry(_read(folder / LAST_SAMPLES_FILE))
+    if last is not None:
+        steps = {s: kept for s, kept in steps.items() if s < last[0]}
+        steps[last[0]] = last[1]
     return dict(sorted(steps.items()))

@@ -308,7 +308,6 @@ def grpo_sweep(user: str, name: str, seeds: int = 10, reports: int = 200) -> tup
                         result["stop_reason"] = f"reward collapse at step {step}"
                     reported[trial.trial_id, step] = (float(reward), float(result["kl"]))
                     log.on_trial_result(0, [], trial, result)
-                samples.end()
                 statuses[trial.trial_id] = "TERMINATED"
                 index += 1
     log.on_experiment_end([])

@@ -155,8 +155,10 @@ def test_the_books_samples_are_the_batchs_best_and_worst_completion_by_the_weigh
         {"sample": "worst", "reward": -2.0, "prompt": "user: 2+2?", "completion": "assistant: answer 1"}]
     assert book.take_samples() == []  # once
     one = RewardBook([1.0])
-    one.record(0, [0.5], ["p"], ["c"])
-    assert one.take_samples() == [{"sample": "best", "reward": 0.5, "prompt": "p", "completion": "c"}]
+    picture = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is it?"}]}]
+    one.record(0, [0.5], [picture], ["c"])
+    assert one.take_samples() == [{"sample": "best", "reward": 0.5, "prompt": "user: [image]\nWhat is it?",
+                                   "completion": "c"}]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from ray import tune
 
 import radas
 from radas.grpo import KeepBestModels, ModelNotFoundError, export_model, grpo_trainable, load_model
-from radas.grpo._export import MARKER
+from radas.grpo._export import MARKER, _written
 from radas.grpo._tiny import build_tiny_model, build_tiny_tokenizer
 from radas.grpo._trainable import run_grpo
 
@@ -262,6 +262,34 @@ def _final_model_folder(folder: Path, score: float) -> SimpleNamespace:
     (folder / MARKER).write_text(json.dumps({"files": ["config.json", "model.safetensors", "tokenizer.json"]}))
     return SimpleNamespace(checkpoint=tune.Checkpoint.from_directory(str(folder)), last_result={"score": score},
                            path=str(folder.parent), trial_id=folder.parent.name)
+
+
+def _checkpoint_marked_final(folder: Path, score: float, trial_path: Path) -> SimpleNamespace:
+    """A trial whose last checkpoint (a TRL checkpoint with DeepSpeed's shard folder) is marked as
+    its final model, listing what is in it as radas does."""
+    (folder / "global_step6").mkdir(parents=True)
+    for name in ("adapter_model.safetensors", "optimizer.pt", "global_step6/mp_rank_00_model_states.pt"):
+        (folder / name).write_text(name)
+    files, folders = _written(str(folder))
+    (folder / MARKER).write_text(json.dumps({"files": files, "folders": folders}))
+    return SimpleNamespace(checkpoint=tune.Checkpoint.from_directory(str(folder)), last_result={"score": score},
+                           path=str(trial_path), trial_id=trial_path.name)
+
+
+def test_keep_best_models_removes_a_checkpoints_shards_and_never_a_folder_of_another_trial(tmp_path: Path) -> None:
+    best = _checkpoint_marked_final(tmp_path / "a" / "checkpoint_000002", 0.9, tmp_path / "a")
+    # PBT's exploit: trial b restarted from a's last checkpoint and reported no better
+    clone = SimpleNamespace(checkpoint=best.checkpoint, last_result={"score": 0.1}, path=str(tmp_path / "b"),
+                            trial_id="b")
+    worse = _checkpoint_marked_final(tmp_path / "c" / "checkpoint_000002", 0.2, tmp_path / "c")
+    elsewhere = _checkpoint_marked_final(tmp_path / "shared" / "checkpoint_000002", 0.3, tmp_path / "d")
+    keeper = KeepBestModels(1)
+    keeper.use_sweep_metric("score", "max")
+    keeper.on_trial_complete(0, [clone, worse, elsewhere, best], worse)
+    assert sorted(p.name for p in Path(best.checkpoint.path).rglob("*")) == [
+        "adapter_model.safetensors", "global_step6", "mp_rank_00_model_states.pt", "optimizer.pt", MARKER]
+    assert not Path(worse.checkpoint.path).exists()  # every file and folder radas listed, then the folder
+    assert (Path(elsewhere.checkpoint.path) / MARKER).is_file()  # not in trial d's own folder
 
 
 def test_keep_best_models_removes_only_what_radas_wrote_and_never_through_a_link(tmp_path: Path) -> None:
