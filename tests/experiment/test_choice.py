@@ -143,6 +143,9 @@ def test_ctrl_c_at_the_question_ends_the_script_at_once(tmp_path: Path) -> None:
     if pid == 0:  # the child: the script, in a session whose terminal is the pty
         try:
             os.chdir(tmp_path)
+            # as a terminal's shell starts it: Ctrl-C not ignored, whatever this process inherited
+            # (a runner started in the background of a shell without job control ignores SIGINT)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execve(sys.executable, [sys.executable, str(script), "ctrl-c"], _env())
         finally:
             os._exit(127)
