@@ -52,7 +52,7 @@ def _logged(experiment: str) -> list[dict[str, Any]]:
     return rows
 
 
-async def _until(condition: Any, what: str, deadline_s: float = 300.0) -> Any:
+async def _until(condition: Any, what: str, deadline_s: float = 900.0) -> Any:
     """Poll ``condition()`` until it returns something truthy (a loaded 2-core machine: minutes)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
