@@ -122,9 +122,25 @@ def _ray_start(args: list[str], env: dict[str, str], log: Path) -> int:
     return proc.pid  # its process group holds every process it started
 
 
+# Ray waits a fixed 30 s for a node's raylet to register with the GCS ("timed out during
+# startup"): a machine busy enough (the suite's processes all starting their Rays at once, beside
+# other work) can miss it; such a start is ended and made again, on new ports
+STARTS = 3
+
+
 def start_cluster(shared: Path | None = None) -> RayCluster:
     """A head and a worker node on 127.0.0.1; ``shared``: the storage of an earlier cluster (a new
     head on the same storage), else a new folder."""
+    for attempt in range(1, STARTS + 1):
+        try:
+            return _start_cluster(shared)
+        except RuntimeError as exc:
+            if attempt == STARTS or "timed out during startup" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_cluster(shared: Path | None) -> RayCluster:
     root = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))  # short: Ray's socket paths
     token_file = root / "token"
     token_file.write_text(secrets.token_hex(32))
