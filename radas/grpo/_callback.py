@@ -212,10 +212,10 @@ def make_callback(
             else:
                 with open(os.path.join(path, STATE_FILE), "w") as f:
                     json.dump(dict(state_fn()), f)
-                if final_model is not None and (control.should_training_stop or _last_step(state)):
-                    final_model(path, self.pending or {"step": int(state.global_step)}, saved=True)
             metrics = self.pending or {"step": int(state.global_step)}
             self.pending = None
+            if folder is not None and final_model is not None and (control.should_training_stop or _last_step(state)):
+                final_model(folder, metrics, saved=True)
             self.report(metrics, folder)
             if folder is not None:
                 self.saved_step = int(state.global_step)

@@ -80,14 +80,13 @@ def final_model_saver(trainer: Callable[[], Any], lora: bool) -> Callable[..., s
 def _written(folder: str) -> tuple[list[str], list[str]]:
     """The files and the folders under ``folder`` (relative; links neither listed nor entered):
     a checkpoint's own (DeepSpeed's ``global_step*/``, FSDP's shards) included."""
-    files, folders = [], []
-    for top, dirs, names in os.walk(folder):
-        rel = os.path.relpath(top, folder)
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
-        folders += [os.path.normpath(os.path.join(rel, d)) for d in dirs]
-        files += [os.path.normpath(os.path.join(rel, n)) for n in names
-                  if not os.path.islink(os.path.join(top, n)) and n != MARKER]
-    return sorted(files), sorted(folders)
+    from pyarrow.fs import LocalFileSystem
+
+    from radas.sweep import contents_of
+
+    contents = contents_of(LocalFileSystem(), folder)
+    return ([rel for rel, kind in contents if kind == "file" and rel != MARKER],
+            [rel for rel, kind in contents if kind == "dir"])
 
 
 def is_final_model(folder: str | os.PathLike[str] | None) -> bool:

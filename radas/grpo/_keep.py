@@ -105,7 +105,7 @@ class KeepBestModels(_callback_base()):  # type: ignore[misc]
                 written = json.loads(f.read().decode())
             listed = [*((n, "file") for n in written.get("files", [])),
                       *((n, "dir") for n in written.get("folders", []))]
-            remove_contents(filesystem, path, tuple((n, kind) for n, kind in listed if _relative(n) and n != MARKER))
+            remove_contents(filesystem, path, tuple((n, kind) for n, kind in listed if n != MARKER))
             # the marker last: a folder without it is never touched again
             left = remove_contents(filesystem, path, ((MARKER, "file"),))
         except (OSError, ValueError) as exc:  # a folder that cannot be removed stays; the sweep goes on
@@ -121,13 +121,6 @@ class KeepBestModels(_callback_base()):  # type: ignore[misc]
         except OSError as exc:
             logger.warning("radas.grpo: could not note the removed final model of trial %s: %s", trial, exc)
         logger.info("radas.grpo: final model of trial %s %s", trial, why)
-
-
-def _relative(name: object) -> bool:
-    """A path below a folder (a marker's entry), not one that leaves it."""
-    if not isinstance(name, str) or not name or posixpath.isabs(name):
-        return False
-    return not any(part in ("", ".", "..") for part in name.split("/"))
 
 
 def _inside(path: str, trial_path: str | None) -> bool:

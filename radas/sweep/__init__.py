@@ -9,7 +9,7 @@ run sweeps with it; nothing here knows which target it runs on.
 
 from __future__ import annotations
 
-from radas.sweep._checkpoints import remove_contents
+from radas.sweep._checkpoints import contents_of, remove_contents
 from radas.sweep._folder import (
     STORAGE_MARKER,
     DriverInfo,
@@ -63,8 +63,8 @@ __all__ = [
     "STORAGE_MARKER", "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder",
     "ExperimentState", "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames",
     "ResultsLog", "ResultsSoFar", "SampleLog", "SilentTuneReporter", "StartsWorkers", "Sweep", "SweepRequest",
-    "SweepSpec",
-    "TrialRecord", "TrialResources", "Tuner", "UsesSweepMetric", "WatchesForStalls", "annotate_trial", "check_fits",
+    "SweepSpec", "TrialRecord", "TrialResources", "Tuner", "UsesSweepMetric", "WatchesForStalls", "annotate_trial",
+    "check_fits", "contents_of",
     "default_tuner_to_df_fn", "ensure_ray", "experiment_names", "follow", "index_file", "keep_reported_metrics",
     "make_private_dirs", "note_progress", "plan_auto_gpu", "prepare_trainable", "read_samples", "read_trial_notes",
     "remove_secrets",

@@ -199,7 +199,9 @@ def contents_of(filesystem: Any, path: str) -> Contents:
 
 def remove_contents(filesystem: Any, path: str, contents: Contents) -> list[str]:
     """Remove what ``contents`` lists of the checkpoint folder ``path`` (one by one; a link as a
-    link; folders, ``path`` too, only when empty); what stays in it, relative to it."""
+    link; folders, ``path`` too, only when empty; an entry that would leave ``path``, such as a
+    listing read from a file on shared storage may hold, never); what stays in it, relative to it."""
+    contents = tuple((rel, kind) for rel, kind in contents if _below(rel))
     if not _is_local(filesystem):
         for rel, kind in contents:
             if kind != "dir":
@@ -247,6 +249,13 @@ def remove_contents(filesystem: Any, path: str, contents: Contents) -> list[str]
                 raise
             return sorted(os.listdir(path))  # something appeared meanwhile
     return left
+
+
+def _below(rel: object) -> bool:
+    """``rel`` names something below a folder: relative, with no empty, ``.`` or ``..`` part."""
+    if not isinstance(rel, str) or not rel or posixpath.isabs(rel):
+        return False
+    return not any(part in ("", ".", "..") for part in rel.split("/"))
 
 
 def _at(root: int, rel: str, act: Any) -> None:
