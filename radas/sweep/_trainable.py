@@ -88,7 +88,8 @@ def prepare_trainable(
 
     Its results keep the metrics it reports under Ray's own keys
     (:func:`radas.tuner.keep_reported_metrics`). Each trial loads the secrets of sweep
-    ``sweep_id`` when it starts; its actor gets ``trial_runtime_env`` (merged into Tune's own);
+    ``sweep_id`` when it starts (and makes the Ray Train runs it drives report without Ray's 2 s
+    wait, :func:`radas._ray.quick_train_reports`); its actor gets ``trial_runtime_env`` (merged into Tune's own);
     ``resources`` (a ``PlacementGroupFactory``, or None to keep the
     trainable's own, e.g. from ``tune.with_resources``) are its resources per trial. Its trials
     are watched for stalls as ``stall_timeout_s`` says (:mod:`radas.sweep._stall`). Function
@@ -96,7 +97,12 @@ def prepare_trainable(
     restore them and trial folders keep the function's name).
     """
     _send_by_value(trainable)
-    load_secrets_of_sweep = _loader(user_name, experiment_name, sweep_id, has_secrets)
+    load_secrets = _loader(user_name, experiment_name, sweep_id, has_secrets)
+
+    def start_trial() -> None:
+        _ray.quick_train_reports()
+        load_secrets()
+
     own = _ray.own_resources(trainable)
     trainable = watch_for_stalls(keep_reported_metrics(trainable), stall_timeout_s)
     if inspect.isclass(trainable):
@@ -104,7 +110,7 @@ def prepare_trainable(
 
         class _Prepared(user_class):  # type: ignore[misc]
             def setup(self, config: dict[str, Any]) -> None:
-                load_secrets_of_sweep()
+                start_trial()
                 super().setup(config)
 
         name = user_class.__name__
@@ -113,11 +119,11 @@ def prepare_trainable(
         user_function = trainable
 
         def returning(config: dict[str, Any]) -> Any:
-            load_secrets_of_sweep()
+            start_trial()
             return user_function(config)
 
         def yielding(config: dict[str, Any]) -> Any:  # Tune reports what a generator yields
-            load_secrets_of_sweep()
+            start_trial()
             yield from user_function(config)
 
         run = functools.wraps(user_function)(yielding if inspect.isgeneratorfunction(user_function) else returning)

@@ -1,7 +1,8 @@
 """A user's own Ray Train trainable (Ray's Train + Tune guide: a driver function that starts a
 ``TorchTrainer`` and forwards reports with ``TuneReportCallback``) through run_experiment, on local
 Ray and on the test cluster (its workers spread over both nodes): it trains with a real collective,
-is stopped, and restore resumes its Train run from the last checkpoint."""
+is stopped, and restore resumes its Train run from the last checkpoint; radas's quicker poll of
+Ray Train's workers reaches them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import textwrap
 
 import pytest
 from backend_targets import Target
+
+from radas._ray import TRAIN_POLL_S
 
 pytestmark = pytest.mark.ray
 
@@ -46,7 +49,8 @@ GUIDE = textwrap.dedent('''
                         json.dump({"step": step}, f)
                 ray.train.report(
                     {"loss": config["lr"] / (step + 1), "step": step, "rank_sum": total.item(),
-                     "nodes": len(set(nodes)), "resumed_at": start},
+                     "nodes": len(set(nodes)), "resumed_at": start,
+                     "poll_s": float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "nan"))},
                     checkpoint=ray.train.Checkpoint.from_directory(folder) if context.get_world_rank() == 0
                     else None)
 
@@ -91,6 +95,8 @@ async def test_the_guides_train_driver_trains_stops_and_restores(target: Target,
     assert list(df["status"]) == ["TERMINATED"] and list(df["step"]) == [29]
     assert list(df["rank_sum"]) == [3.0]  # ranks 1 + 2: both workers took part in the collective
     assert df["resumed_at"].iloc[0] > 0, "restore started the Train run over instead of resuming it"
+    # radas's poll interval reached Ray Train's controller and workers (a report waits for a poll)
+    assert list(df["poll_s"]) == [TRAIN_POLL_S]
     if target.kind == "cluster":
         assert list(df["nodes"]) == [2]
 
