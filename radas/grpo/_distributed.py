@@ -78,10 +78,13 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
                  trial_folder: str | None) -> Callable[[dict[str, Any]], None]:
     """The function every Ray Train worker runs: the sweep's secrets into its environment first
     (as the trial's own process has them), then training, resumed from Ray Train's checkpoint if
-    any, rank 0 keeping sample completions in the trial's folder (when its storage is a filesystem)."""
+    any, rank 0 keeping sample completions in the trial's folder (when its storage is a filesystem);
+    resumed from a final model, the final step's report again instead (training is done)."""
 
     def loop(config: dict[str, Any]) -> None:
         import ray.train
+
+        from radas.grpo._export import final_metrics, is_final_model  # _export reads this module's names
 
         load_secrets()
         checkpoint = ray.train.get_checkpoint()
@@ -89,6 +92,11 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
             train(config, train_reporter, samples_dir=trial_folder)
             return
         with checkpoint.as_directory() as resume_dir:
+            if is_final_model(resume_dir):
+                # Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in
+                # between ends its restored run with the last step's report again, not the one before
+                train_reporter(final_metrics(resume_dir))
+                return
             train(config, train_reporter, resume_dir=resume_dir, samples_dir=trial_folder)
 
     return loop

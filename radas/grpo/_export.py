@@ -94,6 +94,12 @@ def is_final_model(folder: str | os.PathLike[str] | None) -> bool:
     return folder is not None and os.path.isfile(os.path.join(folder, MARKER))
 
 
+def final_metrics(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metrics the final model in ``folder`` was reported with (its last step's)."""
+    with open(os.path.join(folder, MARKER)) as f:
+        return dict(json.load(f).get("metrics") or {})
+
+
 def final_model_of(trial: Any) -> tuple[Any, str] | None:
     """The (pyarrow filesystem, folder) of a Tune trial's final model, as the sweep's driver sees
     it: its last checkpoint (of several workers: its last ``checkpoint_path``) when radas saved it

@@ -136,6 +136,50 @@ async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_r
     assert steps.count(1) == 1, f"the retried trial started over instead of resuming: steps {steps}"
 
 
+def test_a_run_resumed_from_its_final_model_reports_that_models_step_again_and_trains_no_more(local_ray, tmp_path):
+    """Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in between has
+    its final model on disk and an earlier step as its last result. Resumed from that model, every
+    rank reports the final step's metrics and nothing trains (Ray Train, two gloo workers)."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.v2.api.callback import UserCallback
+
+    from radas.grpo._distributed import _worker_loop
+
+    final = tmp_path / "checkpoint_000002"
+    final.mkdir()
+    (final / MARKER).write_text(json.dumps({"step": 6, "kind": "adapter", "files": [], "folders": [],
+                                            "metrics": {"step": 6, "reward": 0.75}}))
+
+    def must_not_train(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a run resumed from its final model trained again")
+
+    def first_run(config: dict[str, Any]) -> None:  # ends with the final model, as rank 0 keeps it
+        rank = ray.train.get_context().get_world_rank()
+        ray.train.report({"step": 6}, checkpoint=ray.train.Checkpoint.from_directory(str(final)) if rank == 0
+                         else None)
+
+    reports = tmp_path / "reports.jsonl"
+
+    class Reports(UserCallback):  # what reaches the trial (TuneReportCallback's place), into a file
+        def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
+            with reports.open("a") as f:
+                f.write(json.dumps(metrics) + "\n")
+
+    def trainer(loop: Any) -> Any:  # a run of the same name and storage resumes from its checkpoint
+        return TorchTrainer(loop, scaling_config=ray.train.ScalingConfig(num_workers=2,
+                                                                         resources_per_worker={"CPU": 0.5}),
+                            torch_config=TorchConfig(backend="gloo"),
+                            run_config=ray.train.RunConfig(name="final", storage_path=str(tmp_path / "runs"),
+                                                           callbacks=[Reports()]))
+
+    trainer(first_run).fit()
+    reports.unlink()
+    assert trainer(_worker_loop(must_not_train, lambda: None, None)).fit().error is None
+    every_rank = [json.loads(line) for line in reports.read_text().splitlines()]
+    assert every_rank == [[{"step": 6, "reward": 0.75, "world_size": 2}] * 2]
+
+
 @pytest.mark.parametrize(("workers", "gpu", "words"), [
     (1, 2, ["gpu_per_trial=2", "num_workers", "num_workers=2 with gpu_per_trial=1"]),
     (2, 0.5, ["gpu_per_trial=0.5", "num_workers'] = 2", "whole GPUs"]),
