@@ -79,7 +79,8 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
     """The function every Ray Train worker runs: the sweep's secrets into its environment first
     (as the trial's own process has them), then training, resumed from Ray Train's checkpoint if
     any, rank 0 keeping sample completions in the trial's folder (when its storage is a filesystem);
-    resumed from a final model, the final step's report again instead (training is done)."""
+    resumed from a final model, the final step's report again instead, with the model's
+    ``checkpoint_path`` (training is done; a marker that cannot be read: no report)."""
 
     def loop(config: dict[str, Any]) -> None:
         import ray.train
@@ -94,8 +95,11 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
         with checkpoint.as_directory() as resume_dir:
             if is_final_model(resume_dir):
                 # Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in
-                # between ends its restored run with the last step's report again, not the one before
-                train_reporter(final_metrics(resume_dir))
+                # between ends its restored run with the final step's report again, with the
+                # model's place, not on the step before (a report Tune had is then there twice)
+                final = final_metrics(resume_dir)
+                if final is not None:
+                    train_reporter({**final, CHECKPOINT_PATH: checkpoint.path})
                 return
             train(config, train_reporter, resume_dir=resume_dir, samples_dir=trial_folder)
 

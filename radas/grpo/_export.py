@@ -94,10 +94,16 @@ def is_final_model(folder: str | os.PathLike[str] | None) -> bool:
     return folder is not None and os.path.isfile(os.path.join(folder, MARKER))
 
 
-def final_metrics(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The metrics the final model in ``folder`` was reported with (its last step's)."""
-    with open(os.path.join(folder, MARKER)) as f:
-        return dict(json.load(f).get("metrics") or {})
+def final_metrics(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The metrics the final model in ``folder`` was reported with (its last step's); None when
+    its marker holds none that can be read (a damaged or foreign file)."""
+    try:
+        with open(os.path.join(folder, MARKER)) as f:
+            marker = json.load(f)
+    except (OSError, ValueError):
+        return None
+    metrics = marker.get("metrics") if isinstance(marker, dict) else None
+    return dict(metrics) if isinstance(metrics, dict) and metrics else None
 
 
 def final_model_of(trial: Any) -> tuple[Any, str] | None:

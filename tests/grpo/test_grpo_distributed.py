@@ -20,7 +20,7 @@ import pytest
 
 import radas
 from radas.grpo import grpo_trainable, load_model
-from radas.grpo._export import MARKER
+from radas.grpo._export import MARKER, final_metrics
 from radas.sweep import read_samples
 
 pytestmark = pytest.mark.train
@@ -176,8 +176,19 @@ def test_a_run_resumed_from_its_final_model_reports_that_models_step_again_and_t
     trainer(first_run).fit()
     reports.unlink()
     assert trainer(_worker_loop(must_not_train, lambda: None, None)).fit().error is None
-    every_rank = [json.loads(line) for line in reports.read_text().splitlines()]
-    assert every_rank == [[{"step": 6, "reward": 0.75, "world_size": 2}] * 2]
+    (every_rank,) = [json.loads(line) for line in reports.read_text().splitlines()]
+    kept = every_rank[0].pop("checkpoint_path")  # where load_model and KeepBestModels find the model
+    assert (Path(kept) / MARKER).is_file() and not kept.startswith(str(final))
+    assert [{k: v for k, v in rank.items() if k != "checkpoint_path"} for rank in every_rank] == [
+        {"step": 6, "reward": 0.75, "world_size": 2}] * 2
+
+
+@pytest.mark.parametrize("marker", ["[]", '{"metrics": "ab"}', '{"metrics": [1]}', '{"metrics": {}}', '{"step": 6}',
+                                    '{"metrics": {"step"', ""])
+def test_a_final_model_marker_that_cannot_be_read_has_no_metrics(tmp_path, marker):
+    """A damaged marker (or one without metrics) is no report and no error: the resumed run ends as it is."""
+    (tmp_path / MARKER).write_text(marker)
+    assert final_metrics(tmp_path) is None
 
 
 @pytest.mark.parametrize(("workers", "gpu", "words"), [
