@@ -123,16 +123,25 @@ class _Trial:
 
     def add(self, row: dict[str, Any]) -> None:
         """Append ``row``; a restarted trial that reports its steps again replaces them (the
-        rows from that step on). Constant time while steps only grow: a run's thousands of
+        rows from that step on). Where it resumed is its own ``step`` when the rows report one: a
+        trial with no Tune checkpoint (a Ray Train run inside it, a distributed GRPO trial) starts
+        Tune's ``training_iteration`` at 1 again but resumes its steps from its own checkpoint, and
+        keeps the rows before it. Constant time while steps only grow: a run's thousands of
         reports are read in time linear in their number."""
-        step = row.get("training_iteration")
-        if isinstance(step, (int, float)) and self.rows:
-            last = self.rows[-1].get("training_iteration")
-            if not isinstance(last, (int, float)) or step <= last:  # a restart (or unnumbered rows): cut back
-                self.rows = [r for r in self.rows
-                             if not (isinstance(s := r.get("training_iteration"), (int, float)) and s >= step)]
+        iteration = row.get("training_iteration")
+        if _numeric(iteration) and self.rows:
+            last = self.rows[-1]
+            if not _numeric(last.get("training_iteration")) or iteration <= last["training_iteration"]:
+                # a restart (or unnumbered rows): cut back from where it resumed
+                key = "step" if _numeric(row.get("step")) and _numeric(last.get("step")) else "training_iteration"
+                start = row[key]
+                self.rows = [r for r in self.rows if not (_numeric(value := r.get(key)) and value >= start)]
         self.rows.append(row)
         self.frame = None
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class ResultsSoFar(ResultFrames):

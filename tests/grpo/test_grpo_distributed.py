@@ -21,7 +21,7 @@ import pytest
 import radas
 from radas.grpo import grpo_trainable, load_model
 from radas.grpo._export import MARKER, final_metrics
-from radas.sweep import read_samples
+from radas.sweep import ExperimentFolder, LoggedResults, read_samples
 
 pytestmark = pytest.mark.train
 
@@ -89,6 +89,10 @@ async def test_a_two_worker_trial_trains_is_interrupted_restores_and_its_final_m
     steps = _steps(result.metrics_dataframe)
     assert steps.count(1) == 1, f"the restored trial started over instead of resuming: steps {steps}"
     assert steps[-1] == 6
+    # the sweep's own results (the page's): the steps before the restore are kept, every step once
+    live = LoggedResults(ExperimentFolder(Path(radas.get_ray_results_dir(USER)), exp))
+    live.refresh()
+    assert sorted(live.get_iteration_dataframe()["step"]) == [1, 2, 3, 4, 5, 6]
     # rank 0's sample completions, before and after the restore, on the report page
     samples = read_samples(result.path)
     assert {1, 6} <= set(samples) and all(kept[0]["sample"] == "best" for kept in samples.values())

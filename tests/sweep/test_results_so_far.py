@@ -110,3 +110,22 @@ def test_a_long_runs_reports_are_appended_not_rebuilt_and_a_restart_replaces_its
     trial.add({"training_iteration": 4000, "reward": -1})  # restarted from step 3999's checkpoint
     assert [r["training_iteration"] for r in trial.rows][-3:] == [3998, 3999, 4000]
     assert trial.rows[-1]["reward"] == -1 and len(trial.rows) == 4000
+
+
+def test_a_trial_that_resumes_its_own_steps_from_iteration_one_keeps_the_rows_before_them() -> None:
+    """A trial with no Tune checkpoint (Ray Train inside it: a distributed GRPO trial) restarts
+    Tune's training_iteration at 1 but resumes its steps from its own checkpoint: the rows before
+    the resumed step stay, the ones it reports again are replaced; a trial that starts its steps
+    over replaces them all."""
+    from radas.sweep._live import _Trial
+
+    trial = _Trial("a")
+    for i in range(1, 6):
+        trial.add({"training_iteration": i, "step": 10 * i, "reward": i})
+    trial.add({"training_iteration": 1, "step": 40, "reward": -4})  # resumed from step 30's checkpoint
+    trial.add({"training_iteration": 2, "step": 50, "reward": -5})
+    assert [(r["step"], r["reward"]) for r in trial.rows] == [(10, 1), (20, 2), (30, 3), (40, -4), (50, -5)]
+    trial.add({"training_iteration": 1, "step": 50, "reward": 9})  # resumed from its final model: reported again
+    assert [r["step"] for r in trial.rows] == [10, 20, 30, 40, 50] and trial.rows[-1]["reward"] == 9
+    trial.add({"training_iteration": 1, "step": 1, "reward": 0})  # started over
+    assert [r["step"] for r in trial.rows] == [1]
