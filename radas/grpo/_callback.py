@@ -66,6 +66,7 @@ def metric_name(trl_name: str) -> str:
 
 
 STATE_FILE = "radas_grpo_state.json"
+REPORTED = "reported"  # in STATE_FILE: the metrics its checkpoint was reported with
 FINAL_MODEL_DIR = "final-model"  # in the trainer's output folder: where the final model is saved
 
 Reporter = Callable[[dict[str, Any], "str | None"], None]
@@ -110,7 +111,7 @@ def make_callback(
     ``stop_reason`` and training ends after it.
 
     Steps where the trainer saves a checkpoint are always logged too, and their metrics are
-    reported together with the checkpoint folder (plus ``state_fn()`` written to
+    reported together with the checkpoint folder (plus ``state_fn()`` and those metrics written to
     ``radas_grpo_state.json`` inside it), so each Tune checkpoint sits on a result with metrics.
 
     With ``final_model``, the last step's report (the end, or a stop rule's) is held back until
@@ -209,11 +210,11 @@ def make_callback(
             if not os.path.isdir(path):
                 logger.warning("radas.grpo: checkpoint folder %s not found; reporting without it", path)
                 folder = None
-            else:
-                with open(os.path.join(path, STATE_FILE), "w") as f:
-                    json.dump(dict(state_fn()), f)
             metrics = self.pending or {"step": int(state.global_step)}
             self.pending = None
+            if folder is not None:
+                with open(os.path.join(folder, STATE_FILE), "w") as f:
+                    json.dump({**state_fn(), REPORTED: metrics}, f)
             if folder is not None and final_model is not None and (control.should_training_stop or _last_step(state)):
                 final_model(folder, metrics, saved=True)
             self.report(metrics, folder)
@@ -235,6 +236,23 @@ def make_callback(
 def _last_step(state: Any) -> bool:
     """The trainer's last planned step."""
     return bool(state.max_steps and state.global_step >= state.max_steps)
+
+
+def metrics_in(path: str | os.PathLike[str], key: str) -> dict[str, Any] | None:
+    """The metrics under ``key`` of the JSON file ``path``; None when it holds none that can be
+    read (missing, damaged or foreign)."""
+    try:
+        with open(path) as f:
+            content = json.load(f)
+    except (OSError, ValueError):
+        return None
+    metrics = content.get(key) if isinstance(content, dict) else None
+    return dict(metrics) if isinstance(metrics, dict) and metrics else None
+
+
+def reported_metrics(checkpoint_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The metrics the checkpoint in ``checkpoint_dir`` was reported with (None when unknown)."""
+    return metrics_in(os.path.join(checkpoint_dir, STATE_FILE), REPORTED)
 
 
 def read_state(checkpoint_dir: str) -> dict[str, Any]:

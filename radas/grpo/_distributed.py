@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from radas.errors import RadasValueError
-from radas.grpo._callback import Reporter
+from radas.grpo._callback import Reporter, reported_metrics
 
 # the name of a trial's Ray Train run, in the trial's own folder: stable across retries and restores
 RUN_NAME = "train"
@@ -78,9 +78,13 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
                  trial_folder: str | None) -> Callable[[dict[str, Any]], None]:
     """The function every Ray Train worker runs: the sweep's secrets into its environment first
     (as the trial's own process has them), then training, resumed from Ray Train's checkpoint if
-    any, rank 0 keeping sample completions in the trial's folder (when its storage is a filesystem);
-    resumed from a final model, the final step's report again instead, with the model's
-    ``checkpoint_path`` (training is done; a marker that cannot be read: no report)."""
+    any, rank 0 keeping sample completions in the trial's folder (when its storage is a filesystem).
+
+    Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in between would
+    lose that step's result (or end on the step before its final model). A resumed run therefore
+    reports its checkpoint's step again first, with the checkpoint's ``checkpoint_path`` (a report
+    Tune had is then there twice; the sweep's results keep it once); resumed from a final model,
+    that is all (training is done). A checkpoint whose metrics cannot be read: no report."""
 
     def loop(config: dict[str, Any]) -> None:
         import ray.train
@@ -93,15 +97,12 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
             train(config, train_reporter, samples_dir=trial_folder)
             return
         with checkpoint.as_directory() as resume_dir:
-            if is_final_model(resume_dir):
-                # Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in
-                # between ends its restored run with the final step's report again, with the
-                # model's place, not on the step before (a report Tune had is then there twice)
-                final = final_metrics(resume_dir)
-                if final is not None:
-                    train_reporter({**final, CHECKPOINT_PATH: checkpoint.path})
-                return
-            train(config, train_reporter, resume_dir=resume_dir, samples_dir=trial_folder)
+            final = is_final_model(resume_dir)
+            again = final_metrics(resume_dir) if final else reported_metrics(resume_dir)
+            if again is not None:
+                train_reporter({**again, CHECKPOINT_PATH: checkpoint.path})
+            if not final:
+                train(config, train_reporter, resume_dir=resume_dir, samples_dir=trial_folder)
 
     return loop
 

@@ -30,6 +30,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from radas.errors import ExperimentNotFoundError, RadasError, RadasTypeError, RadasValueError
+from radas.grpo._callback import metrics_in
 from radas.grpo._distributed import CHECKPOINT_PATH
 
 logger = logging.getLogger("radas")
@@ -97,13 +98,7 @@ def is_final_model(folder: str | os.PathLike[str] | None) -> bool:
 def final_metrics(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The metrics the final model in ``folder`` was reported with (its last step's); None when
     its marker holds none that can be read (a damaged or foreign file)."""
-    try:
-        with open(os.path.join(folder, MARKER)) as f:
-            marker = json.load(f)
-    except (OSError, ValueError):
-        return None
-    metrics = marker.get("metrics") if isinstance(marker, dict) else None
-    return dict(metrics) if isinstance(metrics, dict) and metrics else None
+    return metrics_in(os.path.join(folder, MARKER), "metrics")
 
 
 def final_model_of(trial: Any) -> tuple[Any, str] | None:

@@ -20,6 +20,7 @@ import pytest
 
 import radas
 from radas.grpo import grpo_trainable, load_model
+from radas.grpo._callback import STATE_FILE, reported_metrics
 from radas.grpo._export import MARKER, final_metrics
 from radas.sweep import ExperimentFolder, LoggedResults, read_samples
 
@@ -103,6 +104,7 @@ async def test_a_two_worker_trial_trains_is_interrupted_restores_and_its_final_m
     checkpoint = Path(result.metrics["checkpoint_path"])
     assert checkpoint.is_dir() and checkpoint.is_relative_to(Path(result.path))
     assert (checkpoint / MARKER).is_file() and any(checkpoint.rglob("*.safetensors"))
+    assert (reported_metrics(checkpoint) or {}).get("step") == 6  # what a resumed run reports again
     model, tokenizer = load_model(done)
     assert isinstance(model, peft.PeftModel)
     batch = tokenizer(["Say a"], return_tensors="pt")
@@ -140,28 +142,36 @@ async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_r
     assert steps.count(1) == 1, f"the retried trial started over instead of resuming: steps {steps}"
 
 
-def test_a_run_resumed_from_its_final_model_reports_that_models_step_again_and_trains_no_more(local_ray, tmp_path):
+@pytest.mark.parametrize("final", [True, False], ids=["final-model", "checkpoint"])
+def test_a_resumed_run_reports_its_checkpoints_step_again_first(local_ray, tmp_path, final):
     """Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in between has
-    its final model on disk and an earlier step as its last result. Resumed from that model, every
-    rank reports the final step's metrics and nothing trains (Ray Train, two gloo workers)."""
+    that checkpoint on disk and an earlier step as its last result. Resumed, every rank reports the
+    checkpoint's step again first, with its place; from a final model nothing trains, from a
+    checkpoint training goes on after it (Ray Train, two gloo workers, its own resume by name)."""
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.train.v2.api.callback import UserCallback
 
     from radas.grpo._distributed import _worker_loop
 
-    final = tmp_path / "checkpoint_000002"
-    final.mkdir()
-    (final / MARKER).write_text(json.dumps({"step": 6, "kind": "adapter", "files": [], "folders": [],
-                                            "metrics": {"step": 6, "reward": 0.75}}))
+    kept_step = tmp_path / "checkpoint_000002"
+    kept_step.mkdir()
+    if final:
+        (kept_step / MARKER).write_text(json.dumps({"step": 6, "kind": "adapter", "files": [], "folders": [],
+                                                    "metrics": {"step": 6, "reward": 0.75}}))
+    else:
+        (kept_step / STATE_FILE).write_text(json.dumps({"best": 0.5, "reported": {"step": 4, "reward": 0.5}}))
+    again = {"step": 6, "reward": 0.75} if final else {"step": 4, "reward": 0.5}
 
-    def must_not_train(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("a run resumed from its final model trained again")
-
-    def first_run(config: dict[str, Any]) -> None:  # ends with the final model, as rank 0 keeps it
+    def first_run(config: dict[str, Any]) -> None:  # ends with that checkpoint, as rank 0 keeps it
         rank = ray.train.get_context().get_world_rank()
-        ray.train.report({"step": 6}, checkpoint=ray.train.Checkpoint.from_directory(str(final)) if rank == 0
-                         else None)
+        ray.train.report({"step": again["step"]},
+                         checkpoint=ray.train.Checkpoint.from_directory(str(kept_step)) if rank == 0 else None)
+
+    def trains_on(config: dict[str, Any], reporter: Any, resume_dir: str | None = None, **kwargs: Any) -> None:
+        assert not final, "a run resumed from its final model trained again"
+        assert resume_dir is not None and (Path(resume_dir) / STATE_FILE).is_file()
+        reporter({"step": 5}, None)
 
     reports = tmp_path / "reports.jsonl"
 
@@ -174,25 +184,28 @@ def test_a_run_resumed_from_its_final_model_reports_that_models_step_again_and_t
         return TorchTrainer(loop, scaling_config=ray.train.ScalingConfig(num_workers=2,
                                                                          resources_per_worker={"CPU": 0.5}),
                             torch_config=TorchConfig(backend="gloo"),
-                            run_config=ray.train.RunConfig(name="final", storage_path=str(tmp_path / "runs"),
+                            run_config=ray.train.RunConfig(name="resumed", storage_path=str(tmp_path / "runs"),
                                                            callbacks=[Reports()]))
 
     trainer(first_run).fit()
     reports.unlink()
-    assert trainer(_worker_loop(must_not_train, lambda: None, None)).fit().error is None
-    (every_rank,) = [json.loads(line) for line in reports.read_text().splitlines()]
-    kept = every_rank[0].pop("checkpoint_path")  # where load_model and KeepBestModels find the model
-    assert (Path(kept) / MARKER).is_file() and not kept.startswith(str(final))
-    assert [{k: v for k, v in rank.items() if k != "checkpoint_path"} for rank in every_rank] == [
-        {"step": 6, "reward": 0.75, "world_size": 2}] * 2
+    assert trainer(_worker_loop(trains_on, lambda: None, None)).fit().error is None
+    every_report = [json.loads(line) for line in reports.read_text().splitlines()]
+    kept = every_report[0][0].pop("checkpoint_path")  # where load_model and KeepBestModels find the model
+    assert Path(kept).is_dir() and not kept.startswith(str(kept_step))
+    assert [[{k: v for k, v in rank.items() if k != "checkpoint_path"} for rank in report]
+            for report in every_report] == [[{**again, "world_size": 2}] * 2] + [[{"step": 5, "world_size": 2}] * 2
+                                                                               for _ in range(not final)]
 
 
 @pytest.mark.parametrize("marker", ["[]", '{"metrics": "ab"}', '{"metrics": [1]}', '{"metrics": {}}', '{"step": 6}',
                                     '{"metrics": {"step"', ""])
-def test_a_final_model_marker_that_cannot_be_read_has_no_metrics(tmp_path, marker):
-    """A damaged marker (or one without metrics) is no report and no error: the resumed run ends as it is."""
+def test_a_final_model_marker_or_checkpoint_state_that_cannot_be_read_has_no_metrics(tmp_path, marker):
+    """A damaged marker or checkpoint state (or one without metrics) is no report and no error:
+    the resumed run goes on (or ends) as it is."""
     (tmp_path / MARKER).write_text(marker)
-    assert final_metrics(tmp_path) is None
+    (tmp_path / STATE_FILE).write_text(marker.replace('"metrics"', '"reported"'))
+    assert final_metrics(tmp_path) is None and reported_metrics(tmp_path) is None
 
 
 @pytest.mark.parametrize(("workers", "gpu", "words"), [
