@@ -142,36 +142,36 @@ async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_r
     assert steps.count(1) == 1, f"the retried trial started over instead of resuming: steps {steps}"
 
 
-@pytest.mark.parametrize("final", [True, False], ids=["final-model", "checkpoint"])
-def test_a_resumed_run_reports_its_checkpoints_step_again_first(local_ray, tmp_path, final):
+def test_a_resumed_run_reports_its_checkpoints_step_again_first(local_ray, tmp_path):
     """Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in between has
     that checkpoint on disk and an earlier step as its last result. Resumed, every rank reports the
-    checkpoint's step again first, with its place; from a final model nothing trains, from a
-    checkpoint training goes on after it (Ray Train, two gloo workers, its own resume by name)."""
+    checkpoint's step again first, with its place; from a checkpoint training goes on after it,
+    from a final model nothing trains (Ray Train, two gloo workers, its own resume by name)."""
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.train.v2.api.callback import UserCallback
 
     from radas.grpo._distributed import _worker_loop
 
-    kept_step = tmp_path / "checkpoint_000002"
-    kept_step.mkdir()
-    if final:
-        (kept_step / MARKER).write_text(json.dumps({"step": 6, "kind": "adapter", "files": [], "folders": [],
-                                                    "metrics": {"step": 6, "reward": 0.75}}))
-    else:
-        (kept_step / STATE_FILE).write_text(json.dumps({"best": 0.5, "reported": {"step": 4, "reward": 0.5}}))
-    again = {"step": 6, "reward": 0.75} if final else {"step": 4, "reward": 0.5}
+    step_4 = tmp_path / "checkpoint-4"
+    step_4.mkdir()
+    (step_4 / STATE_FILE).write_text(json.dumps({"best": 0.5, "reported": {"step": 4, "reward": 0.5}}))
+    final = tmp_path / "final-model"
+    final.mkdir()
+    (final / MARKER).write_text(json.dumps({"step": 6, "kind": "adapter", "files": [], "folders": [],
+                                            "metrics": {"step": 6, "reward": 0.75}}))
 
-    def first_run(config: dict[str, Any]) -> None:  # ends with that checkpoint, as rank 0 keeps it
+    def stopped_after_step_4(config: dict[str, Any]) -> None:  # its report of step 4 never reached Tune
         rank = ray.train.get_context().get_world_rank()
-        ray.train.report({"step": again["step"]},
-                         checkpoint=ray.train.Checkpoint.from_directory(str(kept_step)) if rank == 0 else None)
+        ray.train.report({"step": 4}, checkpoint=ray.train.Checkpoint.from_directory(str(step_4)) if rank == 0
+                         else None)
 
     def trains_on(config: dict[str, Any], reporter: Any, resume_dir: str | None = None, **kwargs: Any) -> None:
-        assert not final, "a run resumed from its final model trained again"
         assert resume_dir is not None and (Path(resume_dir) / STATE_FILE).is_file()
-        reporter({"step": 5}, None)
+        reporter({"step": 6, "reward": 0.75}, str(final))  # ends with its final model
+
+    def must_not_train(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a run resumed from its final model trained again")
 
     reports = tmp_path / "reports.jsonl"
 
@@ -180,22 +180,30 @@ def test_a_resumed_run_reports_its_checkpoints_step_again_first(local_ray, tmp_p
             with reports.open("a") as f:
                 f.write(json.dumps(metrics) + "\n")
 
-    def trainer(loop: Any) -> Any:  # a run of the same name and storage resumes from its checkpoint
-        return TorchTrainer(loop, scaling_config=ray.train.ScalingConfig(num_workers=2,
-                                                                         resources_per_worker={"CPU": 0.5}),
-                            torch_config=TorchConfig(backend="gloo"),
-                            run_config=ray.train.RunConfig(name="resumed", storage_path=str(tmp_path / "runs"),
-                                                           callbacks=[Reports()]))
+    def resumed(loop: Any) -> list[list[dict[str, Any]]]:
+        """Run ``loop`` as the Train run of the same name and storage (it resumes from its last
+        checkpoint); what every rank reported, a checkpoint_path checked (Ray Train's copy of the
+        checkpoint: where load_model and KeepBestModels find the model) and shown as "kept"."""
+        reports.unlink(missing_ok=True)
+        result = TorchTrainer(loop, scaling_config=ray.train.ScalingConfig(num_workers=2,
+                                                                           resources_per_worker={"CPU": 0.5}),
+                              torch_config=TorchConfig(backend="gloo"),
+                              run_config=ray.train.RunConfig(name="resumed", storage_path=str(tmp_path / "runs"),
+                                                             callbacks=[Reports()])).fit()
+        assert result.error is None
+        every_report = [json.loads(line) for line in reports.read_text().splitlines()]
+        for rank in (rank for report in every_report for rank in report if "checkpoint_path" in rank):
+            kept = rank["checkpoint_path"]
+            assert Path(kept).is_dir() and not kept.startswith((str(step_4), str(final)))
+            rank["checkpoint_path"] = "kept"
+        return every_report
 
-    trainer(first_run).fit()
-    reports.unlink()
-    assert trainer(_worker_loop(trains_on, lambda: None, None)).fit().error is None
-    every_report = [json.loads(line) for line in reports.read_text().splitlines()]
-    kept = every_report[0][0].pop("checkpoint_path")  # where load_model and KeepBestModels find the model
-    assert Path(kept).is_dir() and not kept.startswith(str(kept_step))
-    assert [[{k: v for k, v in rank.items() if k != "checkpoint_path"} for rank in report]
-            for report in every_report] == [[{**again, "world_size": 2}] * 2] + [[{"step": 5, "world_size": 2}] * 2
-                                                                               for _ in range(not final)]
+    resumed(stopped_after_step_4)
+    assert resumed(_worker_loop(trains_on, lambda: None, None)) == [
+        [{"step": 4, "reward": 0.5, "checkpoint_path": "kept", "world_size": 2}] * 2,
+        [{"step": 6, "reward": 0.75, "world_size": 2}] * 2]
+    assert resumed(_worker_loop(must_not_train, lambda: None, None)) == [
+        [{"step": 6, "reward": 0.75, "checkpoint_path": "kept", "world_size": 2}] * 2]
 
 
 @pytest.mark.parametrize("marker", ["[]", '{"metrics": "ab"}', '{"metrics": [1]}', '{"metrics": {}}', '{"step": 6}',
