@@ -25,6 +25,7 @@ from typing import Any
 
 from radas.errors import RadasValueError
 from radas.grpo._callback import Reporter, reported_metrics
+from radas.grpo._stopping import SATURATED, STOP_REASON
 
 # the name of a trial's Ray Train run, in the trial's own folder: stable across retries and restores
 RUN_NAME = "train"
@@ -83,13 +84,13 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
     Ray Train keeps a checkpoint before its report reaches Tune: a trial stopped in between would
     lose that step's result (or end on the step before its final model). A resumed run therefore
     reports its checkpoint's step again first, with the checkpoint's ``checkpoint_path`` (a report
-    Tune had is then there twice; the sweep's results keep it once); resumed from a final model,
-    that is all (training is done). A checkpoint whose metrics cannot be read: no report."""
+    Tune had is then there twice; the sweep's results log keeps it once); resumed from a final
+    model or from the checkpoint of a step a stop rule ended, that is all (training is done). Rank
+    0 reads the checkpoint and tells the others, so every rank reports as often; metrics that
+    cannot be read, or without a step: no report."""
 
     def loop(config: dict[str, Any]) -> None:
         import ray.train
-
-        from radas.grpo._export import final_metrics, is_final_model  # _export reads this module's names
 
         load_secrets()
         checkpoint = ray.train.get_checkpoint()
@@ -97,14 +98,39 @@ def _worker_loop(train: Callable[..., Any], load_secrets: Callable[[], None],
             train(config, train_reporter, samples_dir=trial_folder)
             return
         with checkpoint.as_directory() as resume_dir:
-            final = is_final_model(resume_dir)
-            again = final_metrics(resume_dir) if final else reported_metrics(resume_dir)
+            done, again = _from_rank_0(lambda: _resumed_at(resume_dir))
             if again is not None:
                 train_reporter({**again, CHECKPOINT_PATH: checkpoint.path})
-            if not final:
+            if not done:
                 train(config, train_reporter, resume_dir=resume_dir, samples_dir=trial_folder)
 
     return loop
+
+
+def _resumed_at(resume_dir: str) -> tuple[bool, dict[str, Any] | None]:
+    """Whether the checkpoint in ``resume_dir`` ends training (a final model, or a stop rule's
+    step), and the metrics to report again for it (None: none that can be read with a step)."""
+    from radas.grpo._export import final_metrics, is_final_model  # _export reads this module's names
+
+    final = is_final_model(resume_dir)
+    metrics = final_metrics(resume_dir) if final else reported_metrics(resume_dir)
+    step = (metrics or {}).get("step")
+    if metrics is None or isinstance(step, bool) or not isinstance(step, (int, float)):
+        return final, None
+    metrics.pop(SATURATED, None)  # said once, when it was first reported
+    return final or STOP_REASON in metrics, metrics
+
+
+def _from_rank_0(read: Callable[[], Any]) -> Any:
+    """``read()`` on rank 0, its value given to every rank (as is outside distributed training)."""
+    rank, size = world()
+    if size <= 1:
+        return read()
+    import torch.distributed as dist
+
+    value = [read() if rank == 0 else None]
+    dist.broadcast_object_list(value, src=0)
+    return value[0]
 
 
 def train_reporter(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:

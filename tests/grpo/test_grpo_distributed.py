@@ -206,6 +206,25 @@ def test_a_resumed_run_reports_its_checkpoints_step_again_first(local_ray, tmp_p
         [{"step": 6, "reward": 0.75, "checkpoint_path": "kept", "world_size": 2}] * 2]
 
 
+@pytest.mark.parametrize(("marker", "state", "ends", "again"), [
+    ({"metrics": {"step": 6, "reward": 0.75}}, None, True, {"step": 6, "reward": 0.75}),
+    (None, {"step": 4, "reward": 0.5, "saturated": "all solved"}, False, {"step": 4, "reward": 0.5}),
+    (None, {"step": 4, "stop_reason": "reward collapse"}, True, {"step": 4, "stop_reason": "reward collapse"}),
+    (None, {"reward": 0.5}, False, None),  # no step: where it resumed is unknown, nothing reported
+    (None, None, False, None),  # an older radas's checkpoint: trains on, reports nothing again
+], ids=["final-model", "checkpoint", "stopped-by-a-rule", "no-step", "no-metrics"])
+def test_a_resumed_checkpoint_says_whether_training_is_done_and_what_to_report_again(tmp_path, marker, state, ends,
+                                                                                      again):
+    """A checkpoint a stop rule ended is as done as a final model (the restored run must not
+    train past its stop); a run's saturation was said when it was first reported."""
+    from radas.grpo._distributed import _resumed_at
+
+    if marker is not None:
+        (tmp_path / MARKER).write_text(json.dumps(marker))
+    (tmp_path / STATE_FILE).write_text(json.dumps({"best": 0.5, **({"reported": state} if state else {})}))
+    assert _resumed_at(str(tmp_path)) == (ends, again)
+
+
 @pytest.mark.parametrize("marker", ["[]", '{"metrics": "ab"}', '{"metrics": [1]}', '{"metrics": {}}', '{"step": 6}',
                                     '{"metrics": {"step"', ""])
 def test_a_final_model_marker_or_checkpoint_state_that_cannot_be_read_has_no_metrics(tmp_path, marker):
