@@ -43,7 +43,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if fixtures:
             item.add_marker(pytest.mark.ray)
     # the slow modules first (training, then Ray), each module's tests together and in order: the
-    # two workers share the long tests from the start and end on short ones, none idle for long
+    # long tests start early and the run ends on short ones, which an idle worker steals
+    # (pytest-xdist's worksteal: neither worker waits long for the other)
     weight: dict[str, int] = {}
     for item in items:
         key = item.nodeid.split("::")[0]
