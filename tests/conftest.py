@@ -34,7 +34,7 @@ RAY_FIXTURES = frozenset({"ray_cluster", "local_ray", "ray_local", "target"})
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use a Ray fixture are ``ray`` tests (``target`` too, unless it is the in-process
-    ``memory`` target: that starts no Ray, and the fast lane runs it); the slow modules run first."""
+    ``memory`` target: that starts no Ray, and the fast lane runs it)."""
     for item in items:
         fixtures = RAY_FIXTURES & set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
@@ -42,15 +42,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if fixtures:
             item.add_marker(pytest.mark.ray)
-    # the slow modules first (training, then Ray), each module's tests together and in order: the
-    # long tests start early and the run ends on short ones, which an idle worker steals
-    # (pytest-xdist's worksteal: neither worker waits long for the other)
-    weight: dict[str, int] = {}
-    for item in items:
-        key = item.nodeid.split("::")[0]
-        slow = 2 if item.get_closest_marker("train") else 1 if item.get_closest_marker("ray") else 0
-        weight[key] = max(weight.get(key, 0), slow)
-    items.sort(key=lambda item: -weight[item.nodeid.split("::")[0]])
 
 
 @pytest.fixture(autouse=True)
