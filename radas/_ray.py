@@ -21,6 +21,11 @@ radas needs a few things Ray Tune has no public API for. They live here, and now
   logging actor's runtime_env; under :func:`secrets_through` the actor gets it through the
   channel instead;
 
+* Tune's TensorBoard logger flushes a trial's event file after every result (a millisecond or
+  more each, on the thread that runs the whole sweep: a quarter of its work in a sweep of
+  trivial trials); :func:`tensorboard_logger` is the same logger flushing at most every
+  :data:`TENSORBOARD_FLUSH_S` seconds per trial;
+
 * accessors of private attributes (the experiment analysis behind a ``ResultGrid``, a Tuner's
   run config, a trial's pickled error, the verbosity a ``RunConfig`` was given, ...), a
   per-trial wrapper of the session's ``report`` (:func:`reports_transformed`), the in-process
@@ -38,10 +43,12 @@ sweep. A version outside the range is a clear error naming the supported range.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -59,6 +66,8 @@ _WANDB_MODULE = "ray.air.integrations.wandb"
 # polls them: every this many seconds (Ray's default 2 s)
 TRAIN_POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 TRAIN_POLL_S = 0.5
+# a trial's TensorBoard event file is flushed at most every this many seconds (and at its end)
+TENSORBOARD_FLUSH_S = 2.0
 
 _installed = False
 _wandb_patched = False
@@ -214,6 +223,60 @@ def _patch_wandb_callback() -> None:
 
         callback._start_logging_actor = start_logging_actor
         _wandb_patched = True
+
+
+class _SeldomFlushed:
+    """A trial's ``SummaryWriter``, whose ``flush`` writes at most every
+    :data:`TENSORBOARD_FLUSH_S` seconds (``close`` still writes everything)."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+        self._flushed = time.monotonic()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+    def flush(self) -> None:
+        if time.monotonic() - self._flushed >= TENSORBOARD_FLUSH_S:
+            self._writer.flush()
+            self._flushed = time.monotonic()
+
+
+def tensorboard_logger(callbacks: list[Any] | None) -> list[Any]:
+    """Tune's TensorBoard logger flushing each trial's events at most every
+    :data:`TENSORBOARD_FLUSH_S` s, as a one-item list to add to a run's callbacks; empty where Tune
+    would add none (a TensorBoard logger of the user's, ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``,
+    no tensorboardX)."""
+    from ray.tune.logger import TBXLoggerCallback
+
+    if os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0") == "1" or any(
+        isinstance(c, TBXLoggerCallback) for c in callbacks or []
+    ):
+        return []
+
+    try:
+        return [_new_tensorboard_logger()]
+    except ImportError:  # no tensorboardX: Tune says so itself
+        return []
+
+
+@functools.cache
+def _tensorboard_logger_class() -> type:
+    from ray.tune.logger import TBXLoggerCallback
+
+    class TensorBoardLogger(TBXLoggerCallback):
+        def log_trial_start(self, trial: Any) -> None:
+            super().log_trial_start(trial)
+            self._trial_writer[trial] = _SeldomFlushed(self._trial_writer[trial])
+
+        def __reduce__(self) -> tuple[Any, ...]:  # a sweep's saved state names it by this function
+            return _new_tensorboard_logger, ()
+
+    return TensorBoardLogger
+
+
+def _new_tensorboard_logger() -> Any:
+    return _tensorboard_logger_class()()
 
 
 def _uploaded(runtime_env: dict[str, Any]) -> dict[str, Any]:

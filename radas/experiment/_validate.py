@@ -97,10 +97,12 @@ def check_runtime_env(runtime_env: object) -> dict[str, Any]:
 
 def check_rcparams(update: object) -> dict[str, Any]:
     """``matplotlib_rcParams_update``: a dict of valid rcParams keys and values (checked by
-    matplotlib's own validators, before anything starts)."""
+    matplotlib's own validators, before anything starts; matplotlib is not imported for none)."""
+    update = check_dict("matplotlib_rcParams_update", update)
+    if not update:
+        return update
     import matplotlib
 
-    update = check_dict("matplotlib_rcParams_update", update)
     bad = [k for k in update if k not in matplotlib.rcParams]
     if bad:
         raise RadasValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +15,7 @@ import seaborn as sns
 from ray import tune
 
 import radas
+from radas import _ray
 from radas.sweep._folder import ExperimentFolder
 
 pytestmark = pytest.mark.usefixtures("local_ray")
@@ -76,6 +78,53 @@ async def test_iteration_dataframe_and_num_seeds():
 def yielding(config):
     for step in range(3):
         yield {"score": config["a"] * step}
+
+
+def quick(config):
+    for step in range(config["steps"]):
+        tune.report({"score": config["a"] * step, "step": step})
+
+
+def _tensorboard_scores(trial_folder: Path) -> list[list[tuple[int, float]]]:
+    """Per TensorBoard event file of a trial: its ``ray/tune/score`` points, read record by record."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    files = []
+    for path in sorted(trial_folder.glob("events.out.tfevents.*")):
+        data, points, at = path.read_bytes(), [], 0
+        while at < len(data):  # TFRecord: length (8 bytes), its CRC (4), the event, its CRC (4)
+            length = int.from_bytes(data[at:at + 8], "little")
+            event = Event.FromString(data[at + 12:at + 12 + length])
+            at += 16 + length
+            points += [(event.step, v.simple_value) for v in event.summary.value if v.tag == "ray/tune/score"]
+        files.append(points)
+    return files
+
+
+async def test_tensorboard_files_hold_every_report():
+    """radas's TensorBoard logger (Ray's, flushing each trial's file at most every 2 s instead of
+    after every report) loses no report."""
+    name = _name("tensorboard")
+    results = await radas.run_experiment(
+        user_name="tester", experiment_name=name, trainable=quick,
+        param_space={"a": tune.grid_search([1, 2]), "steps": 40},
+    )
+    assert len(results["df"]) == 2
+    trials = [p for p in (Path(radas.get_ray_results_dir("tester")) / name).iterdir()
+              if p.is_dir() and p.name.startswith("quick")]
+    assert len(trials) == 2
+    for trial in trials:
+        a = 1 if "a=1" in trial.name else 2
+        assert _tensorboard_scores(trial) == [[(step + 1, float(a * step)) for step in range(40)]]
+
+
+def test_a_users_tensorboard_logger_or_tunes_switch_leaves_radas_none(monkeypatch):
+    assert [type(c).__name__ for c in _ray.tensorboard_logger(None)] == ["TensorBoardLogger"]
+    assert _ray.tensorboard_logger([tune.logger.TBXLoggerCallback()]) == []
+    logger = _ray.tensorboard_logger([])[0]
+    assert type(pickle.loads(pickle.dumps(logger))) is type(logger)  # a sweep's saved state holds it
+    monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    assert _ray.tensorboard_logger([]) == []
 
 
 async def test_generator_trainables_report_what_they_yield():
