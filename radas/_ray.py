@@ -23,8 +23,8 @@ radas needs a few things Ray Tune has no public API for. They live here, and now
 
 * Tune's TensorBoard logger flushes a trial's event file after every result (a millisecond or
   more each, on the thread that runs the whole sweep: a quarter of its work in a sweep of
-  trivial trials); :func:`tensorboard_logger` is the same logger flushing at most every
-  :data:`TENSORBOARD_FLUSH_S` seconds per trial;
+  trivial trials); :func:`with_tensorboard_logger` adds the same logger flushing each trial's
+  file at most every :data:`TENSORBOARD_FLUSH_S` seconds;
 
 * accessors of private attributes (the experiment analysis behind a ``ResultGrid``, a Tuner's
   run config, a trial's pickled error, the verbosity a ``RunConfig`` was given, ...), a
@@ -67,7 +67,7 @@ _WANDB_MODULE = "ray.air.integrations.wandb"
 TRAIN_POLL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 TRAIN_POLL_S = 0.5
 # a trial's TensorBoard event file is flushed at most every this many seconds (and at its end)
-TENSORBOARD_FLUSH_S = 2.0
+TENSORBOARD_FLUSH_S = 1.0
 
 _installed = False
 _wandb_patched = False
@@ -227,41 +227,69 @@ def _patch_wandb_callback() -> None:
 
 class _SeldomFlushed:
     """A trial's ``SummaryWriter``, whose ``flush`` writes at most every
-    :data:`TENSORBOARD_FLUSH_S` seconds (``close`` still writes everything)."""
+    :data:`TENSORBOARD_FLUSH_S` seconds; one put off is done by :meth:`flush_due` (``close``
+    still writes everything)."""
 
     def __init__(self, writer: Any) -> None:
         self._writer = writer
         self._flushed = time.monotonic()
+        self._pending = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._writer, name)
 
     def flush(self) -> None:
-        if time.monotonic() - self._flushed >= TENSORBOARD_FLUSH_S:
+        self._pending = True
+        self.flush_due()
+
+    def flush_due(self) -> None:
+        """Flush what a :meth:`flush` put off, once :data:`TENSORBOARD_FLUSH_S` have passed."""
+        if self._pending and time.monotonic() - self._flushed >= TENSORBOARD_FLUSH_S:
             self._writer.flush()
-            self._flushed = time.monotonic()
+            self._flushed, self._pending = time.monotonic(), False
 
 
-def tensorboard_logger(callbacks: list[Any] | None) -> list[Any]:
-    """Tune's TensorBoard logger flushing each trial's events at most every
-    :data:`TENSORBOARD_FLUSH_S` s, as a one-item list to add to a run's callbacks; empty where Tune
-    would add none (a TensorBoard logger of the user's, ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``,
-    no tensorboardX)."""
+def _users_tensorboard_logger(callbacks: list[Any]) -> bool:
+    """Whether Tune will run a TensorBoard logger of the user's: in the run's callbacks or
+    named by ``RAY_TUNE_CALLBACKS`` (one that cannot be imported is Tune's error to give)."""
+    import importlib
+
+    from ray.tune.constants import RAY_TUNE_CALLBACKS_ENV_VAR
     from ray.tune.logger import TBXLoggerCallback
 
-    if os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0") == "1" or any(
-        isinstance(c, TBXLoggerCallback) for c in callbacks or []
-    ):
-        return []
+    if any(isinstance(c, TBXLoggerCallback) for c in callbacks):
+        return True
+    for path in os.environ.get(RAY_TUNE_CALLBACKS_ENV_VAR, "").split(","):
+        module, _, name = path.strip().rpartition(".")
+        try:
+            cls = getattr(importlib.import_module(module), name) if module else None
+        except (ImportError, AttributeError, ValueError):
+            continue
+        if isinstance(cls, type) and issubclass(cls, TBXLoggerCallback):
+            return True
+    return False
 
+
+def with_tensorboard_logger(callbacks: list[Any] | None) -> list[Any]:
+    """A run's ``callbacks`` with Tune's TensorBoard logger flushing each trial's events at most
+    every :data:`TENSORBOARD_FLUSH_S` s (Tune's flushes after every result), where Tune would
+    add its own: not with a TensorBoard logger of the user's, ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``
+    or no tensorboardX. A sweep's saved state keeps it as an inert ``Callback`` (a radas without
+    it restores the sweep); those are dropped here."""
+    from ray.tune import Callback
+
+    kept = [c for c in callbacks or [] if type(c) is not Callback]
+    if os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0") == "1" or _users_tensorboard_logger(kept):
+        return kept
     try:
-        return [_new_tensorboard_logger()]
+        return [*kept, _tensorboard_logger_class()()]
     except ImportError:  # no tensorboardX: Tune says so itself
-        return []
+        return kept
 
 
 @functools.cache
 def _tensorboard_logger_class() -> type:
+    from ray.tune import Callback
     from ray.tune.logger import TBXLoggerCallback
 
     class TensorBoardLogger(TBXLoggerCallback):
@@ -269,14 +297,15 @@ def _tensorboard_logger_class() -> type:
             super().log_trial_start(trial)
             self._trial_writer[trial] = _SeldomFlushed(self._trial_writer[trial])
 
-        def __reduce__(self) -> tuple[Any, ...]:  # a sweep's saved state names it by this function
-            return _new_tensorboard_logger, ()
+        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+            super().on_step_end(iteration, trials, **info)
+            for writer in list(self._trial_writer.values()):
+                writer.flush_due()
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return Callback, ()
 
     return TensorBoardLogger
-
-
-def _new_tensorboard_logger() -> Any:
-    return _tensorboard_logger_class()()
 
 
 def _uploaded(runtime_env: dict[str, Any]) -> dict[str, Any]:

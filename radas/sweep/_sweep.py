@@ -166,15 +166,15 @@ class Sweep:
                 c for c in (run_config.callbacks or [])
                 if not isinstance(c, (ProgressCallback, OutOfMemoryRetry, CheckpointKeeper, ResultsLog))
             ] + ours + ([keeper] if keeper else [])
-            run_config.callbacks += _ray.tensorboard_logger(run_config.callbacks)
+            run_config.callbacks = _ray.with_tensorboard_logger(run_config.callbacks)
             restored = _ray.tune_config_of(tuner)
             _tell_sweep_metric(run_config.callbacks, self.spec.metric or restored.metric,
                                self.spec.mode or restored.mode)
             return tuner
         run_config, keeper = protect_from_rotation(self.spec.run_config, self.spec.tune_config.scheduler)
         run_config = replace(run_config, name=self.spec.experiment_name, storage_path=str(self.folder.user_root),
-                             callbacks=[*(run_config.callbacks or []), *ours, *([keeper] if keeper else []),
-                                        *_ray.tensorboard_logger(run_config.callbacks)])
+                             callbacks=_ray.with_tensorboard_logger(
+                                 [*(run_config.callbacks or []), *ours, *([keeper] if keeper else [])]))
         _tell_sweep_metric(run_config.callbacks, self.spec.metric, self.spec.mode)
         return Tuner(self.spec.trainable, param_space=self.spec.param_space,
                      tune_config=self.spec.tune_config, run_config=run_config)

@@ -224,27 +224,37 @@ class ResultFrames:
     def get_iteration_dataframe(self) -> pd.DataFrame:
         """Every reported result of every trial (one row per report) with its config and
         ``trial_id``: the frame for learning curves (e.g. ``x="training_iteration"``)."""
-        histories, constants = [], []
+        histories, constants, order = [], [], {}
         for record in self._records():
-            if record.history is None or record.history.empty:
+            history = record.history
+            if history is None or history.empty:
                 continue
-            histories.append(record.history)
-            constants.append({"trial_id": record.trial_id, "status": record.status,
-                              **read_trial_notes(record.path), **flatten(record.config, "config/")})
+            if any(c.startswith(f"{REPORTED_KEY}/") for c in history.columns):  # a trial reported Ray's keys
+                history = _with_reported_columns(history)
+            own = {"trial_id": record.trial_id, "status": record.status,
+                   **read_trial_notes(record.path), **flatten(record.config, "config/")}
+            # the columns in the order of a concat of per-trial frames (Tune's config columns replaced)
+            order.update(dict.fromkeys([*(c for c in history.columns if not c.startswith("config/")), *own]))
+            histories.append(history)
+            constants.append(own)
         if not histories:
             return pd.DataFrame()
-        # one concat and whole-column operations: the cost of a per-trial frame operation times
-        # hundreds of trials was most of an analyze-only call
+        # one concat and whole-column operations: a frame operation per trial, times hundreds of
+        # trials, was most of an analyze-only call. A trial's own values (its id, status, notes and
+        # config) replace only its own rows of a column that other trials report.
         history = pd.concat(histories, ignore_index=True)
-        history = _with_reported_columns(
-            history.drop(columns=[c for c in history.columns if c.startswith("config/")])
-        )
-        per_row = pd.DataFrame(constants).iloc[
-            np.repeat(np.arange(len(constants)), [len(h) for h in histories])
-        ].reset_index(drop=True)
+        history = history.drop(columns=[c for c in history.columns if c.startswith("config/")])
+        rows = np.repeat(np.arange(len(constants)), [len(h) for h in histories])
+        table = pd.DataFrame(constants)
+        for key in table.columns:  # a None stays None (an object column), as in a per-trial frame
+            if any(key in own and own[key] is None for own in constants):
+                table[key] = pd.Series([own.get(key, np.nan) for own in constants], dtype=object)
+        per_row = table.iloc[rows].reset_index(drop=True)
         for key in per_row.columns.intersection(history.columns):
-            history[key] = per_row[key]
-        return pd.concat([history, per_row.drop(columns=history.columns.intersection(per_row.columns))], axis=1)
+            has_key = np.array([key in own for own in constants])[rows]
+            history[key] = per_row[key].where(has_key, history[key])
+        history = pd.concat([history, per_row.drop(columns=history.columns.intersection(per_row.columns))], axis=1)
+        return history[list(order)]
 
 
 class Tuner(ResultFrames, tune.Tuner):
