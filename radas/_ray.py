@@ -236,17 +236,21 @@ class _SeldomFlushed:
         self._pending = False
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_writer":  # not set yet (a copy being made)
+            raise AttributeError(name)
         return getattr(self._writer, name)
 
     def flush(self) -> None:
         self._pending = True
         self.flush_due()
 
-    def flush_due(self) -> None:
-        """Flush what a :meth:`flush` put off, once :data:`TENSORBOARD_FLUSH_S` have passed."""
-        if self._pending and time.monotonic() - self._flushed >= TENSORBOARD_FLUSH_S:
+    def flush_due(self, now: bool = False) -> None:
+        """Flush what a :meth:`flush` put off, once :data:`TENSORBOARD_FLUSH_S` have passed
+        (``now``: at once)."""
+        if self._pending and (now or time.monotonic() - self._flushed >= TENSORBOARD_FLUSH_S):
+            self._pending = False  # a flush that fails is said once, as Tune's own would be
             self._writer.flush()
-            self._flushed, self._pending = time.monotonic(), False
+            self._flushed = time.monotonic()
 
 
 def _users_tensorboard_logger(callbacks: list[Any]) -> bool:
@@ -274,17 +278,19 @@ def with_tensorboard_logger(callbacks: list[Any] | None) -> list[Any]:
     """A run's ``callbacks`` with Tune's TensorBoard logger flushing each trial's events at most
     every :data:`TENSORBOARD_FLUSH_S` s (Tune's flushes after every result), where Tune would
     add its own: not with a TensorBoard logger of the user's, ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS``
-    or no tensorboardX. A sweep's saved state keeps it as an inert ``Callback`` (a radas without
-    it restores the sweep); those are dropped here."""
-    from ray.tune import Callback
-
-    kept = [c for c in callbacks or [] if type(c) is not Callback]
+    or no tensorboardX. A sweep's saved state keeps it as an inert ``Callback`` marked
+    :data:`_SAVED_LOGGER_MARK` (a radas without it restores the sweep); those are dropped here."""
+    kept = [c for c in callbacks or [] if not getattr(c, _SAVED_LOGGER_MARK, False)]
     if os.environ.get("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0") == "1" or _users_tensorboard_logger(kept):
         return kept
     try:
         return [*kept, _tensorboard_logger_class()()]
     except ImportError:  # no tensorboardX: Tune says so itself
         return kept
+
+
+# set on the plain ``Callback`` radas's TensorBoard logger is saved as
+_SAVED_LOGGER_MARK = "_radas_tensorboard_logger"
 
 
 @functools.cache
@@ -302,8 +308,14 @@ def _tensorboard_logger_class() -> type:
             for writer in list(self._trial_writer.values()):
                 writer.flush_due()
 
+        def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+            # a sweep stopped with trials running ends none of them: what is put off is written now
+            super().on_experiment_end(trials, **info)
+            for writer in list(self._trial_writer.values()):
+                writer.flush_due(now=True)
+
         def __reduce__(self) -> tuple[Any, ...]:
-            return Callback, ()
+            return Callback, (), {_SAVED_LOGGER_MARK: True}
 
     return TensorBoardLogger
 

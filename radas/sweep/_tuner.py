@@ -230,7 +230,7 @@ class ResultFrames:
             if history is None or history.empty:
                 continue
             if any(c.startswith(f"{REPORTED_KEY}/") for c in history.columns):  # a trial reported Ray's keys
-                history = _with_reported_columns(history)
+                history = _with_reported_columns(history.copy())  # not the caller's frame (Ray's own)
             own = {"trial_id": record.trial_id, "status": record.status,
                    **read_trial_notes(record.path), **flatten(record.config, "config/")}
             # the columns in the order of a concat of per-trial frames (Tune's config columns replaced)

@@ -39,9 +39,10 @@ def test_a_trials_note_replaces_only_its_own_rows_of_a_column_another_trial_repo
 
 
 def test_columns_dtypes_and_reported_keys_are_those_of_per_trial_frames(tmp_path: Path) -> None:
+    a = _trial(tmp_path, "a", {"x": None, "n": {"p": 1}},
+               {"score": [1, 2], "pid": [100, 100], f"{REPORTED_KEY}/pid": [7, 8], "config/x": [0, 0]})
     df = _frame([
-        _trial(tmp_path, "a", {"x": None, "n": {"p": 1}},
-               {"score": [1, 2], "pid": [100, 100], f"{REPORTED_KEY}/pid": [7, 8], "config/x": [0, 0]}),
+        a,
         _trial(tmp_path, "b", {"x": 2, "n": {"p": 2}}, {"score": [3], "pid": [101], "extra": [9]}),
         _trial(tmp_path, "c", {"x": 3, "n": {"p": 3}}, None),  # no report: no row
     ])
@@ -50,3 +51,4 @@ def test_columns_dtypes_and_reported_keys_are_those_of_per_trial_frames(tmp_path
     assert df["config/x"].tolist() == [None, None, 2] and df["config/x"].dtype == object
     assert df["config/n/p"].tolist() == [1, 1, 2] and df["trial_id"].tolist() == ["a", "a", "b"]
     assert df["extra"].isna().tolist() == [True, True, False]
+    assert a.history is not None and a.history["pid"].tolist() == [100, 100]  # Ray's frame is left as it was

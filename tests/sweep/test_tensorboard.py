@@ -36,18 +36,36 @@ def test_a_sweeps_saved_state_holds_an_inert_callback_that_a_restore_replaces(mo
     saved = pickle.loads(pickle.dumps(_ray.with_tensorboard_logger([])))  # as in tuner.pkl
     assert [type(c) for c in saved] == [tune.Callback]  # a radas without the logger restores it too
     assert _names(_ray.with_tensorboard_logger(saved)) == ["TensorBoardLogger"]  # not one more per restore
+    users = tune.Callback()  # a plain Callback of the user's is theirs
+    assert _ray.with_tensorboard_logger([users, *saved])[0] is users
     monkeypatch.setenv("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # switched off for the restored run
     assert _ray.with_tensorboard_logger(saved) == []
 
 
-def test_a_flush_put_off_is_done_once_due(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _put_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[object, Path, int]:
+    """A trial's writer in radas's logger with a scalar whose flush was put off."""
     monkeypatch.setattr(_ray, "TENSORBOARD_FLUSH_S", 3600.0)
+    (logger,) = _ray.with_tensorboard_logger([])
     writer = _ray._SeldomFlushed(SummaryWriter(str(tmp_path), flush_secs=3600))
+    logger._trial_writer["trial"] = writer  # what log_trial_start sets up
     writer.add_scalar("ray/tune/score", 1.0, global_step=1)  # the writer's own methods, through it
-    writer.flush()  # put off
+    writer.flush()
     (events,) = tmp_path.glob("events.out.tfevents.*")
-    written = events.stat().st_size
+    return logger, events, events.stat().st_size
+
+
+def test_a_flush_put_off_is_done_at_a_step_of_tunes_loop_once_due(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    logger, events, written = _put_off(tmp_path, monkeypatch)
+    logger.on_step_end(iteration=1, trials=[])
+    assert events.stat().st_size == written  # not due yet
     monkeypatch.setattr(_ray, "TENSORBOARD_FLUSH_S", 0.0)
-    writer.flush_due()
+    logger.on_step_end(iteration=2, trials=[])
     assert events.stat().st_size > written  # the scalar's event reached the file
-    writer.close()
+
+
+def test_a_sweep_that_ends_with_trials_running_writes_what_was_put_off(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    logger, events, written = _put_off(tmp_path, monkeypatch)
+    logger.on_experiment_end(trials=[])  # Tune ends no trial of a stopped sweep, it ends the sweep
+    assert events.stat().st_size > written
