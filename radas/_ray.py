@@ -305,14 +305,24 @@ def _tensorboard_logger_class() -> type:
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
             super().on_step_end(iteration, trials, **info)
+            event = getattr(_local, "event", None)
+            if event is not None and event.is_set():  # the run stops after this step: Tune copies
+                self._close_all()  # the trials' files to the storage path before it ends
+                return
             for writer in list(self._trial_writer.values()):
                 writer.flush_due()
 
         def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-            # a sweep stopped with trials running ends none of them: what is put off is written now
             super().on_experiment_end(trials, **info)
-            for writer in list(self._trial_writer.values()):
-                writer.flush_due(now=True)
+            self._close_all()
+
+        def _close_all(self) -> None:
+            """Close every trial's file: a sweep stopped with trials running ends none of them, and
+            a flush writes only what tensorboardX's thread has taken from its queue (a close all)."""
+            for trial, writer in list(self._trial_writer.items()):
+                del self._trial_writer[trial]
+                self._trial_result.pop(trial, None)
+                writer.close()
 
         def __reduce__(self) -> tuple[Any, ...]:
             return Callback, (), {_SAVED_LOGGER_MARK: True}

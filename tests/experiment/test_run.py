@@ -116,6 +116,25 @@ async def test_tensorboard_files_hold_every_report():
         assert _tensorboard_scores(trial) == [[(step + 1, float(a * step)) for step in range(40)]]
 
 
+async def test_a_stopped_sweeps_tensorboard_file_holds_every_report_its_result_file_does():
+    """A sweep stopped with its trial running: Tune ends no trial, and copies the trial's files
+    to the results folder as the run ends; the TensorBoard file holds what result.json holds."""
+    name = _name("tensorboard-stop")
+    folder = Path(radas.get_ray_results_dir("tester")) / name
+    task = asyncio.ensure_future(radas.run_experiment(
+        user_name="tester", experiment_name=name, trainable=slow, param_space={"a": 1, "steps": 600}))
+    deadline = time.monotonic() + 180
+    while not any(len(p.read_text().splitlines()) >= 5 for p in folder.glob("slow*/result.json")):
+        assert time.monotonic() < deadline, "the trial never reported 5 times"
+        await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (result,) = folder.glob("slow*/result.json")
+    rows = len(result.read_text().splitlines())
+    assert rows >= 5 and _tensorboard_scores(result.parent) == [[(step + 1, float(step)) for step in range(rows)]]
+
+
 async def test_generator_trainables_report_what_they_yield():
     results = await radas.run_experiment(user_name="tester", experiment_name=_name("yield"), trainable=yielding,
                                          param_space={"a": tune.grid_search([1, 2])},
