@@ -244,10 +244,9 @@ class _SeldomFlushed:
         self._pending = True
         self.flush_due()
 
-    def flush_due(self, now: bool = False) -> None:
-        """Flush what a :meth:`flush` put off, once :data:`TENSORBOARD_FLUSH_S` have passed
-        (``now``: at once)."""
-        if self._pending and (now or time.monotonic() - self._flushed >= TENSORBOARD_FLUSH_S):
+    def flush_due(self) -> None:
+        """Flush what a :meth:`flush` put off, once :data:`TENSORBOARD_FLUSH_S` have passed."""
+        if self._pending and time.monotonic() - self._flushed >= TENSORBOARD_FLUSH_S:
             self._pending = False  # a flush that fails is said once, as Tune's own would be
             self._writer.flush()
             self._flushed = time.monotonic()
