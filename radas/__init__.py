@@ -20,6 +20,7 @@ from radas.errors import (
     ClusterUnavailableError,
     ConfigError,
     EmailSendError,
+    EngineOutOfMemoryError,
     ExperimentFailedError,
     ExperimentNotFoundError,
     ExperimentRunningError,
@@ -75,5 +76,6 @@ __all__ = [
     "UnsafePathError",
     "SecretsUnavailableError",
     "UnsupportedInMemoryError",
+    "EngineOutOfMemoryError",
     "TrialStalledError",
 ]

@@ -104,7 +104,15 @@ class TrialStalledError(RadasError, RuntimeError):
     retries on ``OSError`` (network clients do) must not swallow it."""
 
 
+class EngineOutOfMemoryError(RadasError, MemoryError):
+    """A trial's generation engine found too little GPU memory to start (vLLM: no room for its KV
+    cache blocks, or for one sequence of the maximum length). A ``MemoryError``: radas's
+    out-of-memory retry gives the trial more memory, as for any other out-of-memory error. The
+    message keeps the engine's own and says how radas sized it."""
+
+
 __all__ = [
+    "EngineOutOfMemoryError",
     "UnsupportedInMemoryError",
     "RadasError",
     "RadasValueError",

@@ -65,8 +65,10 @@ Rollout engines (``generation``): ``"transformers"`` is ``model.generate``; ``"p
 transformers' continuous batching (TRL's ``use_transformers_continuous_batching``, transformers
 >= 5.8), with a KV cache sized to the rollout, trained in float32 with TF32 matmuls on a GPU
 (TRL would otherwise cast the policy to bf16 for good); ``"vllm"`` is TRL's vLLM colocate mode
-with a rendezvous port of the trial's own, ``vllm_gpu_memory_utilization`` = 0.3 x the trial's
-GPU share and sleep mode; ``"auto"`` takes vLLM when it is installed and the trial has a GPU,
+with a rendezvous port of the trial's own, ``vllm_gpu_memory_utilization`` sized from the
+memory plan (the room the trial's GPU share leaves beside what it keeps, at least the rollout's KV
+cache) and sleep mode (vLLM's "too little memory" errors are :class:`radas.EngineOutOfMemoryError`,
+retried with more memory); ``"auto"`` takes vLLM when it is installed and the trial has a GPU,
 else ``"transformers"`` (faster than ``"paged"`` per step in radas's measurements, on an H100 and
 on the CPU). A missing engine is an error naming the key and the install.
 
@@ -110,8 +112,15 @@ another, e.g. ASHA); either way the DataFrame's ``stop_reason`` says why.
 
 Packing (``gpu_per_trial="auto"``): :func:`plan_gpu_per_trial` (also
 ``grpo_trainable.plan_gpu_per_trial``) estimates a trial's GPU memory from the model's config
-(:func:`estimate_trial_memory`, no weights loaded) and packs as many trials per GPU as fit and
-as the CPUs allow.
+(:func:`estimate_trial_memory`, no weights loaded; reward models counted; per worker with
+``num_workers`` > 1, dividing what FSDP / DeepSpeed ZeRO shard) and packs as many trials per GPU
+as fit and as the CPUs allow; a trial too big for one GPU is told the smallest ``num_workers``
+that fits.
+
+Reward models (``reward_model``: local sequence-classification model folders) score each
+completion as a model in TRL's ``reward_funcs`` does, loaded once per trial on its device,
+summed with the reward file's functions (``reward_weights``: the file's functions, then the
+models) and reported as ``reward/<folder name>``.
 
 The trained model: every trial keeps its final model (``keep_final_model``, on by default)
 as its last Tune checkpoint — the LoRA adapter, or the weights (float32 for full fine-tuning),

@@ -120,6 +120,16 @@ def _reward_files(name: str, value: Any) -> str | list[str]:
     return _str(name, value)
 
 
+def _reward_models(name: str, value: Any) -> str | list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise RadasValueError(f"config[{name!r}] is an empty list; give one reward model folder, a list, or None")
+        return [_str(name, v) for v in value]
+    return _str(name, value)
+
+
 def _weights(name: str, value: Any) -> list[float] | None:
     if value is None:
         return None
@@ -210,8 +220,13 @@ class GRPOTrialConfig:
     reward_file: str | list[str] = key(REQUIRED, _reward_files,
         "Python file defining `reward_fn(completion, **extra_fields) -> float` (or `reward_fns`), "
         "'file.py:function', or a list of them.")
+    reward_model: str | list[str] | None = key(None, _reward_models,
+        "Local sequence-classification model folder (or a list) scoring each completion as a model in TRL's "
+        "reward_funcs does (the head's logit), beside the reward file's functions; loaded once per trial on its "
+        "device.")
     reward_weights: list[float] | None = key(None, _weights,
-        'Weight of each reward function in the summed reward; None = all 1.')
+        "Weight of each reward (the reward file's functions, then the reward models) in the summed reward; "
+        "None = all 1.")
     learning_rate: float = key(5e-06, _real(0.0, low_open=True),
         "AdamW learning rate (the hosted API's default).")
     weight_decay: float = key(0.1, _real(0.0),

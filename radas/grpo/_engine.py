@@ -9,9 +9,14 @@
   at most 2048 tokens), which bounds the attention mask it allocates.
 * ``"vllm"``: TRL's vLLM colocate mode, vLLM running inside the trial's process. radas gives each
   trial its own rendezvous port (``MASTER_PORT``; TRL would otherwise pick the same free port for
-  trials starting together), ``vllm_gpu_memory_utilization`` = 0.3 (TRL's default for a whole GPU)
-  times the trial's GPU share, sleep mode between rollouts, and a ``vllm_max_model_length`` of the
-  rollout's prompt + completion budget. Needs vLLM installed where the trials run and a GPU.
+  trials starting together), ``vllm_gpu_memory_utilization`` sized from the memory plan
+  (:func:`radas.grpo._plan.vllm_memory_share`: the room the trial's GPU share leaves beside what it
+  keeps, at least the rollout's KV cache; 0.3 x the share, TRL's default for a whole GPU, when the
+  model's config cannot be read), sleep mode between rollouts, and a ``vllm_max_model_length`` of
+  the rollout's prompt + completion budget. vLLM's own "not enough memory" errors (no room for the
+  cache blocks, or for one sequence of the maximum length) are raised as
+  :class:`VLLMOutOfMemoryError`, a ``MemoryError``, so radas's out-of-memory retry gives the trial
+  more. Needs vLLM installed where the trials run and a GPU.
 * ``"auto"``: vLLM when the trial has a GPU and vLLM is installed; else ``"transformers"``.
 
 What ``"auto"`` rests on (``bench/grpo_gpu.py``, 2026-11-27): on an H100 with a 76M-parameter
@@ -24,21 +29,25 @@ of ours: it is the engine the GRPO stacks that generate fast (TRL with vLLM, sli
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import importlib.util
 import math
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from radas._deps import missing
-from radas.errors import MissingDependencyError, RadasValueError
+from radas.errors import EngineOutOfMemoryError, MissingDependencyError, RadasValueError
 
 PAGED_MIN_TRANSFORMERS = (5, 8)
 PAGED_BATCH_TOKENS = 2048  # tokens per forward pass of "paged": its attention mask grows with it x the cache
-VLLM_WHOLE_GPU_SHARE = 0.3  # TRL's default vllm_gpu_memory_utilization, for a trial with a whole GPU
+VLLM_WHOLE_GPU_SHARE = 0.3  # TRL's default vllm_gpu_memory_utilization, for a whole GPU
+# vLLM's advice in each of its errors for too little memory (no room for the cache blocks, for one
+# sequence of the maximum length, free memory below the utilization asked for at startup)
+_VLLM_MEMORY_ADVICE = ("gpu_memory_utilization", "GPU memory utilization")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,11 +162,11 @@ def _page_size() -> int:
 
 def engine_fields(
     engine: Engine, grpo_config_fields: frozenset[str] | set[str], overrides: Mapping[str, Any], *,
-    sequences: int, sequence_length: int, prompt_length: int, share: float,
+    sequences: int, sequence_length: int, prompt_length: int, vllm_share: float = 0.0,
 ) -> dict[str, Any]:
     """The ``GRPOConfig`` fields of ``engine`` for a rollout of ``sequences`` sequences of at most
-    ``sequence_length`` tokens (prompts of at most ``prompt_length``), on ``share`` of a GPU.
-    ``overrides`` (``grpo_config_overrides``) win."""
+    ``sequence_length`` tokens (prompts of at most ``prompt_length``); vLLM gets ``vllm_share`` of
+    the GPU (:func:`radas.grpo._plan.vllm_memory_share`). ``overrides`` (``grpo_config_overrides``) win."""
     if engine.name == "paged":
         flag = paged_flag(grpo_config_fields)
         assert flag is not None, "choose_engine gives 'paged' only when TRL has its flag"
@@ -170,8 +179,34 @@ def engine_fields(
         return {
             "use_vllm": True,
             "vllm_mode": "colocate",
-            "vllm_gpu_memory_utilization": max(0.01, round(VLLM_WHOLE_GPU_SHARE * min(share, 1.0), 4)),
+            "vllm_gpu_memory_utilization": vllm_share,
             "vllm_enable_sleep_mode": True,
             "vllm_max_model_length": sequence_length,
         }
     return {}
+
+
+def is_vllm_memory_error(error: BaseException) -> bool:
+    """True for vLLM's own "too little memory" error: a ``ValueError`` raised in a module of the
+    ``vllm`` package whose message gives vLLM's advice (raise ``gpu_memory_utilization``)."""
+    if not isinstance(error, ValueError):
+        return False
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return module.split(".")[0] == "vllm" and any(advice in str(error) for advice in _VLLM_MEMORY_ADVICE)
+
+
+@contextlib.contextmanager
+def vllm_memory_errors(sizing: str) -> Iterator[None]:
+    """vLLM's "too little memory" errors raised inside as :class:`~radas.errors.EngineOutOfMemoryError`
+    (``sizing``: how radas sized vLLM, for the message)."""
+    try:
+        yield
+    except ValueError as exc:
+        if is_vllm_memory_error(exc):
+            raise EngineOutOfMemoryError(f"vLLM found too little GPU memory: {exc} (radas gave it {sizing})") from exc
+        raise

@@ -14,6 +14,7 @@ from radas.grpo._dataset import completion_budget, normalize_prompts, prompt_len
 from radas.grpo._deps import require
 from radas.grpo._files import read_prompt_file, resolve_path
 from radas.grpo._model import load_model, load_tokenizer, pick_device
+from radas.grpo._reward_model import check_names, load_reward_model, reward_model_paths, score
 from radas.grpo._reward_runner import running, trl_keyword_arguments
 from radas.grpo._rewards import check_weights
 from radas.utils import set_seed
@@ -25,11 +26,11 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
     """Sample one completion for each of the first ``n`` prompts of the prompt file and score it.
 
     Uses the config's model (on the GPU when there is one), ``rollout_temperature``, the completion
-    budget training would use, and the reward file, exactly as a trial would: a quick check of
+    budget training would use, and the reward file and reward models, exactly as a trial would: a quick check of
     the data, the model and the reward function before a sweep. ``config`` must hold concrete
     values (no search spaces). It generates with ``model.generate`` whatever ``generation`` says.
     Returns a DataFrame with the columns ``prompt`` (as in the file), ``completion`` (the
-    generated text), ``reward`` (the weighted sum when there are several reward functions, each
+    generated text), ``reward`` (the weighted sum when there are several rewards, each
     also as ``reward/<name>``), ``reward_info/<name>`` for the numbers a reward function returns
     in a ``(reward, {name: number})`` tuple, and one column per extra field of the prompt file (an
     extra field named like ``prompt``, ``completion`` or ``reward`` gets the suffix ``_field``).
@@ -83,19 +84,25 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
               for p, text in zip(prompts, completions, strict=True)]
     with running(cfg["reward_file"], cfg["reward_workers"], cfg["reward_timeout_s"],
                  cfg["reward_concurrency"]) as runner:
-        functions = runner.functions
-        check_weights(cfg["reward_weights"], functions)
-        weights = cfg["reward_weights"] or [1.0] * len(functions)
         scored = runner.score_all(list(prompts), shaped, [r.extra for r in records], wheres,
                                   trl_keyword_arguments(list(prompts), shaped))
+        names = [rf.name for rf in runner.functions]
+    for path in reward_model_paths(cfg["reward_model"]):
+        reward_model = load_reward_model(path, device.weights_dtype(trained_in_full=False))
+        names.append(reward_model.name)
+        scored.append((score(reward_model, list(prompts), shaped, device.type), [{} for _ in shaped]))
+        del reward_model
+    check_names(names)
+    check_weights(cfg["reward_weights"], names)
+    weights = cfg["reward_weights"] or [1.0] * len(names)
     rows = []
     for i, (record, text) in enumerate(zip(records, completions, strict=True)):
         values = [rewards[i] for rewards, _ in scored]
         present = [w * v for w, v in zip(weights, values, strict=True) if not math.isnan(v)]
         row: dict[str, Any] = {"prompt": record.prompt, "completion": text,
                                "reward": sum(present) if present else math.nan}
-        if len(functions) > 1:
-            row.update({f"reward/{rf.name}": v for rf, v in zip(functions, values, strict=True)})
+        if len(names) > 1:
+            row.update({f"reward/{name}": v for name, v in zip(names, values, strict=True)})
         for _, infos in scored:
             row.update({f"reward_info/{k}": v for k, v in infos[i].items()})
         for key, value in record.extra.items():

@@ -26,7 +26,19 @@ two phases. In bytes:
   vocabulary entries in float32, and — when the head is trained (full fine-tuning) — a float32
   gradient of the head's weight.
 
-The plan packs ``capacity / (1.2 x peak)`` trials per GPU (20% margin on the estimate). The
+* reward models (``reward_model``): their bf16 weights kept all along, whole on every worker, and
+  a scoring phase of its own (between generating and training) holding one layer's activations
+  of the rank's rollout.
+
+With ``num_workers`` k > 1 the estimate is one worker's: it generates and scores 1/k of the
+rollout, and what ``grpo_config_overrides`` shard is divided by k (:func:`sharding`: FSDP
+``full_shard`` / ZeRO-3 the weights, gradients, optimizer states, reference model and autocast
+copies, with the whole weights gathered back while ``generate`` runs; ``shard_grad_op`` / ZeRO-2
+the gradients and optimizer states; ZeRO-1 the optimizer states).
+
+The plan packs ``capacity / (1.2 x peak)`` trials per GPU (20% margin on the estimate); trials
+of several workers get a GPU per worker, and one too big for a GPU is told the smallest number
+of FSDP workers that fits. The
 sequence length is ``max_seq_length``, or the longest prompt's UTF-8 bytes + 32 (a bound on its
 tokens with a chat template) + ``rollout_max_response_len`` when that is smaller. Over a
 ``param_space``, the worst case of its grid-search values (and choices, and the upper ends of
@@ -62,7 +74,14 @@ PROMPT_TEMPLATE_TOKENS = 32
 _MAX_COMBINATIONS = 4096
 # Keys whose values change a trial's memory.
 _MEMORY_KEYS = ("model", "lora_rank", "kl_beta", "rollout_batch_size", "n_samples_per_prompt", "max_seq_length",
-                "rollout_max_response_len", "prompt_file", "generation", "grpo_config_overrides")
+                "rollout_max_response_len", "prompt_file", "generation", "grpo_config_overrides", "num_workers",
+                "reward_model")
+# grpo_config_overrides fields that change a trial's memory
+_MEMORY_OVERRIDES = ("per_device_train_batch_size", "gradient_checkpointing", "activation_checkpointing", "fsdp",
+                     "deepspeed")
+# what each sharding divides by the number of workers: (weights, gradients, optimizer states)
+_SHARDED = {"full": (True, True, True), "gradients": (False, True, True), "optimizer": (False, False, True)}
+_MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -91,11 +110,17 @@ class Estimate:
     sequences: int
     sequence_length: int
     engine: str = "transformers"
+    rewards: int = 0  # the reward models' weights, kept all along
+    scoring: int = 0  # the reward models' forward pass over the rank's rollout
+    workers: int = 1
+    sharding: str | None = None  # "full" (FSDP full_shard, ZeRO-3), "gradients" (SHARD_GRAD_OP, ZeRO-2), "optimizer"
 
     @property
     def peak(self) -> int:
-        """The estimated peak: what is kept, plus the larger of generating and training."""
-        return self.weights + self.reference + max(self.generation, self.training) + self.context
+        """The estimated peak of one worker: what is kept, plus the largest of generating,
+        scoring and training."""
+        return (self.weights + self.reference + self.rewards + max(self.generation, self.scoring, self.training)
+                + self.context)
 
     @property
     def total(self) -> int:
@@ -106,12 +131,20 @@ class Estimate:
         """The parts in words."""
         mode = "full fine-tuning" if not self.lora_rank else f"LoRA rank {self.lora_rank}"
         parts = [f"model {_count(self.shape.parameters)} params, {mode}: weights+optimizer {_gib(self.weights)}"]
+        if self.workers > 1:
+            parts[0] = (f"per worker of {self.workers} ({_SHARDING_WORDS[self.sharding]}): " + parts[0])
         if self.reference:
             parts.append(f"reference model {_gib(self.reference)}")
+        if self.rewards:
+            parts.append(f"reward models {_gib(self.rewards)}, scoring {_gib(self.scoring)}")
         parts += [f"generating ({self.engine}) {self.sequences} sequences x {self.sequence_length} tokens "
                   f"{_gib(self.generation)}", f"training {_gib(self.training)}", f"CUDA context {_gib(self.context)}",
                   f"peak {_gib(self.peak)}, +{round((SAFETY - 1) * 100)}% margin"]
         return "; ".join(parts)
+
+
+_SHARDING_WORDS = {None: "data parallel, nothing sharded", "full": "weights, gradients and optimizer sharded",
+                   "gradients": "gradients and optimizer sharded", "optimizer": "optimizer sharded"}
 
 
 def _gib(n: float) -> str:
@@ -136,14 +169,19 @@ def _model_config(model: str) -> Any:
         ) from exc
 
 
-def model_shape(model: str) -> ModelShape:
-    """The :class:`ModelShape` of a model id, local folder or ``"tiny"``, without loading weights."""
+def model_shape(model: str, head: str = "causal") -> ModelShape:
+    """The :class:`ModelShape` of a model id, local folder or ``"tiny"``, without loading weights;
+    with ``head="classification"``, as a one-label sequence classifier (a reward model)."""
     torch = require("torch", "gpu_per_trial='auto'")
     transformers = require("transformers", "gpu_per_trial='auto'")
     config = _model_config(model)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     with torch.device("meta"):
-        module = transformers.AutoModelForCausalLM.from_config(config)
+        if head == "classification":
+            config.num_labels = 1
+            module = transformers.AutoModelForSequenceClassification.from_config(config)
+        else:
+            module = transformers.AutoModelForCausalLM.from_config(config)
     parameters = sum(p.numel() for p in module.parameters())
     head = module.get_output_embeddings()
     lora = sum(m.in_features + m.out_features for m in module.modules()
@@ -172,26 +210,70 @@ def planned_engine(requested: str) -> str:
     return requested
 
 
-def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = None) -> Estimate:
-    """One trial's peak GPU memory for a concrete GRPO ``config`` (see the module docstring)."""
+def sharding(overrides: Mapping[str, Any]) -> str | None:
+    """What ``grpo_config_overrides`` shard across a trial's workers: ``"full"`` (FSDP
+    ``full_shard`` / ``hybrid_shard``, DeepSpeed ZeRO-3), ``"gradients"`` (FSDP ``shard_grad_op``,
+    ZeRO-2), ``"optimizer"`` (ZeRO-1) or None. A DeepSpeed config given as a file is read."""
+    fsdp = overrides.get("fsdp")
+    if fsdp:
+        words = fsdp if isinstance(fsdp, str) else " ".join(map(str, fsdp))
+        if "full_shard" in words or "hybrid_shard" in words:
+            return "full"
+        if "shard_grad_op" in words:
+            return "gradients"
+    deepspeed = overrides.get("deepspeed")
+    if isinstance(deepspeed, (str, os.PathLike)):
+        try:
+            with open(os.path.expanduser(deepspeed)) as f:
+                deepspeed = json.load(f)
+        except (OSError, ValueError):
+            return None
+    if isinstance(deepspeed, Mapping):
+        stage = (deepspeed.get("zero_optimization") or {}).get("stage")
+        return {3: "full", 2: "gradients", 1: "optimizer"}.get(stage) if isinstance(stage, int) else None
+    return None
+
+
+def _kept(parameters: int, lora: int, rank: int, engine: str, workers: int, shard: str | None) -> int:
+    """Weights, gradients and optimizer states one worker keeps (module docstring), divided as
+    ``shard`` divides them across ``workers``."""
+    on_weights, on_gradients, on_optimizer = _SHARDED.get(shard or "", (False, False, False))
+
+    def part(n: int, sharded: bool) -> int:
+        return math.ceil(n / workers) if sharded else n
+
+    if rank:  # a frozen base, trained adapter weights (float32), their gradients and AdamW's moments
+        base = (4 if engine == "paged" else 2) * parameters
+        trained = rank * lora
+        return part(base + 4 * trained, on_weights) + part(4 * trained, on_gradients) + part(8 * trained, on_optimizer)
+    return part(4 * parameters, on_weights) + part(4 * parameters, on_gradients) + part(8 * parameters, on_optimizer)
+
+
+def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = None,
+                          reward_shapes: list[ModelShape] | None = None) -> Estimate:
+    """One trial's peak GPU memory for a concrete GRPO ``config`` (see the module docstring): of
+    each worker, with ``num_workers`` > 1. ``reward_shapes``: those of its ``reward_model``
+    folders (read from them when not given)."""
+    from radas.grpo._reward_model import reward_model_paths
+
     cfg = {**DEFAULTS, **config}
     shape = shape or model_shape(cfg["model"])
+    if reward_shapes is None:
+        reward_shapes = [model_shape(path, "classification") for path in reward_model_paths(cfg["reward_model"])]
     overrides = dict(cfg.get("grpo_config_overrides") or {})
     rank = int(cfg["lora_rank"] or 0)
     engine = planned_engine(str(cfg.get("generation", "auto")))
+    workers = max(1, int(cfg.get("num_workers") or 1))
+    shard = sharding(overrides) if workers > 1 else None
     p = shape.parameters
-    if rank:
-        weights = (4 if engine == "paged" else 2) * p + 16 * rank * shape.lora_features
-        reference = 0
-    else:
-        weights = 16 * p
-        reference = 4 * p if cfg["kl_beta"] else 0
+    weights = _kept(p, shape.lora_features, rank, engine, workers, shard)
+    reference = 0 if rank or not cfg["kl_beta"] else (math.ceil(4 * p / workers) if shard == "full" else 4 * p)
     length = int(cfg["max_seq_length"])
     if cfg.get("rollout_max_response_len"):
         prompt_bytes = _longest_prompt_bytes(cfg["prompt_file"])
         if prompt_bytes is not None:
             length = min(length, prompt_bytes + PROMPT_TEMPLATE_TOKENS + int(cfg["rollout_max_response_len"]))
-    sequences = int(cfg["rollout_batch_size"]) * int(cfg["n_samples_per_prompt"])
+    sequences = math.ceil(int(cfg["rollout_batch_size"]) * int(cfg["n_samples_per_prompt"]) / workers)
     numbers = sequences * length * shape.layers * shape.kv_per_token
     if engine == "paged":
         cached = sequences * math.ceil(length / PAGE_TOKENS) * PAGE_TOKENS
@@ -201,6 +283,8 @@ def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = 
         generation = 2 * p + numbers * 2 + VLLM_OVERHEAD_BYTES
     else:
         generation = numbers * (2 if rank else 4)
+    if shard == "full" and engine != "vllm":  # generate() runs on the whole weights, gathered from the ranks
+        generation += (2 if rank else 4) * p - math.ceil((2 if rank else 4) * p / workers)
     generation += sequences * shape.vocab * 4  # the last token's logits
     micro = int(overrides.get("per_device_train_batch_size") or cfg["n_samples_per_prompt"])
     checkpointing = overrides.get("gradient_checkpointing", overrides.get("activation_checkpointing",
@@ -212,9 +296,34 @@ def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = 
         activations = tokens * shape.hidden * 34 * 2 * shape.layers
     lm_head = min(tokens, LM_HEAD_TOKENS) * min(shape.vocab, LM_HEAD_VOCAB) * 4
     head_gradient = 0 if rank else shape.vocab * shape.hidden * 4
-    autocast = 0 if rank else 2 * p
+    autocast = 0 if rank else (math.ceil(2 * p / workers) if shard == "full" else 2 * p)
     training = autocast + activations + lm_head + head_gradient
-    return Estimate(weights, reference, generation, training, CONTEXT_BYTES, shape, rank, sequences, length, engine)
+    rewards = sum(2 * r.parameters for r in reward_shapes)  # bf16, frozen, whole on every worker
+    scoring = max((sequences * length * r.hidden * 34 * 2 for r in reward_shapes), default=0)  # one layer at a time
+    return Estimate(weights, reference, generation, training, CONTEXT_BYTES, shape, rank, sequences, length, engine,
+                    rewards, scoring, workers, shard)
+
+
+def vllm_memory_share(config: Mapping[str, Any], share: float, gpu_bytes: int) -> tuple[float, str]:
+    """``vllm_gpu_memory_utilization`` (a fraction of the whole GPU) for a trial of ``config``
+    (concrete, its ``model`` as the trial reads it) holding ``share`` of a GPU of ``gpu_bytes``:
+    all the room its share leaves beside what the trial keeps while vLLM generates (weights,
+    gradients, optimizer, reference and reward models, CUDA context, each with the plan's 20%
+    margin; vLLM's sleep mode frees its own memory while the trial trains), and at least vLLM's
+    own need (its bf16 weights, the rollout's KV cache, 1 GiB, the logits), within the share. Also
+    the sizing in words."""
+    estimate = estimate_trial_memory({**config, "generation": "vllm"})
+    kept = estimate.weights + estimate.reference + estimate.rewards + estimate.context
+    mine = min(share, 1.0) * gpu_bytes
+    room = mine - SAFETY * kept
+    give = min(mine, max(estimate.generation, room))
+    fraction = max(0.01, math.floor(10000 * give / gpu_bytes) / 10000)
+    text = (f"vllm_gpu_memory_utilization={fraction:g}: {_gib(give)} of the trial's {_gib(mine)} (vLLM needs "
+            f"{_gib(estimate.generation)} for {estimate.sequences} sequences x {estimate.sequence_length} tokens; the "
+            f"trial keeps {_gib(kept)})")
+    if room < estimate.generation:
+        text += "; less room than the plan's margin asks: a trial that runs out of memory is retried with more"
+    return fraction, text
 
 
 def _candidates(value: Any) -> list[Any]:
@@ -243,8 +352,7 @@ def _combinations(param_space: Mapping[str, Any]) -> list[dict[str, Any]]:
     choices = [_candidates(base[k]) for k in keys]
     override_choices: list[dict[str, Any]] = [{}]
     if isinstance(overrides, Mapping):
-        okeys = [k for k in ("per_device_train_batch_size", "gradient_checkpointing", "activation_checkpointing")
-                 if k in overrides]
+        okeys = [k for k in _MEMORY_OVERRIDES if k in overrides]
         override_choices = [dict(zip(okeys, combo, strict=True))
                             for combo in itertools.product(*(_candidates(overrides[k]) for k in okeys))]
     elif overrides is not None:
@@ -278,24 +386,38 @@ def plan_gpu_per_trial(
         )
     if not isinstance(gpu_memory_gib, (int, float)) or gpu_memory_gib <= 0:
         raise RadasValueError(f"gpu_per_trial='auto': gpu_memory_gib = {gpu_memory_gib!r} must be a number > 0")
-    shapes: dict[str, ModelShape] = {}
+    shapes: dict[tuple[str, str], ModelShape] = {}
+
+    def shape_of(model: str, head: str = "causal") -> ModelShape:
+        if (model, head) not in shapes:
+            shapes[model, head] = model_shape(model, head)
+        return shapes[model, head]
+
+    def estimate(combo: Mapping[str, Any]) -> Estimate:
+        from radas.grpo._reward_model import reward_model_paths
+
+        return estimate_trial_memory(combo, shape_of(str(combo.get("model"))), [
+            shape_of(path, "classification") for path in reward_model_paths(combo.get("reward_model"))])
+
     worst: Estimate | None = None
+    worst_combo: dict[str, Any] = {}
     for combo in _combinations(param_space):
-        model = str(combo.get("model"))
-        if model not in shapes:
-            shapes[model] = model_shape(model)
-        estimate = estimate_trial_memory(combo, shapes[model])
-        if worst is None or estimate.total > worst.total:
-            worst = estimate
+        candidate = estimate(combo)
+        if worst is None or candidate.total > worst.total:
+            worst, worst_combo = candidate, combo
     assert worst is not None
     capacity = gpu_memory_gib * GIB
     by_memory = int(capacity // worst.total)
     if by_memory < 1:
         raise RadasValueError(
-            f"gpu_per_trial='auto': one trial needs about {_gib(worst.total)} ({worst.describe()}), more than one "
-            f"GPU's {gpu_memory_gib:g} GiB; use LoRA (lora_rank), a smaller rollout_batch_size or "
-            f"per_device_train_batch_size, a smaller model, or GPUs with more memory"
+            f"gpu_per_trial='auto': one {'worker' if worst.workers > 1 else 'trial'} needs about {_gib(worst.total)} "
+            f"({worst.describe()}), more than one GPU's {gpu_memory_gib:g} GiB; "
+            f"{_spread(worst_combo, worst, estimate, capacity)}use LoRA (lora_rank), a smaller rollout_batch_size "
+            f"or per_device_train_batch_size, a smaller model, or GPUs with more memory"
         )
+    if worst.workers > 1:  # each worker trains on a GPU of its own (NCCL: one rank per GPU)
+        return 1.0, (f"1 GPU per worker, {worst.workers} workers per trial, ~{worst.total / GIB:.1f} GiB per worker "
+                     f"with the margin ({worst.describe()})")
     by_cpu = int(cpus_per_gpu // cpu_per_trial) if cpus_per_gpu else None
     n = max(1, min(by_memory, by_cpu)) if by_cpu is not None else by_memory
     if by_cpu is not None and by_cpu < by_memory:
@@ -307,3 +429,19 @@ def plan_gpu_per_trial(
     text = (f"{n} trial{'s' if n > 1 else ''} per GPU (gpu_per_trial={fraction:g}, {limit}), "
             f"~{worst.total / GIB:.1f} GiB each with the margin ({worst.describe()})")
     return fraction, text
+
+
+def _spread(combo: Mapping[str, Any], worst: Estimate, estimate: Any, capacity: float) -> str:
+    """The smallest number of workers whose shards fit a GPU each (FSDP ``full_shard`` unless the
+    config shards already), as advice; "" when none up to :data:`_MAX_WORKERS` does."""
+    overrides = dict(combo.get("grpo_config_overrides") or {})
+    sharded = sharding(overrides) == "full"
+    if not sharded:
+        overrides = {k: v for k, v in overrides.items() if k not in ("fsdp", "deepspeed")} | {"fsdp": "full_shard"}
+    for k in range(max(2, worst.workers + 1), _MAX_WORKERS + 1):
+        spread = estimate({**combo, "num_workers": k, "grpo_config_overrides": overrides})
+        if spread.total <= capacity:
+            how = "" if sharded else ", grpo_config_overrides={'fsdp': 'full_shard'}"
+            return (f"spread each trial over num_workers={k} GPUs (gpu_per_trial=1{how}: ~{_gib(spread.total)} per "
+                    f"worker with the margin), or ")
+    return ""

@@ -516,22 +516,32 @@ class AsyncStep:
 
 def make_adapters(
     runner: Any, weights: Sequence[float] | None, prompt_file: str, correct_threshold: float | None,
-    group_size: int = 1,
-) -> tuple[list[RewardAdapter], RewardBook]:
-    """TRL reward functions for the runner's functions and the book they share (``group_size``:
-    completions per prompt); the async ones of a batch are scored together (:class:`AsyncStep`)."""
+    group_size: int = 1, reward_models: Sequence[Any] = (), device: Callable[[], Any] | None = None,
+) -> tuple[list[Any], RewardBook]:
+    """TRL reward functions for the runner's functions, then the ``reward_models``
+    (:class:`~radas.grpo._reward_model.RewardModel`, scoring on ``device()``), and the book they
+    share (``group_size``: completions per prompt); the async functions of a batch are scored
+    together (:class:`AsyncStep`)."""
+    from radas.grpo._reward_model import ModelRewardAdapter, check_names
+
     functions = runner.functions
-    weights = list(weights) if weights is not None else [1.0] * len(functions)
-    check_weights(weights, functions)
+    names = [rf.name for rf in functions] + [m.name for m in reward_models]
+    check_names(names)
+    weights = list(weights) if weights is not None else [1.0] * len(names)
+    check_weights(weights, names)
     book = RewardBook(weights, correct_threshold, group_size)
     together = AsyncStep(runner, [i for i, rf in enumerate(functions) if rf.is_async])
-    return [RewardAdapter(runner, i, book, prompt_file, together) for i in range(len(functions))], book
+    adapters: list[Any] = [RewardAdapter(runner, i, book, prompt_file, together) for i in range(len(functions))]
+    for j, model in enumerate(reward_models):
+        assert device is not None, "reward models score on the trainer's device"
+        adapters.append(ModelRewardAdapter(model, len(functions) + j, book, device))
+    return adapters, book
 
 
-def check_weights(weights: Sequence[float] | None, functions: Sequence[RewardSpec]) -> None:
-    """``reward_weights`` must have one weight per reward function."""
-    if weights is not None and len(weights) != len(functions):
+def check_weights(weights: Sequence[float] | None, names: Sequence[str]) -> None:
+    """``reward_weights`` must have one weight per reward (the reward file's functions, then the reward models)."""
+    if weights is not None and len(weights) != len(names):
         raise RadasValueError(
-            f"config['reward_weights'] has {len(weights)} weight(s) but the reward file(s) provide "
-            f"{len(functions)} reward function(s) ({', '.join(rf.name for rf in functions)}); give one weight each"
+            f"config['reward_weights'] has {len(weights)} weight(s) but there are {len(names)} reward(s) "
+            f"({', '.join(names)}: the reward file's functions, then the reward_model folders); give one weight each"
         )

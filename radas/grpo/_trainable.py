@@ -26,12 +26,29 @@ from radas.grpo._dataset import build_dataset, completion_budget, normalize_prom
 from radas.grpo._deps import require
 from radas.grpo._distributed import averaged_over_ranks, run_distributed, tune_reporter_with_world, world
 from radas.grpo._distributed import check_workers as check_worker_resources
-from radas.grpo._engine import Engine, choose_engine, engine_fields, gpu_share, prepare_process, vllm_installed
+from radas.grpo._engine import (
+    VLLM_WHOLE_GPU_SHARE,
+    Engine,
+    choose_engine,
+    engine_fields,
+    gpu_share,
+    prepare_process,
+    vllm_installed,
+    vllm_memory_errors,
+)
 from radas.grpo._export import final_model_saver, is_final_model, say_final_model_disk
 from radas.grpo._files import read_prompt_file, resolve_path, validate_prompt_file
 from radas.grpo._model import Device, load_model, load_tokenizer, model_path, pick_device
-from radas.grpo._plan import plan_gpu_per_trial
+from radas.grpo._plan import plan_gpu_per_trial, vllm_memory_share
 from radas.grpo._release import DISTRIBUTED_ENV, build_one_at_a_time, release, restore_env
+from radas.grpo._reward_model import (
+    check_names,
+    check_reward_model,
+    load_reward_model,
+    reward_model_name,
+    reward_model_paths,
+    reward_model_sets,
+)
 from radas.grpo._reward_runner import RewardRunner, validate_reward_file
 from radas.grpo._rewards import make_adapters
 from radas.grpo._stopping import StopRules
@@ -80,7 +97,7 @@ def _trackers(config: Mapping[str, Any]) -> Iterator[list[Callable[[dict[str, An
 
 def grpo_args(
     cfg: Mapping[str, Any], output_dir: str, device: Device, max_completion_length: int,
-    engine: Engine | None = None, prompt_length: int | None = None, world_size: int = 1,
+    engine: Engine | None = None, prompt_length: int | None = None, world_size: int = 1, vllm_share: float = 0.0,
 ) -> Any:
     """The ``trl.GRPOConfig`` of a normalized radas GRPO config.
 
@@ -88,8 +105,9 @@ def grpo_args(
     generated, then trained on in micro-batches of ``per_device_train_batch_size`` (a
     ``grpo_config_overrides`` field, default ``n_samples_per_prompt``) with gradient accumulation.
     ``engine`` (default ``"transformers"``) adds its fields, for prompts of at most
-    ``prompt_length`` tokens. With ``world_size`` data-parallel ranks (``num_workers``), each
-    rank accumulates its share: one optimizer step still sees one rollout.
+    ``prompt_length`` tokens (vLLM with ``vllm_share`` of the GPU). With ``world_size``
+    data-parallel ranks (``num_workers``), each rank accumulates its share: one optimizer step
+    still sees one rollout.
     """
     trl = require("trl")
     overrides = dict(cfg["grpo_config_overrides"])
@@ -140,7 +158,7 @@ def grpo_args(
         kwargs[name] = False
     if engine is not None:
         kwargs.update(engine_fields(
-            engine, fields, overrides, sequences=generation_batch, share=gpu_share(),
+            engine, fields, overrides, sequences=generation_batch, vllm_share=vllm_share,
             sequence_length=(prompt_length or 0) + max_completion_length if prompt_length else cfg["max_seq_length"],
             prompt_length=prompt_length or cfg["max_seq_length"],
         ))
@@ -226,9 +244,15 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
     logger.info("radas.grpo: %s on %s, weights in %s, bf16 autocast: %s, generation: %s (%s)", model_name,
                 device.type, model.dtype, device.bf16, engine.name, engine.why)
     dataset = build_dataset(records, prompts)
+    reward_models = [load_reward_model(path, device.weights_dtype(trained_in_full=False))
+                     for path in reward_model_paths(cfg["reward_model"])]
     adapters, book = make_adapters(runner, cfg["reward_weights"], prompt_path, cfg["correct_threshold"],
-                                   cfg["n_samples_per_prompt"])
+                                   cfg["n_samples_per_prompt"], reward_models,
+                                   lambda: made["trainer"].accelerator.device)
     prepare_process(engine)
+    vllm_share, vllm_sizing = _vllm_share(cfg, model_name) if engine.name == "vllm" else (0.0, "")
+    if engine.name == "vllm":
+        logger.info("radas.grpo: %s", vllm_sizing)
     output_dir = tempfile.mkdtemp(prefix="radas-grpo-")
     try:
         if model_name == TINY_NAME:
@@ -250,14 +274,18 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
                 return trl.GRPOTrainer(
                     model=model,
                     reward_funcs=adapters,
-                    args=grpo_args(cfg, output_dir, device, budget, engine, max(lengths), world_size),
+                    args=grpo_args(cfg, output_dir, device, budget, engine, max(lengths), world_size, vllm_share),
                     train_dataset=dataset,
                     processing_class=tokenizer,
                     peft_config=lora_config(cfg),
                     callbacks=[callback],
                 )
 
-            trainer = made["trainer"] = build_one_at_a_time(build) if engine.name == "vllm" else build()
+            if engine.name == "vllm":
+                with vllm_memory_errors(vllm_sizing):
+                    trainer = made["trainer"] = build_one_at_a_time(build)
+            else:
+                trainer = made["trainer"] = build()
             trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
             if resume_dir is not None:
                 book.load_state(read_state(resume_dir))
@@ -266,6 +294,20 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
                 trainer.train(resume_from_checkpoint=resume_dir)
     finally:
         shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def _vllm_share(cfg: Mapping[str, Any], model_name: str) -> tuple[float, str]:
+    """vLLM's ``vllm_gpu_memory_utilization`` on this trial's GPU share, from the memory plan
+    (:func:`radas.grpo._plan.vllm_memory_share`), and the sizing in words; when the model's config
+    cannot be read, 0.3 (TRL's default for a whole GPU) x the share."""
+    torch = require("torch")
+    share = gpu_share()
+    gpu_bytes = int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+    try:
+        return vllm_memory_share({**cfg, "model": model_name}, share, gpu_bytes)
+    except RadasValueError as exc:
+        fraction = max(0.01, round(VLLM_WHOLE_GPU_SHARE * min(share, 1.0), 4))
+        return fraction, f"vllm_gpu_memory_utilization={fraction:g}, 0.3 x its GPU share {share:g} ({exc})"
 
 
 @contextlib.contextmanager
@@ -334,14 +376,18 @@ def _concrete(config: Mapping[str, Any], key: str) -> Any:
 def check_param_space(param_space: Mapping[str, Any]) -> None:
     """Check a GRPO sweep's ``param_space`` on the driver, before any trial starts: the config
     keys and values (search spaces accepted), every prompt file, every reward file (called on
-    sample lines of the prompt file) and ``reward_weights`` against the number of reward
-    functions. Says how much disk the trials' final models will take (``keep_final_model``).
+    sample lines of the prompt file), every reward model folder (its config, weights and
+    tokenizer there; no weights read) and ``reward_weights`` against the number of rewards. Says
+    how much disk the trials' final models will take (``keep_final_model``).
     ``radas.run_experiment`` calls this by itself."""
     config = validate_grpo_config(param_space)
     prompt_files = [p for p in _file_values(config["prompt_file"]) if isinstance(p, (str, os.PathLike))]
     for prompt_file in prompt_files:
         validate_prompt_file(prompt_file)
     weights = [w for w in _file_values(config["reward_weights"]) if w is None or isinstance(w, (list, tuple))]
+    model_sets = reward_model_sets(config["reward_model"])
+    for folder in sorted({f for models in model_sets for f in models}):
+        check_reward_model(folder)
     for reward_file in _file_values(config["reward_file"]):
         functions = validate_reward_file(
             reward_file, prompt_file=prompt_files[0] if prompt_files else None,
@@ -349,12 +395,16 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
             reward_workers=_concrete(config, "reward_workers"),
             reward_timeout_s=_concrete(config, "reward_timeout_s"),
             reward_concurrency=_concrete(config, "reward_concurrency"))
-        for w in weights:
-            if w is not None and len(w) != len(functions):
-                raise RadasValueError(
-                    f"config['reward_weights'] = {list(w)} has {len(w)} weight(s) but reward_file {reward_file!r} "
-                    f"provides {len(functions)} reward function(s) ({', '.join(functions)}); give one weight each"
-                )
+        for models in model_sets:
+            names = list(functions) + [reward_model_name(m) for m in models]
+            check_names(names)
+            for w in weights:
+                if w is not None and len(w) != len(names):
+                    raise RadasValueError(
+                        f"config['reward_weights'] = {list(w)} has {len(w)} weight(s) but reward_file "
+                        f"{reward_file!r} provides {len(functions)} reward function(s) ({', '.join(functions)})"
+                        + (f" and reward_model {len(models)} model(s) ({', '.join(names[len(functions):])})"
+                           if models else "") + "; give one weight each")
     say_final_model_disk(param_space)
 
 

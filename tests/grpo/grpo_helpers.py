@@ -56,3 +56,21 @@ def reward_files(tmp_path: Path) -> tuple[Path, Path]:
     batch = tmp_path / "batch.py"
     batch.write_text(BATCH)
     return multi, batch
+
+
+def reward_model_folder(path: Path, seed: int = 0) -> Path:
+    """A local reward model as labs keep one: a small Qwen2 sequence classifier (one label, random
+    weights from ``seed``) with its tokenizer (the tiny byte-level one), saved with save_pretrained."""
+    import torch
+    import transformers
+
+    from radas.grpo._tiny import TINY_ARCH, build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    config = transformers.Qwen2Config(vocab_size=len(tokenizer), num_labels=1, pad_token_id=tokenizer.pad_token_id,
+                                      **TINY_ARCH)
+    torch.manual_seed(seed)
+    model = transformers.Qwen2ForSequenceClassification(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import pytest
+from grpo_helpers import TOY_PROMPTS, TOY_REWARD
 
 from radas.errors import MissingDependencyError, RadasError, RadasValueError
 from radas.grpo import validate_grpo_config
@@ -58,14 +59,83 @@ def test_paged_is_available_here_and_named_when_not() -> None:
     assert problem is not None and "use_transformers_continuous_batching" in problem
 
 
-def test_vllm_colocate_fields_follow_the_trial_share() -> None:
+def test_vllm_colocate_fields_carry_the_planned_share() -> None:
     fields = engine_fields(Engine("vllm", "asked for"), FIELDS, {}, sequences=64, sequence_length=300,
-                           prompt_length=40, share=0.25)
-    assert fields == {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.075,
+                           prompt_length=40, vllm_share=0.4321)
+    assert fields == {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.4321,
                       "vllm_enable_sleep_mode": True, "vllm_max_model_length": 300}
-    whole = engine_fields(Engine("vllm", "asked for"), FIELDS, {}, sequences=64, sequence_length=300,
-                          prompt_length=40, share=1.0)
-    assert whole["vllm_gpu_memory_utilization"] == 0.3  # TRL's own default for a whole GPU
+
+
+QWEN_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                num_key_value_heads=2)
+
+
+@pytest.fixture(scope="module")
+def qwen_05b(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Qwen2.5-0.5B's config with its real 151,936-token vocabulary (no weights: none is read)."""
+    import transformers
+
+    folder = tmp_path_factory.mktemp("models") / "qwen2.5-0.5b"
+    transformers.Qwen2Config(vocab_size=151936, tie_word_embeddings=True, **QWEN_05B).save_pretrained(folder)
+    return str(folder)
+
+
+def test_vllm_is_sized_from_the_plan_not_a_fixed_share(qwen_05b: str) -> None:
+    from radas.grpo import estimate_trial_memory
+    from radas.grpo._plan import GIB, SAFETY, vllm_memory_share
+
+    cfg = {"model": qwen_05b, "prompt_file": str(TOY_PROMPTS), "reward_file": str(TOY_REWARD), "lora_rank": 16,
+           "rollout_batch_size": 16, "n_samples_per_prompt": 8, "rollout_max_response_len": 512}
+    plan = estimate_trial_memory({**cfg, "generation": "vllm"})
+    kept = plan.weights + plan.reference + plan.context
+    gpu = 80 * GIB
+    # a single trial on a whole GPU: vLLM gets all the room beside what the trial keeps (TRL's fixed 0.3
+    # would leave most of the GPU idle)
+    whole, text = vllm_memory_share(cfg, 1.0, gpu)
+    assert whole == pytest.approx((gpu - SAFETY * kept) / gpu, abs=1e-4) and whole > 0.9
+    assert "vllm_gpu_memory_utilization" in text and "vLLM needs" in text
+    # packed eight to a GPU: never more than the trial's share, and at least what its rollout needs
+    packed, _ = vllm_memory_share(cfg, 0.125, gpu)
+    assert plan.generation / gpu <= packed <= 0.125
+    # a share too small for its rollout: vLLM gets its need (it fails with its memory error, retried with more)
+    small, text = vllm_memory_share({**cfg, "rollout_batch_size": 64}, 0.05, gpu)
+    assert small == pytest.approx(0.05, abs=1e-4) and "retried with more" in text
+
+
+def _raised_in(module: str, error: BaseException) -> BaseException:
+    """``error`` raised by a function of a module named ``module`` (as a vLLM function raises it)."""
+    namespace: dict[str, object] = {"__name__": module, "error": error}
+    exec(compile("def check():\n    raise error\n", module.replace(".", "/") + ".py", "exec"), namespace)
+    try:
+        namespace["check"]()  # type: ignore[operator]
+    except BaseException as exc:  # noqa: BLE001 - what the function raised
+        return exc
+    raise AssertionError("not raised")
+
+
+def test_vllms_memory_errors_are_out_of_memory_for_the_retry() -> None:
+    from radas import EngineOutOfMemoryError
+    from radas.grpo._engine import vllm_memory_errors
+    from radas.sweep._oom import is_out_of_memory
+
+    cache = ValueError("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
+                       "initializing the engine.")
+    with pytest.raises(EngineOutOfMemoryError) as info:
+        with vllm_memory_errors("vllm_gpu_memory_utilization=0.05"):
+            raise _raised_in("vllm.v1.core.kv_cache_utils", cache)
+    assert isinstance(info.value, MemoryError) and is_out_of_memory(info.value)
+    assert "cache blocks" in str(info.value) and "vllm_gpu_memory_utilization=0.05" in str(info.value)
+    import traceback
+
+    text = "".join(traceback.format_exception(info.value))  # as Tune's error.txt holds it
+    assert is_out_of_memory(text)
+    # the same words from elsewhere, or another vLLM ValueError, stay what they are
+    for other in (_raised_in("my_reward", ValueError(str(cache))),
+                  _raised_in("vllm.config", ValueError("max_model_len must be positive"))):
+        with pytest.raises(ValueError) as plain:
+            with vllm_memory_errors(""):
+                raise other
+        assert not isinstance(plain.value, MemoryError)
 
 
 def test_each_vllm_trial_gets_its_own_rendezvous_port(monkeypatch: pytest.MonkeyPatch) -> None:

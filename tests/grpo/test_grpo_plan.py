@@ -128,3 +128,58 @@ def test_auto_is_planned_as_the_engine_the_trials_will_pick(folder_76m: str, mon
     assert estimate_trial_memory({**BASE, "model": folder_76m, "generation": "auto"}).engine == "vllm"
     monkeypatch.setattr(_plan, "vllm_installed", lambda: False)
     assert estimate_trial_memory({**BASE, "model": folder_76m, "generation": "auto"}).engine == "transformers"
+
+
+QWEN_7B = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+               num_key_value_heads=4)
+
+
+@pytest.fixture(scope="module")
+def folder_7b(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Qwen2.5-7B's config with its real 152,064-token vocabulary (no weights)."""
+    folder = tmp_path_factory.mktemp("models") / "qwen2.5-7b"
+    transformers.Qwen2Config(vocab_size=152064, tie_word_embeddings=False, **QWEN_7B).save_pretrained(folder)
+    return str(folder)
+
+
+def test_sharding_divides_what_fsdp_and_zero_divide(folder_7b: str, tmp_path: Path) -> None:
+    from radas.grpo._plan import sharding
+
+    cfg = {**BASE, "model": folder_7b, "kl_beta": 0.04, "generation": "transformers"}
+    one = estimate_trial_memory(cfg)
+    p = one.shape.parameters
+    assert 7.0e9 < p < 7.8e9 and one.weights == 16 * p and one.reference == 4 * p
+    four = estimate_trial_memory({**cfg, "num_workers": 4})  # plain data parallel: every rank keeps it all
+    assert four.weights == 16 * p and four.sequences == one.sequences // 4 and four.generation < one.generation
+    full = estimate_trial_memory({**cfg, "num_workers": 4, "grpo_config_overrides": {"fsdp": "full_shard auto_wrap"}})
+    assert full.sharding == "full" and full.weights == 16 * p // 4 and full.reference == 4 * p // 4
+    # generate() runs on weights gathered whole: the rest of them come back while generating
+    assert full.generation == four.generation + 4 * p - 4 * p // 4
+    assert full.total < one.total / 2
+    zero2 = tmp_path / "zero2.json"
+    zero2.write_text('{"zero_optimization": {"stage": 2}}')
+    grads = estimate_trial_memory({**cfg, "num_workers": 4, "grpo_config_overrides": {"deepspeed": str(zero2)}})
+    assert grads.sharding == "gradients" and grads.weights == 4 * p + 12 * p // 4
+    assert sharding({"deepspeed": {"zero_optimization": {"stage": 1}}}) == "optimizer"
+    assert sharding({"fsdp": ["shard_grad_op"]}) == "gradients" and sharding({}) is None
+    assert "per worker of 4 (weights, gradients and optimizer sharded)" in full.describe()
+
+
+def test_a_trial_too_big_for_one_gpu_is_told_the_smallest_number_of_workers(folder_7b: str) -> None:
+    space = {**BASE, "model": folder_7b, "generation": "transformers"}
+    with pytest.raises(RadasValueError) as info:
+        plan(space, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)
+    msg = str(info.value)
+    k = int(msg.split("num_workers=")[1].split(" ")[0])
+    assert "grpo_config_overrides={'fsdp': 'full_shard'}" in msg and 2 <= k <= 8
+    shard = {"fsdp": "full_shard"}
+    assert estimate_trial_memory({**space, "num_workers": k, "grpo_config_overrides": shard}).total <= 80 * GIB
+    assert estimate_trial_memory({**space, "num_workers": k - 1, "grpo_config_overrides": shard}).total > 80 * GIB
+    # as told: each worker gets a GPU of its own
+    fraction, text = plan({**space, "num_workers": k, "grpo_config_overrides": shard}, gpu_memory_gib=80,
+                          cpus_per_gpu=16, cpu_per_trial=1)
+    assert fraction == 1.0 and text.startswith(f"1 GPU per worker, {k} workers per trial")
+    # workers that do not fit either are told how many would
+    with pytest.raises(RadasValueError, match=r"one worker needs about .* num_workers="):
+        plan({**space, "num_workers": 2, "grpo_config_overrides": shard}, gpu_memory_gib=80, cpus_per_gpu=16,
+             cpu_per_trial=1)
