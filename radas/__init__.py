@@ -77,5 +77,6 @@ __all__ = [
     "SecretsUnavailableError",
     "UnsupportedInMemoryError",
     "EngineOutOfMemoryError",
+    "WorkerOutOfMemoryError",
     "TrialStalledError",
 ]

@@ -111,8 +111,15 @@ class EngineOutOfMemoryError(RadasError, MemoryError):
     message keeps the engine's own and says how radas sized it."""
 
 
+class WorkerOutOfMemoryError(RadasError, MemoryError):
+    """A training worker of a trial that spans several (``radas.grpo``'s ``num_workers``) ran out
+    of memory; the message names the worker's rank and its error. A ``MemoryError``: radas's
+    out-of-memory retry applies (a GRPO trial: a smaller micro-batch, else more workers)."""
+
+
 __all__ = [
     "EngineOutOfMemoryError",
+    "WorkerOutOfMemoryError",
     "UnsupportedInMemoryError",
     "RadasError",
     "RadasValueError",

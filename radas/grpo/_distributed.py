@@ -13,9 +13,11 @@ on the CPU). FSDP or DeepSpeed come through ``grpo_config_overrides`` (TRL's own
   numbers and stop at the same step), with ``world_size``.
 * **Checkpoints**: rank 0's checkpoint folder is persisted by Ray Train in the trial's folder
   (``<trial>/train/checkpoint_*``), its path reported as ``checkpoint_path``.
-* **Failures**: a worker that dies fails the trial at once (no rank waits for it forever); Tune
-  retries the trial (``max_failures``), and the new driver's ``TorchTrainer`` - same storage,
-  same name - resumes every rank from the last checkpoint. ``run_choice="restore"`` does the same.
+* **Failures**: a worker that dies fails the trial at once (no rank waits for it forever); one
+  that runs out of memory fails it with :class:`~radas.errors.WorkerOutOfMemoryError`, so the
+  retry takes a smaller micro-batch or more workers. Tune retries the trial (``max_failures``),
+  and the new driver's ``TorchTrainer`` - same storage, same name - resumes every rank from the
+  last checkpoint. ``run_choice="restore"`` does the same.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from radas.errors import RadasValueError
+from radas.errors import RadasValueError, WorkerOutOfMemoryError
 from radas.grpo._callback import Reporter, reported_metrics
 from radas.grpo._stopping import SATURATED, STOP_REASON
 
@@ -62,7 +64,26 @@ def run_distributed(config: Mapping[str, Any], workers: int, train: Callable[...
             failure_config=ray.train.FailureConfig(max_failures=0),
         ),
     )
-    trainer.fit()
+    try:
+        trainer.fit()
+    except ray.train.WorkerGroupError as exc:
+        memory = _out_of_memory(exc)
+        if memory is None:
+            raise
+        raise memory from exc
+
+
+def _out_of_memory(error: Any) -> WorkerOutOfMemoryError | None:
+    """A :class:`~radas.errors.WorkerOutOfMemoryError` naming the first worker that ran out of
+    memory, when one did (so the sweep's out-of-memory retry applies); None otherwise."""
+    from radas.sweep import is_out_of_memory
+
+    failures = dict(getattr(error, "worker_failures", None) or {})
+    for rank, failure in sorted(failures.items()):
+        if is_out_of_memory(failure):
+            return WorkerOutOfMemoryError(f"training worker {rank} of the trial ran out of memory: "
+                                          f"{type(failure).__name__}: {failure}")
+    return None
 
 
 def trial_storage() -> str:

@@ -411,23 +411,66 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
 def retry_after_out_of_memory(config: dict[str, Any], resources: dict[str, float]
                               ) -> tuple[dict[str, Any] | None, dict[str, float] | None] | None:
     """How a GRPO trial that ran out of memory is retried. Sharing a GPU: with twice its share,
-    up to the whole GPU. On a whole GPU (TRL trains on one GPU per trial: more GPUs would not
-    help): with half the micro-batch (``grpo_config_overrides["per_device_train_batch_size"]``;
-    the gradient accumulation doubles, so each optimizer step sees the same completions). On the
-    CPU: as radas retries any trial (more CPUs)."""
+    up to the whole GPU. On a whole GPU (TRL trains on one GPU per process: more GPUs for the
+    process would not help): with half the micro-batch (``grpo_config_overrides
+    ["per_device_train_batch_size"]``; the gradient accumulation doubles, so each optimizer step
+    sees the same completions). A trial of several workers (``num_workers``; its own resources are
+    its driver's sliver): with half the micro-batch, else with twice the workers when the cluster
+    has a GPU for each (each generates, scores and trains half as much of the rollout; sharded
+    state divides further). On the CPU: as radas retries any trial (more CPUs)."""
+    workers = workers_of(config)
+    if workers > 1:
+        return retry_with_more_workers(config, workers, _cluster_gpus())
     gpu = float(resources.get("GPU", 0.0))
     if 0 < gpu < 1:
         return None, {**resources, "GPU": min(1.0, 2 * gpu)}
     if gpu == 0:
         return None
-    overrides = dict(config.get("grpo_config_overrides") or {})
+    smaller = _smaller_micro_batch(config, 1)
+    return (smaller, None) if smaller is not None else (None, None)  # else one sequence per micro-batch already
+
+
+def retry_with_more_workers(config: dict[str, Any], workers: int, cluster_gpus: float
+                            ) -> tuple[dict[str, Any] | None, None]:
+    """:func:`retry_after_out_of_memory` of a trial of ``workers`` workers on a cluster of
+    ``cluster_gpus`` GPUs: half the micro-batch, else twice the workers (the rollout still divides
+    among them: checked as the config check does), else nothing to change."""
+    smaller = _smaller_micro_batch(config, workers)
+    if smaller is not None:
+        return smaller, None
+    more = 2 * workers
+    if cluster_gpus >= more and _rollout(config) % (_micro(config) * more) == 0:
+        return {**config, "num_workers": more}, None
+    return None, None
+
+
+def _rollout(config: Mapping[str, Any]) -> int:
     n = int(config.get("n_samples_per_prompt", DEFAULTS["n_samples_per_prompt"]))
-    batch = int(config.get("rollout_batch_size", DEFAULTS["rollout_batch_size"])) * n
-    micro = int(overrides.get("per_device_train_batch_size") or n)
-    smaller = next((m for m in range(micro // 2, 0, -1) if batch % m == 0), None)
+    return int(config.get("rollout_batch_size", DEFAULTS["rollout_batch_size"])) * n
+
+
+def _micro(config: Mapping[str, Any]) -> int:
+    overrides = dict(config.get("grpo_config_overrides") or {})
+    return int(overrides.get("per_device_train_batch_size")
+               or config.get("n_samples_per_prompt", DEFAULTS["n_samples_per_prompt"]))
+
+
+def _smaller_micro_batch(config: dict[str, Any], workers: int) -> dict[str, Any] | None:
+    """``config`` with the largest micro-batch below its own that splits the rollout among the
+    ``workers`` evenly; None when there is none."""
+    batch = _rollout(config)
+    smaller = next((m for m in range(_micro(config) // 2, 0, -1) if batch % (m * workers) == 0), None)
     if smaller is None:
-        return None, None  # one sequence per micro-batch already: nothing smaller to try
-    return {**config, "grpo_config_overrides": {**overrides, "per_device_train_batch_size": smaller}}, None
+        return None
+    overrides = dict(config.get("grpo_config_overrides") or {})
+    return {**config, "grpo_config_overrides": {**overrides, "per_device_train_batch_size": smaller}}
+
+
+def _cluster_gpus() -> float:
+    """The GPUs of the connected Ray cluster (0 when not connected)."""
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0.0)) if ray.is_initialized() else 0.0
 
 
 def needs_fresh_workers(param_space: Mapping[str, Any]) -> bool:

@@ -28,6 +28,7 @@ from radas.sweep._hooks import (
     WatchesForStalls,
 )
 from radas.sweep._live import LoggedResults, ResultsLog, ResultsSoFar
+from radas.sweep._oom import is_out_of_memory
 from radas.sweep._progress import FAILED, FINISHED, RUNNING, STOPPED, Progress, SilentTuneReporter
 from radas.sweep._resources import (
     AUTO,
@@ -59,6 +60,7 @@ from radas.sweep._tuner import (
 )
 
 __all__ = [
+    "is_out_of_memory",
     "AUTO", "BOOKKEEPING_COLUMNS", "DRIVER_BUNDLE", "FAILED", "FINISHED", "REPORTED_KEY", "RUNNING", "STOPPED",
     "STORAGE_MARKER", "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder",
     "ExperimentState", "LoggedResults", "NeedsFreshWorkers", "PlansGpuPerTrial", "Progress", "ResultFrames",

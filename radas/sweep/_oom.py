@@ -16,7 +16,7 @@ from radas._reporter import say
 # that torch need not be imported to check
 OUT_OF_MEMORY_TYPES = frozenset(
     {"MemoryError", "torch.OutOfMemoryError", "torch.cuda.OutOfMemoryError", "ray.exceptions.OutOfMemoryError",
-     "radas.errors.EngineOutOfMemoryError"}
+     "radas.errors.EngineOutOfMemoryError", "radas.errors.WorkerOutOfMemoryError"}
 )
 # what Ray's memory monitor says when it kills a trial's worker (its error has no traceback)
 _RAY_MEMORY_MONITOR = "killed due to the node running low on memory"

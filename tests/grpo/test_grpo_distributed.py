@@ -112,17 +112,45 @@ async def test_a_two_worker_trial_trains_is_interrupted_restores_and_its_final_m
     assert out.shape == (1, batch["input_ids"].shape[1] + 3)
 
 
-async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_ray, toy_config, tmp_path,
-                                                                         monkeypatch):
+# a reward that runs out of host memory on rank 1 at step 3 (after step 2's checkpoint), once: a real
+# allocation failure, in the rank's own process (reward_workers=0)
+OUT_OF_MEMORY_ONCE = """
+import os
+from pathlib import Path
+
+ONCE = Path(__file__).with_name("ran-out-of-memory")
+calls = 0
+
+
+def reward_fn(completion, **kwargs):
+    global calls
+    if os.environ.get("RANK") == "1":
+        calls += 1
+        if calls > 4 and not ONCE.exists():  # two completions per step on each rank
+            ONCE.touch()
+            bytearray(1 << 60)  # MemoryError: no machine has an exbibyte
+    return float("a" in completion[0]["content"])
+"""
+
+
+async def test_a_worker_out_of_memory_then_a_killed_worker_make_the_trial_retry_from_its_checkpoint(
+        local_ray, toy_config, tmp_path, monkeypatch, capsys):
+    """Out of memory on a rank: retried with half the micro-batch (the rollout still split over
+    the two ranks), from its checkpoint; then a worker killed: retried from its checkpoint again."""
     from ray.util.state import list_actors
 
     monkeypatch.chdir(tmp_path)
     exp = "grpo-killed-worker"
+    reward = tmp_path / "hungry.py"
+    reward.write_text(OUT_OF_MEMORY_ONCE)
     task = asyncio.ensure_future(radas.run_experiment(
-        user_name=USER, experiment_name=exp, trainable=grpo_trainable, param_space=_space(toy_config),
+        user_name=USER, experiment_name=exp, trainable=grpo_trainable,
+        param_space=_space(toy_config, reward_file=str(reward), reward_workers=0, max_steps=8),
         run_choice="run", **WORKER))
-    # step 3 is reported after step 2's checkpoint was persisted
-    await _until(lambda: any(r.get("step", 0) >= 3 for r in _logged(exp)), "the first checkpoint")
+    # the retry after the memory error resumed from step 2's checkpoint and reported step 5, after
+    # step 4's checkpoint was persisted
+    await _until(lambda: (tmp_path / "ran-out-of-memory").exists() and any(r.get("step", 0) >= 5
+                                                                        for r in _logged(exp)), "the retry's step 5")
 
     import ray
 
@@ -137,9 +165,12 @@ async def test_a_killed_worker_makes_the_trial_retry_from_its_checkpoint(local_r
     os.kill(pid, signal.SIGKILL)
     done = await task
     df = done["df"]
-    assert list(df["status"]) == ["TERMINATED"] and list(df["step"]) == [6]
-    steps = _steps(done["tuner"].get_results()[0].metrics_dataframe)
-    assert steps.count(1) == 1, f"the retried trial started over instead of resuming: steps {steps}"
+    assert list(df["status"]) == ["TERMINATED"] and list(df["step"]) == [8]
+    result = done["tuner"].get_results()[0]
+    assert result.config["grpo_config_overrides"] == {"per_device_train_batch_size": 1}
+    assert "ran out of memory" in capsys.readouterr().out
+    steps = _steps(result.metrics_dataframe)
+    assert steps.count(1) == 1, f"a retried trial started over instead of resuming: steps {steps}"
 
 
 def test_a_resumed_run_reports_its_checkpoints_step_again_first(local_ray, tmp_path):

@@ -139,3 +139,20 @@ def test_grpo_retries_a_whole_gpu_trial_with_a_smaller_micro_batch_and_a_shared_
         None, None)
     assert retry(config, {"CPU": 1, "GPU": 0.25}) == (None, {"CPU": 1, "GPU": 0.5})
     assert retry(config, {"CPU": 1, "GPU": 0}) is None  # on the CPU: radas's doubling
+
+
+def test_grpo_retries_a_trial_of_several_workers_with_a_smaller_micro_batch_then_more_workers():
+    from radas.grpo._trainable import retry_after_out_of_memory, retry_with_more_workers
+
+    config = {"n_samples_per_prompt": 8, "rollout_batch_size": 4, "num_workers": 2}
+    # its own resources are its driver's sliver: never doubled; the micro-batch still splits the rollout
+    smaller, same = retry_after_out_of_memory(config, {"CPU": 0.01, "GPU": 0})
+    assert smaller["grpo_config_overrides"]["per_device_train_batch_size"] == 4 and same is None
+    one = {**config, "grpo_config_overrides": {"per_device_train_batch_size": 1}}
+    assert retry_with_more_workers(one, 2, cluster_gpus=8) == ({**one, "num_workers": 4}, None)
+    assert retry_with_more_workers(one, 2, cluster_gpus=3) == (None, None)  # no GPU for each of 4 workers
+    odd = {**one, "rollout_batch_size": 3, "n_samples_per_prompt": 2}  # 6 completions do not split in 4
+    assert retry_with_more_workers(odd, 2, cluster_gpus=8) == (None, None)
+    # three workers: 24 completions split as 3 x 8; the next micro-batch that splits is 4 (3 x 2 x 4)
+    three = {**config, "rollout_batch_size": 3, "num_workers": 3}
+    assert retry_with_more_workers(three, 3, 0)[0]["grpo_config_overrides"]["per_device_train_batch_size"] == 4
