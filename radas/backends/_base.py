@@ -29,6 +29,7 @@ from radas.sweep import (
     StartsWorkers,
     SweepRequest,
     SweepSpec,
+    TrialEnvironment,
     TrialResources,
     Tuner,
     check_fits,
@@ -43,6 +44,8 @@ class Backend(abc.ABC):
     """A place sweeps run. Subclasses implement the hooks; ``run_experiment`` only calls these."""
 
     target: str
+    # trials run in this process's Python environment (local Ray), not on other machines
+    trials_run_here: bool = True
 
     # ---- where results are ----------------------------------------------------------------
     @abc.abstractmethod
@@ -106,7 +109,8 @@ class Backend(abc.ABC):
             gpu = None
         if gpu == AUTO:
             fraction, plan = plan_auto_gpu(request.trainable, request.param_space, await self.gpu_memory_gib(),
-                                           capacity, 1.0 if cpu is None else cpu)
+                                           capacity, 1.0 if cpu is None else cpu,
+                                           TrialEnvironment(self.trials_run_here, dict(request.runtime_env or {})))
             say("info", f"gpu_per_trial='auto': {plan}")
             gpu = fraction
         resources: TrialResources = resolve_resources(

@@ -88,6 +88,8 @@ _PROBE = (
 class ClusterBackend(Backend):
     """Runs sweeps as Ray Jobs on ``cluster``; results are read from its shared storage."""
 
+    trials_run_here = False
+
     def __init__(self, cluster: Cluster) -> None:
         if not cluster.results_dir:
             raise RadasValueError(

@@ -42,8 +42,10 @@ of FSDP workers that fits. The
 sequence length is ``max_seq_length``, or the longest prompt's UTF-8 bytes + 32 (a bound on its
 tokens with a chat template) + ``rollout_max_response_len`` when that is smaller. Over a
 ``param_space``, the worst case of its grid-search values (and choices, and the upper ends of
-ranges) counts. ``generation="auto"`` counts as the engine the trials will pick: vLLM when it is
-installed here (trials have a GPU), else ``"transformers"``.
+ranges) counts. ``generation="auto"`` counts as the engine the trials will pick: vLLM where it is
+installed in the trials' environment (trials have a GPU), else ``"transformers"``; the larger of
+the two where that cannot be known from the driver (a cluster whose ``runtime_env`` does not
+install vLLM).
 """
 
 from __future__ import annotations
@@ -250,13 +252,18 @@ def _kept(parameters: int, lora: int, rank: int, engine: str, workers: int, shar
 
 
 def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = None,
-                          reward_shapes: list[ModelShape] | None = None) -> Estimate:
+                          reward_shapes: list[ModelShape] | None = None,
+                          auto_engines: tuple[str, ...] | None = None) -> Estimate:
     """One trial's peak GPU memory for a concrete GRPO ``config`` (see the module docstring): of
     each worker, with ``num_workers`` > 1. ``reward_shapes``: those of its ``reward_model``
-    folders (read from them when not given)."""
+    folders (read from them when not given). ``auto_engines``: the engines ``generation="auto"``
+    may become in the trials (the larger estimate counts); None: the one it picks here."""
     from radas.grpo._reward_model import reward_model_paths
 
     cfg = {**DEFAULTS, **config}
+    if cfg.get("generation", "auto") == "auto" and auto_engines:
+        return max((estimate_trial_memory({**cfg, "generation": e}, shape, reward_shapes) for e in auto_engines),
+                   key=lambda e: e.total)
     shape = shape or model_shape(cfg["model"])
     if reward_shapes is None:
         reward_shapes = [model_shape(path, "classification") for path in reward_model_paths(cfg["reward_model"])]
@@ -365,16 +372,29 @@ def _combinations(param_space: Mapping[str, Any]) -> list[dict[str, Any]]:
     return combos
 
 
+def auto_engines(environment: Any) -> tuple[str, ...] | None:
+    """The engines ``generation="auto"`` may become in trials of ``environment`` (a
+    :class:`radas.sweep.TrialEnvironment`; None: here): vLLM where it is installed, else
+    ``"transformers"``; both where that cannot be known (a cluster whose ``runtime_env`` does
+    not install vLLM)."""
+    if environment is None:
+        return None
+    has = environment.has("vllm")
+    return ("vllm", "transformers") if has is None else ("vllm",) if has else ("transformers",)
+
+
 def plan_gpu_per_trial(
     param_space: Mapping[str, Any], *, gpu_memory_gib: float | None, cpus_per_gpu: float | None,
-    cpu_per_trial: float,
+    cpu_per_trial: float, trial_environment: Any = None,
 ) -> tuple[float, str]:
     """The GPU fraction per trial for ``gpu_per_trial="auto"``, and the plan in words.
 
     Packs ``n`` trials on each GPU (fraction ``1/n``): as many as the estimated memory of the
     worst trial of ``param_space`` allows on a GPU of ``gpu_memory_gib`` (see the module docstring),
     and no more than the CPUs allow (``cpus_per_gpu / cpu_per_trial``, when ``cpus_per_gpu`` is known).
-    Reads the model's config only, never its weights. Raises
+    ``generation="auto"`` counts as the engine the trials will pick in ``trial_environment`` (a
+    :class:`radas.sweep.TrialEnvironment`: vLLM where it is installed there; the larger of the two
+    where that is unknown; None: as here). Reads the model's config only, never its weights. Raises
     :class:`~radas.errors.RadasValueError` when the GPU memory is unknown (``gpu_memory_gib=None``)
     or one trial does not fit on one GPU.
     """
@@ -397,7 +417,9 @@ def plan_gpu_per_trial(
         from radas.grpo._reward_model import reward_model_paths
 
         return estimate_trial_memory(combo, shape_of(str(combo.get("model"))), [
-            shape_of(path, "classification") for path in reward_model_paths(combo.get("reward_model"))])
+            shape_of(path, "classification") for path in reward_model_paths(combo.get("reward_model"))], engines)
+
+    engines = auto_engines(trial_environment)
 
     worst: Estimate | None = None
     worst_combo: dict[str, Any] = {}
@@ -417,7 +439,7 @@ def plan_gpu_per_trial(
         )
     if worst.workers > 1:  # each worker trains on a GPU of its own (NCCL: one rank per GPU)
         return 1.0, (f"1 GPU per worker, {worst.workers} workers per trial, ~{worst.total / GIB:.1f} GiB per worker "
-                     f"with the margin ({worst.describe()})")
+                     f"with the margin ({worst.describe()})" + _unknown_engine(engines))
     by_cpu = int(cpus_per_gpu // cpu_per_trial) if cpus_per_gpu else None
     n = max(1, min(by_memory, by_cpu)) if by_cpu is not None else by_memory
     if by_cpu is not None and by_cpu < by_memory:
@@ -428,7 +450,13 @@ def plan_gpu_per_trial(
     fraction = math.floor(10000 / n) / 10000
     text = (f"{n} trial{'s' if n > 1 else ''} per GPU (gpu_per_trial={fraction:g}, {limit}), "
             f"~{worst.total / GIB:.1f} GiB each with the margin ({worst.describe()})")
-    return fraction, text
+    return fraction, text + _unknown_engine(engines)
+
+
+def _unknown_engine(engines: tuple[str, ...] | None) -> str:
+    return ("; generation='auto': whether vLLM is installed where the trials run is unknown here, so the "
+            "larger of vLLM's and transformers' needs counts (runtime_env={'pip': ['vllm']} says so)"
+            if engines is not None and len(engines) > 1 else "")
 
 
 def _spread(combo: Mapping[str, Any], worst: Estimate, estimate: Any, capacity: float) -> str:

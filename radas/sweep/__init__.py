@@ -34,6 +34,7 @@ from radas.sweep._resources import (
     AUTO,
     DRIVER_BUNDLE,
     Capacity,
+    TrialEnvironment,
     TrialResources,
     check_fits,
     plan_auto_gpu,
@@ -60,6 +61,7 @@ from radas.sweep._tuner import (
 )
 
 __all__ = [
+    "TrialEnvironment",
     "is_out_of_memory",
     "AUTO", "BOOKKEEPING_COLUMNS", "DRIVER_BUNDLE", "FAILED", "FINISHED", "REPORTED_KEY", "RUNNING", "STOPPED",
     "STORAGE_MARKER", "AdaptsToOutOfMemory", "Capacity", "ChecksParamSpace", "DriverInfo", "ExperimentFolder",

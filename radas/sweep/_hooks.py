@@ -26,8 +26,9 @@ class ChecksParamSpace(Protocol):
 class PlansGpuPerTrial(Protocol):
     """A trainable that can estimate its GPU memory, for ``gpu_per_trial="auto"``:
     ``plan_gpu_per_trial(param_space, gpu_memory_gib=..., cpus_per_gpu=..., cpu_per_trial=...)``
-    returns the GPU share per trial and a line saying how it was planned.
-    ``radas.grpo.grpo_trainable`` is one."""
+    returns the GPU share per trial and a line saying how it was planned. One that also takes a
+    ``trial_environment`` keyword gets a :class:`radas.sweep.TrialEnvironment` (where the trials
+    run, their ``runtime_env``: what is installed there). ``radas.grpo.grpo_trainable`` is one."""
 
     def plan_gpu_per_trial(self, param_space: dict[str, Any], *, gpu_memory_gib: float | None,
                            cpus_per_gpu: float | None, cpu_per_trial: float) -> tuple[float, str]:

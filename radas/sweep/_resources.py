@@ -39,6 +39,54 @@ class Capacity:
                 f"and {self.gpu:g} GPU{'s' if self.gpu != 1 else ''}")
 
 
+# runtime_env fields that change the trials' Python environment
+_ENV_CHANGERS = ("pip", "uv", "conda", "py_executable", "container", "image_uri")
+
+
+@dataclass(frozen=True)
+class TrialEnvironment:
+    """Where a sweep's trials will run, for a trainable that plans by what is installed there:
+    ``here`` when they run in this process's Python environment (local Ray) unless ``runtime_env``
+    changes it, else on another machine (a cluster)."""
+
+    here: bool
+    runtime_env: Mapping[str, Any]
+
+    def requirements(self) -> list[str]:
+        """The packages ``runtime_env`` installs for the trials (pip, uv, conda), as written."""
+        found: list[str] = []
+        for key in ("pip", "uv"):
+            value = self.runtime_env.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("packages")
+            if isinstance(value, (list, tuple)):
+                found += [str(v) for v in value]
+        conda = self.runtime_env.get("conda")
+        if isinstance(conda, Mapping):
+            for dep in conda.get("dependencies") or []:
+                if isinstance(dep, Mapping):
+                    found += [str(v) for v in dep.get("pip") or []]
+                else:
+                    found.append(str(dep))
+        return found
+
+    def has(self, module: str) -> bool | None:
+        """Whether ``module`` can be imported in the trials: True when ``runtime_env`` installs a
+        package of that name; else, for trials here in this environment as it is, whether it
+        imports here; None when it cannot be known from here."""
+        import re
+
+        names = {re.split(r"[\s<>=!~;\[@]", r.strip(), maxsplit=1)[0].lower().replace("_", "-")
+                 for r in self.requirements()}
+        if module.lower().replace("_", "-") in names:
+            return True
+        if self.here and not any(self.runtime_env.get(k) for k in _ENV_CHANGERS):
+            import importlib.util
+
+            return importlib.util.find_spec(module) is not None
+        return None
+
+
 @dataclass(frozen=True)
 class TrialResources:
     """The resources of every trial of a sweep.
@@ -178,16 +226,20 @@ def check_fits(resources: TrialResources, capacity: Capacity | None) -> None:
 
 def plan_auto_gpu(
     trainable: Any, param_space: Mapping[str, Any], gpu_memory_gib: float | None, capacity: Capacity | None,
-    cpu_per_trial: float,
+    cpu_per_trial: float, environment: TrialEnvironment | None = None,
 ) -> tuple[float, str]:
     """``gpu_per_trial="auto"``: the trainable's own estimate (``plan_gpu_per_trial``) of how many
-    trials fit one GPU of the target; returns the GPU share per trial and the plan to show."""
+    trials fit one GPU of the target; returns the GPU share per trial and the plan to show. A
+    trainable whose ``plan_gpu_per_trial`` takes ``trial_environment`` gets ``environment``."""
     if not isinstance(trainable, PlansGpuPerTrial):
         raise RadasValueError(
             "gpu_per_trial='auto' needs a trainable that can estimate its GPU memory (such as "
             "radas.grpo.grpo_trainable); give this trainable a number, e.g. gpu_per_trial=0.5"
         )
     cpus_per_gpu = capacity.cpu / capacity.gpu if capacity is not None and capacity.gpu else None
+    extra: dict[str, Any] = {}
+    if environment is not None and "trial_environment" in inspect.signature(trainable.plan_gpu_per_trial).parameters:
+        extra["trial_environment"] = environment
     fraction, text = trainable.plan_gpu_per_trial(dict(param_space), gpu_memory_gib=gpu_memory_gib,
-                                                  cpus_per_gpu=cpus_per_gpu, cpu_per_trial=cpu_per_trial)
+                                                  cpus_per_gpu=cpus_per_gpu, cpu_per_trial=cpu_per_trial, **extra)
     return float(fraction), str(text)

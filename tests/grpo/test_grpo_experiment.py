@@ -81,4 +81,6 @@ async def test_gpu_per_trial_auto_packs_trials_on_a_clusters_gpu(ray_cluster, co
     out = capsys.readouterr().out
     # two CPUs per GPU on the largest node, one CPU per trial: the CPUs allow 2 trials per GPU
     assert "gpu_per_trial='auto': 2 trials per GPU (gpu_per_trial=0.5, limited by the CPUs" in out
+    # the client cannot see what the cluster's trials have installed: generation='auto' counts both engines
+    assert "whether vLLM is installed where the trials run is unknown here" in out
     assert set(results["df"]["status"]) == {"TERMINATED"} and len(results["df"]) == 2

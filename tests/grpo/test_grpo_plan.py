@@ -183,3 +183,35 @@ def test_a_trial_too_big_for_one_gpu_is_told_the_smallest_number_of_workers(fold
     with pytest.raises(RadasValueError, match=r"one worker needs about .* num_workers="):
         plan({**space, "num_workers": 2, "grpo_config_overrides": shard}, gpu_memory_gib=80, cpus_per_gpu=16,
              cpu_per_trial=1)
+
+
+def test_auto_is_planned_as_the_engine_of_the_trials_environment(folder_76m: str) -> None:
+    from radas.sweep import TrialEnvironment
+
+    space = {**BASE, "model": folder_76m, "generation": "auto"}
+    vllm = estimate_trial_memory({**space, "generation": "vllm"})
+    hf = estimate_trial_memory({**space, "generation": "transformers"})
+    larger = max(vllm, hf, key=lambda e: e.total)
+
+    def planned(here: bool, runtime_env: dict) -> tuple[int, str]:
+        fraction, text = plan(space, gpu_memory_gib=80, cpus_per_gpu=None, cpu_per_trial=1,
+                              trial_environment=TrialEnvironment(here, runtime_env))
+        return round(1 / fraction), text
+
+    # a cluster's trials with vLLM in their runtime_env, however it is spelled
+    for env in ({"pip": ["vllm==0.11.0"]}, {"pip": {"packages": ["vLLM>=0.10"]}}, {"uv": ["vllm[audio]"]},
+                {"conda": {"dependencies": ["python=3.11", {"pip": ["vllm"]}]}}):
+        n, text = planned(False, env)
+        assert n == int(80 * GIB // vllm.total) and "generating (vllm)" in text and "unknown" not in text
+    # a cluster's trials without: unknown from here, the larger of the two counts and the plan says so
+    n, text = planned(False, {"pip": ["numpy"]})
+    assert n == int(80 * GIB // larger.total) and "is unknown here" in text
+    # trials here, in this environment as it is: whether vLLM imports here (it does not on this machine)
+    import importlib.util
+
+    here = vllm if importlib.util.find_spec("vllm") else hf
+    n, text = planned(True, {})
+    assert n == int(80 * GIB // here.total) and "unknown" not in text
+    # trials here, but in an environment their runtime_env builds: unknown again
+    assert planned(True, {"pip": ["numpy"]})[0] == int(80 * GIB // larger.total)
+    assert TrialEnvironment(True, {"py_executable": "/opt/other/python"}).has("vllm") is None
