@@ -14,9 +14,11 @@
   keeps, at least the rollout's KV cache; 0.3 x the share, TRL's default for a whole GPU, when the
   model's config cannot be read), sleep mode between rollouts, and a ``vllm_max_model_length`` of
   the rollout's prompt + completion budget. vLLM's own "not enough memory" errors (no room for the
-  cache blocks, or for one sequence of the maximum length) are raised as
-  :class:`VLLMOutOfMemoryError`, a ``MemoryError``, so radas's out-of-memory retry gives the trial
-  more. Needs vLLM installed where the trials run and a GPU.
+  cache blocks, none for one sequence of the maximum length, less free memory at its start than
+  it was given) are raised, for a trial that shares its GPU, as
+  :class:`~radas.errors.EngineOutOfMemoryError`, a ``MemoryError``, so radas's out-of-memory retry
+  gives the trial a larger share; on a whole GPU, where no retry can give more, as an error saying
+  what to change. Needs vLLM installed where the trials run and a GPU.
 * ``"auto"``: vLLM when the trial has a GPU and vLLM is installed; else ``"transformers"``.
 
 What ``"auto"`` rests on (``bench/grpo_gpu.py``, 2026-11-27): on an H100 with a 76M-parameter
@@ -201,12 +203,19 @@ def is_vllm_memory_error(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def vllm_memory_errors(sizing: str) -> Iterator[None]:
+def vllm_memory_errors(sizing: str, more_can_help: bool) -> Iterator[None]:
     """vLLM's "too little memory" errors raised inside as :class:`~radas.errors.EngineOutOfMemoryError`
-    (``sizing``: how radas sized vLLM, for the message)."""
+    when ``more_can_help`` (the trial shares its GPU: a retry with a larger share gives vLLM more
+    room), else as a :class:`~radas.errors.RadasValueError` saying what to change (on a whole GPU
+    no retry can give vLLM more). ``sizing``: how radas sized vLLM, for the message."""
     try:
         yield
     except ValueError as exc:
-        if is_vllm_memory_error(exc):
+        if not is_vllm_memory_error(exc):
+            raise
+        if more_can_help:
             raise EngineOutOfMemoryError(f"vLLM found too little GPU memory: {exc} (radas gave it {sizing})") from exc
-        raise
+        raise RadasValueError(
+            f"vLLM does not fit beside this trial on its whole GPU: {exc} (radas gave it {sizing}); lower "
+            f"rollout_batch_size, n_samples_per_prompt or rollout_max_response_len, spread the trial over more GPUs "
+            f"(num_workers), or set generation='transformers'") from exc

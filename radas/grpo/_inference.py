@@ -88,9 +88,9 @@ def test_inference(config: Mapping[str, Any], n: int = 8) -> pd.DataFrame:
                                   trl_keyword_arguments(list(prompts), shaped))
         names = [rf.name for rf in runner.functions]
     for path in reward_model_paths(cfg["reward_model"]):
-        reward_model = load_reward_model(path, device.weights_dtype(trained_in_full=False))
+        reward_model = load_reward_model(path)
         names.append(reward_model.name)
-        scored.append((score(reward_model, list(prompts), shaped, device.type), [{} for _ in shaped]))
+        scored.append((score(reward_model, list(prompts), shaped, device.type, device.bf16), [{} for _ in shaped]))
         del reward_model
     check_names(names)
     check_weights(cfg["reward_weights"], names)

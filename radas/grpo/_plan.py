@@ -26,7 +26,8 @@ two phases. In bytes:
   vocabulary entries in float32, and — when the head is trained (full fine-tuning) — a float32
   gradient of the head's weight.
 
-* reward models (``reward_model``): their bf16 weights kept all along, whole on every worker, and
+* reward models (``reward_model``): their weights (in the dtype they were saved in) kept all
+  along, whole on every worker, and
   a scoring phase of its own (between generating and training) holding one layer's activations
   of the rank's rollout.
 
@@ -41,8 +42,8 @@ of several workers get a GPU per worker, and one too big for a GPU is told the s
 of FSDP workers that fits. The
 sequence length is ``max_seq_length``, or the longest prompt's UTF-8 bytes + 32 (a bound on its
 tokens with a chat template) + ``rollout_max_response_len`` when that is smaller. Over a
-``param_space``, the worst case of its grid-search values (and choices, and the upper ends of
-ranges) counts. ``generation="auto"`` counts as the engine the trials will pick: vLLM where it is
+``param_space``, the worst case of its grid-search values (and choices, and both ends of ranges)
+counts. ``generation="auto"`` counts as the engine the trials will pick: vLLM where it is
 installed in the trials' environment (trials have a GPU), else ``"transformers"``; the larger of
 the two where that cannot be known from the driver (a cluster whose ``runtime_env`` does not
 install vLLM).
@@ -80,7 +81,7 @@ _MEMORY_KEYS = ("model", "lora_rank", "kl_beta", "rollout_batch_size", "n_sample
                 "reward_model")
 # grpo_config_overrides fields that change a trial's memory
 _MEMORY_OVERRIDES = ("per_device_train_batch_size", "gradient_checkpointing", "activation_checkpointing", "fsdp",
-                     "deepspeed")
+                     "fsdp_config", "deepspeed")
 # what each sharding divides by the number of workers: (weights, gradients, optimizer states)
 _SHARDED = {"full": (True, True, True), "gradients": (False, True, True), "optimizer": (False, False, True)}
 _MAX_WORKERS = 64
@@ -96,6 +97,7 @@ class ModelShape:
     hidden: int
     vocab: int
     kv_per_token: int  # KV numbers per token and layer: 2 x KV heads x head size
+    dtype_bytes: int = 4  # bytes per weight as saved (the dtype from_pretrained loads by default)
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,9 @@ def model_shape(model: str, head: str = "causal") -> ModelShape:
     heads = int(text.num_attention_heads)
     kv_heads = int(getattr(text, "num_key_value_heads", None) or heads)
     head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    saved = str(getattr(config, "dtype", None) or getattr(config, "torch_dtype", None) or "float32")
     return ModelShape(parameters, lora, int(text.num_hidden_layers), int(text.hidden_size), int(text.vocab_size),
-                      2 * kv_heads * head_dim)
+                      2 * kv_heads * head_dim, 2 if "16" in saved else 4)
 
 
 def _longest_prompt_bytes(prompt_file: Any) -> int | None:
@@ -212,25 +215,38 @@ def planned_engine(requested: str) -> str:
     return requested
 
 
-def sharding(overrides: Mapping[str, Any]) -> str | None:
-    """What ``grpo_config_overrides`` shard across a trial's workers: ``"full"`` (FSDP
-    ``full_shard`` / ``hybrid_shard``, DeepSpeed ZeRO-3), ``"gradients"`` (FSDP ``shard_grad_op``,
-    ZeRO-2), ``"optimizer"`` (ZeRO-1) or None. A DeepSpeed config given as a file is read."""
-    fsdp = overrides.get("fsdp")
-    if fsdp:
-        words = fsdp if isinstance(fsdp, str) else " ".join(map(str, fsdp))
-        if "full_shard" in words or "hybrid_shard" in words:
-            return "full"
-        if "shard_grad_op" in words:
-            return "gradients"
-    deepspeed = overrides.get("deepspeed")
-    if isinstance(deepspeed, (str, os.PathLike)):
+def _json_setting(value: Any) -> Mapping[str, Any] | None:
+    """A setting given as a dict or as the path of a JSON file (None when neither, or unreadable)."""
+    if isinstance(value, (str, os.PathLike)):
         try:
-            with open(os.path.expanduser(deepspeed)) as f:
-                deepspeed = json.load(f)
+            with open(os.path.expanduser(value)) as f:
+                value = json.load(f)
         except (OSError, ValueError):
             return None
-    if isinstance(deepspeed, Mapping):
+    return value if isinstance(value, Mapping) else None
+
+
+def sharding(overrides: Mapping[str, Any]) -> str | None:
+    """What ``grpo_config_overrides`` shard across a trial's workers: ``"full"`` (FSDP with
+    ``reshard_after_forward``, transformers' default, or ``full_shard``; DeepSpeed ZeRO-3),
+    ``"gradients"`` (FSDP ``shard_grad_op`` or ``reshard_after_forward=False``; ZeRO-2),
+    ``"optimizer"`` (ZeRO-1) or None (nothing, or FSDP's ``hybrid_shard``, which shards within a
+    node only: not counted). ``fsdp`` may be True (with ``fsdp_config``), a string or a list;
+    ``fsdp_config`` and ``deepspeed`` a dict or a JSON file."""
+    fsdp = overrides.get("fsdp")
+    words = fsdp if isinstance(fsdp, str) else " ".join(map(str, fsdp)) if isinstance(fsdp, (list, tuple)) else ""
+    if fsdp is True or words.strip():
+        if "hybrid_shard" in words:
+            return None
+        if "shard_grad_op" in words:
+            return "gradients"
+        if "full_shard" in words:
+            return "full"
+        config = _json_setting(overrides.get("fsdp_config")) or {}
+        reshard = str(config.get("reshard_after_forward", config.get("fsdp_reshard_after_forward", True))).lower()
+        return {"true": "full", "full_shard": "full", "false": "gradients", "shard_grad_op": "gradients"}.get(reshard)
+    deepspeed = _json_setting(overrides.get("deepspeed"))
+    if deepspeed is not None:
         stage = (deepspeed.get("zero_optimization") or {}).get("stage")
         return {3: "full", 2: "gradients", 1: "optimizer"}.get(stage) if isinstance(stage, int) else None
     return None
@@ -291,7 +307,8 @@ def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = 
     else:
         generation = numbers * (2 if rank else 4)
     if shard == "full" and engine != "vllm":  # generate() runs on the whole weights, gathered from the ranks
-        generation += (2 if rank else 4) * p - math.ceil((2 if rank else 4) * p / workers)
+        whole = (4 if engine == "paged" or not rank else 2) * p
+        generation += whole - math.ceil(whole / workers)
     generation += sequences * shape.vocab * 4  # the last token's logits
     micro = int(overrides.get("per_device_train_batch_size") or cfg["n_samples_per_prompt"])
     checkpointing = overrides.get("gradient_checkpointing", overrides.get("activation_checkpointing",
@@ -305,7 +322,7 @@ def estimate_trial_memory(config: Mapping[str, Any], shape: ModelShape | None = 
     head_gradient = 0 if rank else shape.vocab * shape.hidden * 4
     autocast = 0 if rank else (math.ceil(2 * p / workers) if shard == "full" else 2 * p)
     training = autocast + activations + lm_head + head_gradient
-    rewards = sum(2 * r.parameters for r in reward_shapes)  # bf16, frozen, whole on every worker
+    rewards = sum(r.dtype_bytes * r.parameters for r in reward_shapes)  # as saved, frozen, whole on every worker
     scoring = max((sequences * length * r.hidden * 34 * 2 for r in reward_shapes), default=0)  # one layer at a time
     return Estimate(weights, reference, generation, training, CONTEXT_BYTES, shape, rank, sequences, length, engine,
                     rewards, scoring, workers, shard)
@@ -316,9 +333,10 @@ def vllm_memory_share(config: Mapping[str, Any], share: float, gpu_bytes: int) -
     (concrete, its ``model`` as the trial reads it) holding ``share`` of a GPU of ``gpu_bytes``:
     all the room its share leaves beside what the trial keeps while vLLM generates (weights,
     gradients, optimizer, reference and reward models, CUDA context, each with the plan's 20%
-    margin; vLLM's sleep mode frees its own memory while the trial trains), and at least vLLM's
-    own need (its bf16 weights, the rollout's KV cache, 1 GiB, the logits), within the share. Also
-    the sizing in words."""
+    margin; vLLM's sleep mode frees its own memory while the trial trains); when that room is less
+    than vLLM's own need (its bf16 weights, the rollout's KV cache, 1 GiB, the logits), its need,
+    and never more than the share (then vLLM's own memory error ends the try, and the text says
+    so). Also the sizing in words."""
     estimate = estimate_trial_memory({**config, "generation": "vllm"})
     kept = estimate.weights + estimate.reference + estimate.rewards + estimate.context
     mine = min(share, 1.0) * gpu_bytes
@@ -343,9 +361,9 @@ def _candidates(value: Any) -> list[Any]:
     if categories is not None:
         return list(categories)
     upper = getattr(value, "upper", None)
-    if upper is not None:
+    if upper is not None:  # both ends: the upper end is the worst for most keys, the lower for num_workers
         is_int = type(value).__name__ == "Integer"
-        return [upper - 1 if is_int else upper]
+        return [getattr(value, "lower", upper), upper - 1 if is_int else upper]
     raise RadasValueError(
         f"gpu_per_trial='auto' cannot bound the search space {value!r} of a key that changes a trial's memory; "
         f"give gpu_per_trial as a number"
@@ -423,8 +441,10 @@ def plan_gpu_per_trial(
 
     worst: Estimate | None = None
     worst_combo: dict[str, Any] = {}
+    most_workers = 1
     for combo in _combinations(param_space):
         candidate = estimate(combo)
+        most_workers = max(most_workers, candidate.workers)
         if worst is None or candidate.total > worst.total:
             worst, worst_combo = candidate, combo
     assert worst is not None
@@ -437,9 +457,11 @@ def plan_gpu_per_trial(
             f"{_spread(worst_combo, worst, estimate, capacity)}use LoRA (lora_rank), a smaller rollout_batch_size "
             f"or per_device_train_batch_size, a smaller model, or GPUs with more memory"
         )
-    if worst.workers > 1:  # each worker trains on a GPU of its own (NCCL: one rank per GPU)
-        return 1.0, (f"1 GPU per worker, {worst.workers} workers per trial, ~{worst.total / GIB:.1f} GiB per worker "
-                     f"with the margin ({worst.describe()})" + _unknown_engine(engines))
+    if most_workers > 1:  # each worker trains on a GPU of its own (NCCL: one rank per GPU): no packing
+        many = f"{most_workers}" if most_workers == worst.workers else f"up to {most_workers}"
+        return 1.0, (f"1 GPU per worker (a trial of one worker: 1 GPU), {many} workers per trial, "
+                     f"~{worst.total / GIB:.1f} GiB per worker with the margin at most ({worst.describe()})"
+                     + _unknown_engine(engines))
     by_cpu = int(cpus_per_gpu // cpu_per_trial) if cpus_per_gpu else None
     n = max(1, min(by_memory, by_cpu)) if by_cpu is not None else by_memory
     if by_cpu is not None and by_cpu < by_memory:
@@ -461,13 +483,20 @@ def _unknown_engine(engines: tuple[str, ...] | None) -> str:
 
 def _spread(combo: Mapping[str, Any], worst: Estimate, estimate: Any, capacity: float) -> str:
     """The smallest number of workers whose shards fit a GPU each (FSDP ``full_shard`` unless the
-    config shards already), as advice; "" when none up to :data:`_MAX_WORKERS` does."""
-    overrides = dict(combo.get("grpo_config_overrides") or {})
+    config shards fully already) and split the rollout evenly (the config check's rule), as
+    advice; "" when none up to :data:`_MAX_WORKERS` does."""
+    cfg = {**DEFAULTS, **combo}
+    overrides = dict(cfg.get("grpo_config_overrides") or {})
     sharded = sharding(overrides) == "full"
     if not sharded:
-        overrides = {k: v for k, v in overrides.items() if k not in ("fsdp", "deepspeed")} | {"fsdp": "full_shard"}
-    for k in range(max(2, worst.workers + 1), _MAX_WORKERS + 1):
-        spread = estimate({**combo, "num_workers": k, "grpo_config_overrides": overrides})
+        overrides = {k: v for k, v in overrides.items() if k not in ("fsdp", "fsdp_config", "deepspeed")} | {
+            "fsdp": "full_shard"}
+    n = int(cfg["n_samples_per_prompt"])
+    batch, micro = int(cfg["rollout_batch_size"]) * n, int(overrides.get("per_device_train_batch_size") or n)
+    for k in range(worst.workers + 1 if sharded else 2, _MAX_WORKERS + 1):
+        if batch % (micro * k):
+            continue
+        spread = estimate({**cfg, "num_workers": k, "grpo_config_overrides": overrides})
         if spread.total <= capacity:
             how = "" if sharded else ", grpo_config_overrides={'fsdp': 'full_shard'}"
             return (f"spread each trial over num_workers={k} GPUs (gpu_per_trial=1{how}: ~{_gib(spread.total)} per "

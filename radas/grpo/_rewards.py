@@ -516,10 +516,12 @@ class AsyncStep:
 
 def make_adapters(
     runner: Any, weights: Sequence[float] | None, prompt_file: str, correct_threshold: float | None,
-    group_size: int = 1, reward_models: Sequence[Any] = (), device: Callable[[], Any] | None = None,
+    group_size: int = 1, reward_models: Sequence[Any] = (),
+    device: Callable[[], tuple[Any, bool]] | None = None,
 ) -> tuple[list[Any], RewardBook]:
     """TRL reward functions for the runner's functions, then the ``reward_models``
-    (:class:`~radas.grpo._reward_model.RewardModel`, scoring on ``device()``), and the book they
+    (:class:`~radas.grpo._reward_model.RewardModel`, scoring on the device and with the bf16
+    autocast ``device()`` gives), and the book they
     share (``group_size``: completions per prompt); the async functions of a batch are scored
     together (:class:`AsyncStep`)."""
     from radas.grpo._reward_model import ModelRewardAdapter, check_names

@@ -244,11 +244,10 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
     logger.info("radas.grpo: %s on %s, weights in %s, bf16 autocast: %s, generation: %s (%s)", model_name,
                 device.type, model.dtype, device.bf16, engine.name, engine.why)
     dataset = build_dataset(records, prompts)
-    reward_models = [load_reward_model(path, device.weights_dtype(trained_in_full=False))
-                     for path in reward_model_paths(cfg["reward_model"])]
+    reward_models = [load_reward_model(path) for path in reward_model_paths(cfg["reward_model"])]
     adapters, book = make_adapters(runner, cfg["reward_weights"], prompt_path, cfg["correct_threshold"],
                                    cfg["n_samples_per_prompt"], reward_models,
-                                   lambda: made["trainer"].accelerator.device)
+                                   lambda: (made["trainer"].accelerator.device, bool(made["trainer"].args.bf16)))
     prepare_process(engine)
     vllm_share, vllm_sizing = _vllm_share(cfg, model_name) if engine.name == "vllm" else (0.0, "")
     if engine.name == "vllm":
@@ -282,7 +281,7 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
                 )
 
             if engine.name == "vllm":
-                with vllm_memory_errors(vllm_sizing):
+                with vllm_memory_errors(vllm_sizing, more_can_help=gpu_share() < 1):
                     trainer = made["trainer"] = build_one_at_a_time(build)
             else:
                 trainer = made["trainer"] = build()
@@ -298,14 +297,14 @@ def _train(cfg: Mapping[str, Any], config: Mapping[str, Any], reporter: Reporter
 
 def _vllm_share(cfg: Mapping[str, Any], model_name: str) -> tuple[float, str]:
     """vLLM's ``vllm_gpu_memory_utilization`` on this trial's GPU share, from the memory plan
-    (:func:`radas.grpo._plan.vllm_memory_share`), and the sizing in words; when the model's config
-    cannot be read, 0.3 (TRL's default for a whole GPU) x the share."""
+    (:func:`radas.grpo._plan.vllm_memory_share`), and the sizing in words; when no plan can be made
+    (the model's config cannot be read), 0.3 (TRL's default for a whole GPU) x the share."""
     torch = require("torch")
     share = gpu_share()
     gpu_bytes = int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
     try:
         return vllm_memory_share({**cfg, "model": model_name}, share, gpu_bytes)
-    except RadasValueError as exc:
+    except Exception as exc:  # noqa: BLE001 - a plan that cannot be made must not end the trial
         fraction = max(0.01, round(VLLM_WHOLE_GPU_SHARE * min(share, 1.0), 4))
         return fraction, f"vllm_gpu_memory_utilization={fraction:g}, 0.3 x its GPU share {share:g} ({exc})"
 
@@ -386,8 +385,10 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
         validate_prompt_file(prompt_file)
     weights = [w for w in _file_values(config["reward_weights"]) if w is None or isinstance(w, (list, tuple))]
     model_sets = reward_model_sets(config["reward_model"])
+    chat = _concrete(config, "apply_chat_template") is True or any(
+        isinstance(read_prompt_file(p)[0].prompt, list) for p in prompt_files)
     for folder in sorted({f for models in model_sets for f in models}):
-        check_reward_model(folder)
+        check_reward_model(folder, chat)
     for reward_file in _file_values(config["reward_file"]):
         functions = validate_reward_file(
             reward_file, prompt_file=prompt_files[0] if prompt_files else None,

@@ -121,7 +121,7 @@ def test_vllms_memory_errors_are_out_of_memory_for_the_retry() -> None:
     cache = ValueError("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when "
                        "initializing the engine.")
     with pytest.raises(EngineOutOfMemoryError) as info:
-        with vllm_memory_errors("vllm_gpu_memory_utilization=0.05"):
+        with vllm_memory_errors("vllm_gpu_memory_utilization=0.05", more_can_help=True):
             raise _raised_in("vllm.v1.core.kv_cache_utils", cache)
     assert isinstance(info.value, MemoryError) and is_out_of_memory(info.value)
     assert "cache blocks" in str(info.value) and "vllm_gpu_memory_utilization=0.05" in str(info.value)
@@ -129,11 +129,16 @@ def test_vllms_memory_errors_are_out_of_memory_for_the_retry() -> None:
 
     text = "".join(traceback.format_exception(info.value))  # as Tune's error.txt holds it
     assert is_out_of_memory(text)
+    # on a whole GPU no retry can give vLLM more: an error saying what to change, not one to retry
+    with pytest.raises(RadasValueError) as whole:
+        with vllm_memory_errors("vllm_gpu_memory_utilization=0.9", more_can_help=False):
+            raise _raised_in("vllm.v1.core.kv_cache_utils", cache)
+    assert not is_out_of_memory(whole.value) and "rollout_batch_size" in str(whole.value)
     # the same words from elsewhere, or another vLLM ValueError, stay what they are
     for other in (_raised_in("my_reward", ValueError(str(cache))),
                   _raised_in("vllm.config", ValueError("max_model_len must be positive"))):
         with pytest.raises(ValueError) as plain:
-            with vllm_memory_errors(""):
+            with vllm_memory_errors("", more_can_help=True):
                 raise other
         assert not isinstance(plain.value, MemoryError)
 

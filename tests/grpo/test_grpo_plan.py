@@ -162,6 +162,15 @@ def test_sharding_divides_what_fsdp_and_zero_divide(folder_7b: str, tmp_path: Pa
     assert grads.sharding == "gradients" and grads.weights == 4 * p + 12 * p // 4
     assert sharding({"deepspeed": {"zero_optimization": {"stage": 1}}}) == "optimizer"
     assert sharding({"fsdp": ["shard_grad_op"]}) == "gradients" and sharding({}) is None
+    # transformers' own form: fsdp=True, the strategy in fsdp_config (resharding after forward by default)
+    assert sharding({"fsdp": True}) == "full" and sharding({"fsdp": False}) is None
+    assert sharding({"fsdp": True, "fsdp_config": {"reshard_after_forward": False}}) == "gradients"
+    fsdp_file = tmp_path / "fsdp.json"
+    fsdp_file.write_text('{"reshard_after_forward": false}')
+    assert sharding({"fsdp": True, "fsdp_config": str(fsdp_file)}) == "gradients"
+    assert sharding({"fsdp": "hybrid_shard"}) is None  # within a node only: not divided by the workers
+    assert estimate_trial_memory({**cfg, "num_workers": 4, "grpo_config_overrides": {"fsdp": True}}).total == (
+        full.total)
     assert "per worker of 4 (weights, gradients and optimizer sharded)" in full.describe()
 
 
@@ -174,11 +183,25 @@ def test_a_trial_too_big_for_one_gpu_is_told_the_smallest_number_of_workers(fold
     assert "grpo_config_overrides={'fsdp': 'full_shard'}" in msg and 2 <= k <= 8
     shard = {"fsdp": "full_shard"}
     assert estimate_trial_memory({**space, "num_workers": k, "grpo_config_overrides": shard}).total <= 80 * GIB
-    assert estimate_trial_memory({**space, "num_workers": k - 1, "grpo_config_overrides": shard}).total > 80 * GIB
+    # on other GPUs the advice is the smallest k that fits and splits the rollout evenly, as the config check asks
+    from radas.grpo import validate_grpo_config
+
+    for gib in (40, 48, 64, 80, 94, 141):
+        with pytest.raises(RadasValueError) as info:
+            plan(space, gpu_memory_gib=gib, cpus_per_gpu=16, cpu_per_trial=1)
+        fitting = [j for j in range(2, 65) if 128 % (8 * j) == 0 and estimate_trial_memory(
+            {**space, "num_workers": j, "grpo_config_overrides": shard}).total <= gib * GIB]
+        told = str(info.value).split("num_workers=")[1].split(" ")[0] if "num_workers=" in str(info.value) else None
+        assert told == (str(fitting[0]) if fitting else None), (gib, told, fitting)
+        if fitting:
+            validate_grpo_config({**space, "num_workers": fitting[0], "grpo_config_overrides": shard})
+    # workers without sharding are told to shard at the same count when that fits
+    with pytest.raises(RadasValueError, match=r"num_workers=4 GPUs \(gpu_per_trial=1, grpo_config_overrides"):
+        plan({**space, "num_workers": 4}, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)
     # as told: each worker gets a GPU of its own
     fraction, text = plan({**space, "num_workers": k, "grpo_config_overrides": shard}, gpu_memory_gib=80,
                           cpus_per_gpu=16, cpu_per_trial=1)
-    assert fraction == 1.0 and text.startswith(f"1 GPU per worker, {k} workers per trial")
+    assert fraction == 1.0 and text.startswith(f"1 GPU per worker (a trial of one worker: 1 GPU), {k} workers")
     # workers that do not fit either are told how many would
     with pytest.raises(RadasValueError, match=r"one worker needs about .* num_workers="):
         plan({**space, "num_workers": 2, "grpo_config_overrides": shard}, gpu_memory_gib=80, cpus_per_gpu=16,
@@ -215,3 +238,15 @@ def test_auto_is_planned_as_the_engine_of_the_trials_environment(folder_76m: str
     # trials here, but in an environment their runtime_env builds: unknown again
     assert planned(True, {"pip": ["numpy"]})[0] == int(80 * GIB // larger.total)
     assert TrialEnvironment(True, {"py_executable": "/opt/other/python"}).has("vllm") is None
+
+
+def test_worker_counts_in_a_search_space_plan_each_worker_a_gpu_and_the_fewest_workers(folder_7b: str) -> None:
+    space = {**BASE, "model": folder_7b, "generation": "transformers", "grpo_config_overrides": {"fsdp": True}}
+    # a grid mixing one and two workers: every trial gets whole GPUs (a worker cannot share one)
+    fraction, text = plan({**space, "lora_rank": 8, "num_workers": tune.grid_search([1, 2])}, gpu_memory_gib=80,
+                          cpus_per_gpu=16, cpu_per_trial=1)
+    assert fraction == 1.0 and "up to 2 workers per trial" in text
+    grpo_trainable.check_workers({**space, "num_workers": tune.grid_search([1, 2])}, 1, fraction)
+    # a range of worker counts counts its fewest: 1 to 4 workers of a 7B full fine-tuning do not fit 80 GiB
+    with pytest.raises(RadasValueError, match="one trial needs about"):
+        plan({**space, "num_workers": tune.randint(1, 5)}, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)

@@ -44,7 +44,7 @@ def _trl_scores(folder: Path, prompts: list[Any], completions: list[Any], tmp_pa
 
 @pytest.mark.train
 def test_scores_are_trls_for_plain_and_chat_prompts(judge: Path, tmp_path: Path) -> None:
-    reward = load_reward_model(str(judge), "float32")
+    reward = load_reward_model(str(judge))
     plain = (["Say a.", "Say bb."], [" a", " bb bb bb"])
     chat = ([[{"role": "user", "content": "Say a."}], [{"role": "user", "content": "Say bb."}]],
             [[{"role": "assistant", "content": "a"}], [{"role": "assistant", "content": "bb bb bb"}]])
@@ -52,6 +52,20 @@ def test_scores_are_trls_for_plain_and_chat_prompts(judge: Path, tmp_path: Path)
         ours = score(reward, prompts, completions, "cpu")
         assert ours == pytest.approx(_trl_scores(judge, prompts, completions, tmp_path), abs=1e-5)
         assert len(set(ours)) == 2  # the batch is right-padded: each reward read at its own last token
+    # a checkpoint saved in bf16 is scored in bf16, as TRL loads it
+    import torch
+
+    half = tmp_path / "judge-bf16"
+    reward.model.to(torch.bfloat16).save_pretrained(half)
+    reward.tokenizer.save_pretrained(half)
+    bf16 = load_reward_model(str(half))
+    assert bf16.model.dtype == torch.bfloat16
+    assert score(bf16, *plain, "cpu") == pytest.approx(_trl_scores(half, *plain, tmp_path), abs=1e-6)
+    # broken weights: an error naming the folder, not a silent NaN reward
+    with torch.no_grad():
+        bf16.model.score.weight.fill_(float("nan"))
+    with pytest.raises(RadasValueError, match="judge-bf16.*gave a non-finite reward"):
+        score(bf16, *plain, "cpu")
 
 
 @pytest.mark.train
@@ -97,6 +111,30 @@ def test_the_driver_checks_the_folder_without_reading_weights(judge: Path, tmp_p
     # one weight per reward: the file's function, then the model
     with pytest.raises(RadasValueError, match=r"reward_model 1 model\(s\) \(judge\); give one weight each"):
         check({**base, "reward_model": str(judge), "reward_weights": [1.0]})
+    # every value of a choice or a grid search is checked, each as the key checks a value
+    from ray import tune
+
+    with pytest.raises(RadasValueError, match="is not a folder"):
+        check({**base, "reward_model": tune.choice([str(tmp_path / "missing"), str(judge)])})
+    with pytest.raises(RadasValueError, match="give one weight each"):
+        check({**base, "reward_model": tune.choice([str(judge)]), "reward_weights": [1.0, 2.0, 3.0]})
+    with pytest.raises(RadasValueError, match="is an empty list"):
+        check({**base, "reward_model": tune.grid_search([[], str(judge)])})
+    check({**base, "reward_model": tune.grid_search([None, [str(judge)]])})
+    # a tokenizer that cannot pad, or has no chat template for conversations
+    import transformers
+
+    for name, change, words in (("no-pad", {"pad_token": None, "eos_token": None}, "neither a padding nor an end"),
+                                ("no-template", {"chat_template": None}, "has none")):
+        folder = reward_model_folder(tmp_path / name)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+        for attr, value in change.items():
+            setattr(tokenizer, attr, value)
+        tokenizer.save_pretrained(folder)
+        if name == "no-template":
+            (folder / "chat_template.jinja").unlink(missing_ok=True)
+        with pytest.raises(RadasValueError, match=words):
+            check({**base, "reward_model": str(folder)})  # the toy prompts are conversations
     # a model named like a function would share its metric
     clash = reward_model_folder(tmp_path / "toy_reward")
     with pytest.raises(RadasValueError, match="two rewards are named 'toy_reward'"):
@@ -107,10 +145,11 @@ def test_the_plan_counts_each_reward_model_on_every_worker(judge: Path) -> None:
     base = {"model": "tiny", "prompt_file": str(TOY_PROMPTS), "reward_file": str(TOY_REWARD)}
     without = estimate_trial_memory(base)
     one = estimate_trial_memory({**base, "reward_model": str(judge)})
-    params = sum(p.numel() for p in load_reward_model(str(judge), "float32").model.parameters())
-    assert one.rewards == 2 * params and one.scoring > 0
+    params = sum(p.numel() for p in load_reward_model(str(judge)).model.parameters())
+    assert one.rewards == 4 * params and one.scoring > 0  # saved in float32: loaded so, as TRL loads it
     assert one.peak == without.peak + one.rewards + max(0, one.scoring - max(without.generation, without.training))
     two = estimate_trial_memory({**base, "reward_model": [str(judge), str(judge)], "num_workers": 2})
-    assert two.rewards == 4 * params  # whole on each worker, not sharded
+    assert two.rewards == 8 * params  # whole on each worker, not sharded
+    assert estimate_trial_memory({**base, "reward_model": Path(judge)}).rewards == 4 * params  # a Path works too
     assert "reward models" in one.describe()
 
