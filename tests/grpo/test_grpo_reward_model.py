@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from grpo_helpers import TOY_PROMPTS, TOY_REWARD, reward_model_folder
+from two_users import BOB, as_user, needs_root, shared_results
 
 from radas.errors import RadasValueError
 from radas.grpo import estimate_trial_memory, grpo_trainable, test_inference
@@ -153,3 +154,24 @@ def test_the_plan_counts_each_reward_model_on_every_worker(judge: Path) -> None:
     assert estimate_trial_memory({**base, "reward_model": Path(judge)}).rewards == 4 * params  # a Path works too
     assert "reward models" in one.describe()
 
+
+
+@needs_root
+def test_a_folder_another_user_cannot_fully_read_is_refused_before_the_sweep(judge: Path) -> None:
+    """A lab's shared reward model whose weights file only its owner can read: the user running
+    the sweep (here a real second user of the machine) is told before anything starts."""
+    import os
+    import shutil
+
+    from radas.grpo._reward_model import check_reward_model
+
+    with shared_results(0o755) as shared:
+        folder = shared / "judge"
+        shutil.copytree(judge, folder)
+        check_reward_model(str(folder))  # readable by all: passes (and imports what the check needs)
+        weights = next(folder.glob("*.safetensors"))
+        os.chmod(weights, 0o600)  # its owner's only
+        out = shared.parent / "out.txt"
+        assert as_user(BOB, lambda: check_reward_model(str(folder)), out) == 1
+        said = out.read_text()
+        assert "RadasValueError" in said and "cannot read its weights" in said and "Permission" in said
