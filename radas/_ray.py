@@ -585,3 +585,14 @@ def pbt_references(scheduler: Any) -> tuple[set[str], set[str]]:
         if path:
             paths.add(str(path))
     return paths, pending
+
+
+def failure_causes(error: BaseException, depth: int = 4) -> list[BaseException]:
+    """``error`` and what it wraps, outermost first: the failure behind a Ray Train worker's failed
+    health check (its ``health_check_failure``: e.g. Ray's memory monitor's ``OutOfMemoryError``),
+    its cause and its context."""
+    found = [error]
+    for inner in (getattr(error, "health_check_failure", None), error.__cause__, error.__context__):
+        if isinstance(inner, BaseException) and depth > 0:
+            found += failure_causes(inner, depth - 1)
+    return found

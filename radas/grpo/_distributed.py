@@ -14,10 +14,11 @@ on the CPU). FSDP or DeepSpeed come through ``grpo_config_overrides`` (TRL's own
 * **Checkpoints**: rank 0's checkpoint folder is persisted by Ray Train in the trial's folder
   (``<trial>/train/checkpoint_*``), its path reported as ``checkpoint_path``.
 * **Failures**: a worker that dies fails the trial at once (no rank waits for it forever); one
-  that runs out of memory fails it with :class:`~radas.errors.WorkerOutOfMemoryError`, so the
-  retry takes a smaller micro-batch or more workers. Tune retries the trial (``max_failures``),
-  and the new driver's ``TorchTrainer`` - same storage, same name - resumes every rank from the
-  last checkpoint. ``run_choice="restore"`` does the same.
+  that runs out of memory (its own error, or killed by Ray's memory monitor) fails it with
+  :class:`~radas.errors.WorkerOutOfMemoryError`, so the retry takes a smaller micro-batch or more
+  workers; one killed by the kernel (its OOM killer, a SIGKILL) is retried as any failure. Tune
+  retries the trial (``max_failures``), and the new driver's ``TorchTrainer`` - same storage,
+  same name - resumes every rank from the last checkpoint. ``run_choice="restore"`` does the same.
 """
 
 from __future__ import annotations
@@ -75,14 +76,18 @@ def run_distributed(config: Mapping[str, Any], workers: int, train: Callable[...
 
 def _out_of_memory(error: Any) -> WorkerOutOfMemoryError | None:
     """A :class:`~radas.errors.WorkerOutOfMemoryError` naming the first worker that ran out of
-    memory, when one did (so the sweep's out-of-memory retry applies); None otherwise."""
+    memory — its own error, or Ray's memory monitor killing it (a failed health check whose
+    cause is Ray's ``OutOfMemoryError``) — so the sweep's out-of-memory retry applies; None
+    otherwise."""
+    from radas import _ray
     from radas.sweep import is_out_of_memory
 
     failures = dict(getattr(error, "worker_failures", None) or {})
     for rank, failure in sorted(failures.items()):
-        if is_out_of_memory(failure):
-            return WorkerOutOfMemoryError(f"training worker {rank} of the trial ran out of memory: "
-                                          f"{type(failure).__name__}: {failure}")
+        for cause in _ray.failure_causes(failure):
+            if is_out_of_memory(cause):
+                return WorkerOutOfMemoryError(f"training worker {rank} of the trial ran out of memory: "
+                                              f"{type(cause).__name__}: {cause}")
     return None
 
 

@@ -351,7 +351,7 @@ def vllm_memory_share(config: Mapping[str, Any], share: float, gpu_bytes: int) -
     return fraction, text
 
 
-def _candidates(value: Any) -> list[Any]:
+def candidates(value: Any) -> list[Any]:
     """The values a search-space entry can take that matter for the worst case."""
     if isinstance(value, Mapping) and set(value) == {"grid_search"}:
         return list(value["grid_search"])
@@ -362,32 +362,46 @@ def _candidates(value: Any) -> list[Any]:
         return list(categories)
     upper = getattr(value, "upper", None)
     if upper is not None:  # both ends: the upper end is the worst for most keys, the lower for num_workers
-        is_int = type(value).__name__ == "Integer"
-        return [getattr(value, "lower", upper), upper - 1 if is_int else upper]
+        sampler = value.get_sampler() if hasattr(value, "get_sampler") else None
+        exclusive = type(value).__name__ == "Integer" and type(sampler).__name__ != "Quantized"  # randint's upper
+        return [getattr(value, "lower", upper), upper - 1 if exclusive else upper]
     raise RadasValueError(
         f"gpu_per_trial='auto' cannot bound the search space {value!r} of a key that changes a trial's memory; "
         f"give gpu_per_trial as a number"
     )
 
 
+def _extremes(values: list[Any]) -> list[Any]:
+    """The values of one key that can be the worst case: of numbers, the smallest, the largest and 0
+    (a trial's memory grows or shrinks with each number; 0 turns LoRA or the reference model off);
+    other values all."""
+    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return sorted({min(values), max(values), *(v for v in values if v == 0)})
+    return values
+
+
 def _combinations(param_space: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The memory-relevant points of ``param_space`` whose worst case is the sweep's: every
+    combination of each key's :func:`_extremes`."""
     base = {k: v for k, v in param_space.items() if k in _MEMORY_KEYS}
     overrides = base.pop("grpo_config_overrides", None)
     keys = list(base)
-    choices = [_candidates(base[k]) for k in keys]
+    choices = [_extremes(candidates(base[k])) for k in keys]
     override_choices: list[dict[str, Any]] = [{}]
     if isinstance(overrides, Mapping):
         okeys = [k for k in _MEMORY_OVERRIDES if k in overrides]
         override_choices = [dict(zip(okeys, combo, strict=True))
-                            for combo in itertools.product(*(_candidates(overrides[k]) for k in okeys))]
+                            for combo in itertools.product(*(_extremes(candidates(overrides[k])) for k in okeys))]
     elif overrides is not None:
-        override_choices = [dict(o) for o in _candidates(overrides) if isinstance(o, Mapping)] or [{}]
-    combos = []
-    for combo in itertools.product(*choices, override_choices):
-        combos.append({**dict(zip(keys, combo[:-1], strict=True)), "grpo_config_overrides": combo[-1]})
-        if len(combos) > _MAX_COMBINATIONS:
-            break
-    return combos
+        override_choices = [dict(o) for o in candidates(overrides) if isinstance(o, Mapping)] or [{}]
+    count = math.prod(len(c) for c in choices) * len(override_choices)
+    if count > _MAX_COMBINATIONS:
+        raise RadasValueError(
+            f"gpu_per_trial='auto': the param_space has {count} combinations of the values that change a trial's "
+            f"memory ({', '.join(keys)}), more than the {_MAX_COMBINATIONS} the plan estimates; give gpu_per_trial "
+            f"as a number, or fewer values (e.g. one sweep per model)")
+    return [{**dict(zip(keys, combo[:-1], strict=True)), "grpo_config_overrides": combo[-1]}
+            for combo in itertools.product(*choices, override_choices)]
 
 
 def auto_engines(environment: Any) -> tuple[str, ...] | None:

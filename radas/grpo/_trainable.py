@@ -39,7 +39,7 @@ from radas.grpo._engine import (
 from radas.grpo._export import final_model_saver, is_final_model, say_final_model_disk
 from radas.grpo._files import read_prompt_file, resolve_path, validate_prompt_file
 from radas.grpo._model import Device, load_model, load_tokenizer, model_path, pick_device
-from radas.grpo._plan import plan_gpu_per_trial, vllm_memory_share
+from radas.grpo._plan import candidates, plan_gpu_per_trial, vllm_memory_share
 from radas.grpo._release import DISTRIBUTED_ENV, build_one_at_a_time, release, restore_env
 from radas.grpo._reward_model import (
     check_names,
@@ -53,6 +53,7 @@ from radas.grpo._reward_runner import RewardRunner, validate_reward_file
 from radas.grpo._rewards import make_adapters
 from radas.grpo._stopping import StopRules
 from radas.grpo._tiny import TINY_NAME
+from radas.sweep import DRIVER_BUNDLE
 from radas.utils import set_seed
 
 logger = logging.getLogger("radas")
@@ -415,13 +416,14 @@ def retry_after_out_of_memory(config: dict[str, Any], resources: dict[str, float
     up to the whole GPU. On a whole GPU (TRL trains on one GPU per process: more GPUs for the
     process would not help): with half the micro-batch (``grpo_config_overrides
     ["per_device_train_batch_size"]``; the gradient accumulation doubles, so each optimizer step
-    sees the same completions). A trial of several workers (``num_workers``; its own resources are
-    its driver's sliver): with half the micro-batch, else with twice the workers when the cluster
-    has a GPU for each (each generates, scores and trains half as much of the rollout; sharded
-    state divides further). On the CPU: as radas retries any trial (more CPUs)."""
+    sees the same completions). A trial of several workers (``num_workers``; ``resources`` are
+    each worker's): with half the micro-batch, else with twice the workers when the cluster's
+    alive nodes hold the CPUs and GPUs of twice as many (each generates, scores and trains half
+    as much of the rollout; sharded state divides further). On the CPU: as radas retries any
+    trial (more CPUs)."""
     workers = workers_of(config)
     if workers > 1:
-        return retry_with_more_workers(config, workers, _cluster_gpus())
+        return retry_with_more_workers(config, workers, resources, _cluster_totals())
     gpu = float(resources.get("GPU", 0.0))
     if 0 < gpu < 1:
         return None, {**resources, "GPU": min(1.0, 2 * gpu)}
@@ -431,16 +433,20 @@ def retry_after_out_of_memory(config: dict[str, Any], resources: dict[str, float
     return (smaller, None) if smaller is not None else (None, None)  # else one sequence per micro-batch already
 
 
-def retry_with_more_workers(config: dict[str, Any], workers: int, cluster_gpus: float
-                            ) -> tuple[dict[str, Any] | None, None]:
-    """:func:`retry_after_out_of_memory` of a trial of ``workers`` workers on a cluster of
-    ``cluster_gpus`` GPUs: half the micro-batch, else twice the workers (the rollout still divides
-    among them: checked as the config check does), else nothing to change."""
+def retry_with_more_workers(config: dict[str, Any], workers: int, each: Mapping[str, float],
+                            cluster: Mapping[str, float]) -> tuple[dict[str, Any] | None, None]:
+    """:func:`retry_after_out_of_memory` of a trial of ``workers`` workers of ``each`` CPUs and
+    GPUs on a cluster of ``cluster`` CPUs and GPUs (its alive nodes): half the micro-batch, else
+    twice the workers when the cluster can ever hold them and their driver (a worker group it
+    cannot place would wait forever) and the rollout still divides among them (as the config
+    check asks), else nothing to change."""
     smaller = _smaller_micro_batch(config, workers)
     if smaller is not None:
         return smaller, None
     more = 2 * workers
-    if cluster_gpus >= more and _rollout(config) % (_micro(config) * more) == 0:
+    fits = all(float(cluster.get(k, 0.0)) + 1e-9 >= more * float(each.get(k, 0.0)) + float(DRIVER_BUNDLE.get(k, 0.0))
+               for k in ("CPU", "GPU"))
+    if fits and _rollout(config) % (_micro(config) * more) == 0:
         return {**config, "num_workers": more}, None
     return None, None
 
@@ -467,11 +473,14 @@ def _smaller_micro_batch(config: dict[str, Any], workers: int) -> dict[str, Any]
     return {**config, "grpo_config_overrides": {**overrides, "per_device_train_batch_size": smaller}}
 
 
-def _cluster_gpus() -> float:
-    """The GPUs of the connected Ray cluster (0 when not connected)."""
+def _cluster_totals() -> dict[str, float]:
+    """The CPUs and GPUs of the connected Ray cluster's alive nodes ({} when not connected)."""
     import ray
 
-    return float(ray.cluster_resources().get("GPU", 0.0)) if ray.is_initialized() else 0.0
+    if not ray.is_initialized():
+        return {}
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    return {k: sum(float(n.get(k, 0.0)) for n in nodes) for k in ("CPU", "GPU")}
 
 
 def needs_fresh_workers(param_space: Mapping[str, Any]) -> bool:
@@ -508,10 +517,14 @@ def workers_of(config: Mapping[str, Any]) -> int:
 
 
 def check_workers(param_space: Mapping[str, Any], cpu_per_trial: float, gpu_per_trial: float) -> None:
-    """Before anything starts: the trials' ``num_workers`` (every value of a grid search) can run
-    with ``gpu_per_trial`` GPUs each (:func:`radas.grpo._distributed.check_workers`)."""
-    for value in _file_values(param_space.get("num_workers", DEFAULTS["num_workers"])) or [
-            param_space.get("num_workers", DEFAULTS["num_workers"])]:
+    """Before anything starts: the trials' ``num_workers`` (every value of a grid search or a
+    choice, both ends of a range; a ``sample_from`` cannot be known) can run with
+    ``gpu_per_trial`` GPUs each (:func:`radas.grpo._distributed.check_workers`)."""
+    try:
+        values = candidates(param_space.get("num_workers", DEFAULTS["num_workers"]))
+    except RadasValueError:
+        values = []
+    for value in values:
         if isinstance(value, int) and not isinstance(value, bool):
             check_worker_resources(value, cpu_per_trial, gpu_per_trial)
 

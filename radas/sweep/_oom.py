@@ -11,6 +11,7 @@ from ray.tune import Callback
 
 from radas import _ray
 from radas._reporter import say
+from radas.sweep._resources import DRIVER_BUNDLE
 
 # the exception types that mean "out of memory" (subclasses count too), by qualified name so
 # that torch need not be imported to check
@@ -127,12 +128,14 @@ def _latest_error(trial: Any) -> BaseException | str:
 
 class OutOfMemoryRetry(Callback):
     """When Tune retries a trial that ran out of memory: as the trainable says
-    (``adapt``, its ``retry_after_out_of_memory``: e.g. a smaller micro-batch), else with its CPUs
-    and GPUs doubled (as far as one node can give them, every bundle and custom resource kept);
+    (``adapt``, its ``retry_after_out_of_memory``: e.g. a smaller micro-batch; a trial that starts
+    training workers tells it each worker's ``worker_share``, not its driver's sliver), else with
+    its CPUs and GPUs doubled (as far as one node can give them, every bundle and custom resource kept);
     and tell the user what changed and the value to start from next time."""
 
-    def __init__(self, adapt: Callable[..., Any] | None = None) -> None:
+    def __init__(self, adapt: Callable[..., Any] | None = None, worker_share: dict[str, float] | None = None) -> None:
         self.adapt = adapt
+        self.worker_share = worker_share  # each training worker's, for trials that start workers
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if not is_out_of_memory(_latest_error(trial)):
@@ -142,7 +145,9 @@ class OutOfMemoryRetry(Callback):
         before = factory.required_resources
         cpu, gpu = float(before.get("CPU", 0)), float(before.get("GPU", 0))
         if self.adapt is not None:
-            plan = self.adapt(dict(trial.config), {"CPU": cpu, "GPU": gpu})
+            starts_workers = self.worker_share is not None and {k: v for k, v in before.items() if v} == DRIVER_BUNDLE
+            share = dict(self.worker_share or {}) if starts_workers else {"CPU": cpu, "GPU": gpu}
+            plan = self.adapt(dict(trial.config), share)
             if plan is not None:
                 self._retry_as_adapted(trial, plan, bundles, factory.strategy, cpu, gpu)
                 return

@@ -154,10 +154,17 @@ class Sweep:
         await self._follow(fit)
         return self.stop_event.is_set()
 
+    def _worker_share(self) -> dict[str, float] | None:
+        """The CPUs and GPUs of each trial's own process, or, for a trial that starts training
+        workers, of each worker (the sweep's resources are those; None when unknown)."""
+        given = self.spec.resources
+        return {"CPU": float(given.get("cpu", 0.0)), "GPU": float(given.get("gpu", 0.0))} if given else None
+
     def _tuner(self) -> Tuner:
         callback = ProgressCallback(self.progress, self.folder.progress_file, self.folder.stop_file,
                                     self.stop_event, on_setup=self._started)
-        ours: list[Any] = [callback, OutOfMemoryRetry(self.spec.out_of_memory), ResultsLog(self.folder.results_file)]
+        ours: list[Any] = [callback, OutOfMemoryRetry(self.spec.out_of_memory, self._worker_share()),
+                           ResultsLog(self.folder.results_file)]
         if self.restore:
             tuner = Tuner.restore(self.folder.path, self.spec.trainable, resume_unfinished=True, resume_errored=True)
             _, keeper = protect_from_rotation(self.spec.run_config, _ray.tune_config_of(tuner).scheduler)

@@ -250,3 +250,30 @@ def test_worker_counts_in_a_search_space_plan_each_worker_a_gpu_and_the_fewest_w
     # a range of worker counts counts its fewest: 1 to 4 workers of a 7B full fine-tuning do not fit 80 GiB
     with pytest.raises(RadasValueError, match="one trial needs about"):
         plan({**space, "num_workers": tune.randint(1, 5)}, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)
+
+
+def test_quantized_ranges_reach_their_upper_end_and_big_grids_keep_their_worst_point(folder_76m: str,
+                                                                                   folder_7b: str) -> None:
+    from radas.grpo._plan import candidates
+
+    assert candidates(tune.qrandint(8, 32, 8)) == [8, 32] and candidates(tune.randint(8, 33)) == [8, 32]
+    # a range's worst is a grid's of the same values: 16 trials per GPU, not 17
+    grid = plan({**BASE, "model": folder_76m, "rollout_batch_size": tune.grid_search([8, 16, 24, 32])},
+                gpu_memory_gib=80, cpus_per_gpu=None, cpu_per_trial=1)
+    ranged = plan({**BASE, "model": folder_76m, "rollout_batch_size": tune.qrandint(8, 32, 8)}, gpu_memory_gib=80,
+                  cpus_per_gpu=None, cpu_per_trial=1)
+    assert ranged[0] == grid[0]
+    # thousands of grid points: the worst (the 7B model, the largest batch) is still found
+    many = {**BASE, "model": tune.grid_search([folder_76m, folder_7b]), "lora_rank": tune.grid_search([0, 16]),
+            "rollout_batch_size": tune.grid_search(list(range(1, 18))),
+            "n_samples_per_prompt": tune.grid_search(list(range(2, 18))),
+            "max_seq_length": tune.grid_search([256 * i for i in range(1, 17)]), "generation": "transformers"}
+    with pytest.raises(RadasValueError, match="one trial needs about"):
+        plan(many, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)
+
+
+def test_worker_counts_of_a_choice_or_a_range_are_checked_before_anything_starts() -> None:
+    for workers in (tune.choice([1, 2]), tune.randint(1, 3), tune.grid_search([1, 2])):
+        with pytest.raises(RadasValueError, match="needs whole GPUs"):
+            grpo_trainable.check_workers({**BASE, "model": "tiny", "num_workers": workers}, 1, 0.5)
+    grpo_trainable.check_workers({**BASE, "model": "tiny", "num_workers": tune.choice([1, 2])}, 1, 1)

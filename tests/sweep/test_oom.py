@@ -145,14 +145,37 @@ def test_grpo_retries_a_trial_of_several_workers_with_a_smaller_micro_batch_then
     from radas.grpo._trainable import retry_after_out_of_memory, retry_with_more_workers
 
     config = {"n_samples_per_prompt": 8, "rollout_batch_size": 4, "num_workers": 2}
-    # its own resources are its driver's sliver: never doubled; the micro-batch still splits the rollout
-    smaller, same = retry_after_out_of_memory(config, {"CPU": 0.01, "GPU": 0})
+    each = {"CPU": 8.0, "GPU": 1.0}  # each worker's share (the trial's own is its driver's sliver)
+    smaller, same = retry_after_out_of_memory(config, each)
     assert smaller["grpo_config_overrides"]["per_device_train_batch_size"] == 4 and same is None
     one = {**config, "grpo_config_overrides": {"per_device_train_batch_size": 1}}
-    assert retry_with_more_workers(one, 2, cluster_gpus=8) == ({**one, "num_workers": 4}, None)
-    assert retry_with_more_workers(one, 2, cluster_gpus=3) == (None, None)  # no GPU for each of 4 workers
+    assert retry_with_more_workers(one, 2, each, {"CPU": 64, "GPU": 8}) == ({**one, "num_workers": 4}, None)
+    # a worker group the cluster can never hold would wait forever: no GPU, or no CPU, for each of 4 workers
+    # (4 x 8 CPUs and the driver's sliver do not fit 32 CPUs)
+    assert retry_with_more_workers(one, 2, each, {"CPU": 64, "GPU": 3}) == (None, None)
+    assert retry_with_more_workers(one, 2, each, {"CPU": 32, "GPU": 4}) == (None, None)
     odd = {**one, "rollout_batch_size": 3, "n_samples_per_prompt": 2}  # 6 completions do not split in 4
-    assert retry_with_more_workers(odd, 2, cluster_gpus=8) == (None, None)
+    assert retry_with_more_workers(odd, 2, each, {"CPU": 64, "GPU": 8}) == (None, None)
     # three workers: 24 completions split as 3 x 8; the next micro-batch that splits is 4 (3 x 2 x 4)
     three = {**config, "rollout_batch_size": 3, "num_workers": 3}
-    assert retry_with_more_workers(three, 3, 0)[0]["grpo_config_overrides"]["per_device_train_batch_size"] == 4
+    assert retry_with_more_workers(three, 3, each, {})[0]["grpo_config_overrides"]["per_device_train_batch_size"] == 4
+
+
+def test_a_worker_killed_by_rays_memory_monitor_is_out_of_memory_too():
+    """Ray Train reports a worker its memory monitor killed as a failed health check whose cause
+    is Ray's OutOfMemoryError (Ray's own classes here): the trial fails with
+    WorkerOutOfMemoryError, as for the worker's own MemoryError."""
+    import ray.exceptions
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
+
+    from radas.errors import WorkerOutOfMemoryError
+    from radas.grpo._distributed import _out_of_memory
+
+    class Group:  # what ray.train.WorkerGroupError carries
+        worker_failures = {0: RuntimeError("a neighbour's failure"), 1: WorkerHealthCheckFailedError(
+            "worker 1 failed its health check", ray.exceptions.OutOfMemoryError(
+                "Task was killed due to the node running low on memory."))}
+
+    found = _out_of_memory(Group())
+    assert isinstance(found, WorkerOutOfMemoryError) and "training worker 1" in str(found)
+    assert _out_of_memory(type("Other", (), {"worker_failures": {0: RuntimeError("no")}})()) is None
