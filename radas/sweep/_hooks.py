@@ -39,7 +39,8 @@ class PlansGpuPerTrial(Protocol):
 class AdaptsToOutOfMemory(Protocol):
     """A trainable that knows how to retry a trial that ran out of memory better than with twice
     the CPUs and GPUs (radas's default): ``retry_after_out_of_memory(config, resources)`` gets the
-    trial's config and its ``{"CPU": ..., "GPU": ...}`` and returns ``(config, resources)`` for the
+    trial's config and its ``{"CPU": ..., "GPU": ...}`` (for a trial that starts training workers,
+    :class:`StartsWorkers`, each worker's) and returns ``(config, resources)`` for the
     retry, ``None`` in either place keeping that part as it is; returning ``None`` altogether
     leaves it to radas. ``radas.grpo.grpo_trainable`` is one (a smaller micro-batch on a whole GPU)."""
 
