@@ -5,6 +5,9 @@ the results DataFrame in hand, so Ray's start-up counts the same for everyone:
 
 * raw Ray Tune with its defaults (a new worker process per trial),
 * raw Ray Tune with ``reuse_actors=True``,
+* the same with Ray's dashboard started (``ray.init``'s default where ``ray[default]`` is
+  installed, as for a Tuner started without ``ray.init``; radas starts it too: Ray Train trials
+  release their workers through Ray's State API, which the dashboard serves),
 * ``radas.run_experiment`` with its defaults,
 * ``radas.run_experiment`` with the live view on (``live_plot=True``): the figure of the trials so
   far redrawn every ``RADAS_LIVE_EVERY_S`` seconds (5, radas's default, and 1) into a PNG file
@@ -35,7 +38,7 @@ RAW = textwrap.dedent("""
     t0 = time.perf_counter()
     import ray
     from ray import tune
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(include_dashboard=os.environ.get("BENCH_DASHBOARD") == "1", log_to_driver=False)
     def trivial(config):
         for step in range(1, int(os.environ["BENCH_REPORTS"]) + 1):
             tune.report({"score": config["i"] * step, "step": step})
@@ -96,6 +99,7 @@ ANALYZE = textwrap.dedent("""
 VARIANTS = {
     "raw": ("raw Ray Tune (defaults)", RAW, ["default", "raw"]),
     "raw-reuse": ("raw Ray Tune (reuse_actors=True)", RAW, ["reuse", "raw"]),
+    "raw-reuse-dash": ("raw Ray Tune (reuse, dashboard)", RAW, ["reuse", "raw"]),
     "radas": ("radas.run_experiment", RADAS, ["off"]),
     "live5": ("radas, live view every 5 s", RADAS, ["5"]),
     "live1": ("radas, live view every 1 s", RADAS, ["1"]),
@@ -129,7 +133,9 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, script, extra in chosen:
                 extra = [os.path.join(tmp, e) if e == "raw" else e for e in extra]
-                seconds = _time(script, str(args.trials), *extra, str(args.reports), env=env, cwd=tmp)
+                dashboard = {"BENCH_DASHBOARD": "1" if "dashboard" in name else "0"}
+                seconds = _time(script, str(args.trials), *extra, str(args.reports), env={**env, **dashboard},
+                                cwd=tmp)
                 best[name] = min(seconds, best.get(name, float("inf")))
     print(f"{args.trials} trivial trials of {args.reports} report(s), from the process's start to the "
           f"DataFrames (best of {args.repeats}):")
@@ -141,7 +147,7 @@ def main() -> None:
     radas_s = best.get("radas.run_experiment")
     if radas_s is None:
         return
-    for raw in ("raw Ray Tune (defaults)", "raw Ray Tune (reuse_actors=True)"):
+    for raw in ("raw Ray Tune (defaults)", "raw Ray Tune (reuse_actors=True)", "raw Ray Tune (reuse, dashboard)"):
         if raw in best:
             print(f"radas vs {raw}: {best[raw] / radas_s:5.2f}x the speed")
     for every in ("5", "1"):
