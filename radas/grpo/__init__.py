@@ -120,7 +120,8 @@ that fits.
 Reward models (``reward_model``: local sequence-classification model folders) score each
 completion as a model in TRL's ``reward_funcs`` does, loaded once per trial on its device,
 summed with the reward file's functions (``reward_weights``: the file's functions, then the
-models) and reported as ``reward/<folder name>``.
+models) and reported as ``reward/<folder name>``; or alone, without ``reward_file`` (one of the
+two is required).
 
 The trained model: every trial keeps its final model (``keep_final_model``, on by default)
 as its last Tune checkpoint — the LoRA adapter, or the weights (float32 for full fine-tuning),

@@ -112,7 +112,9 @@ def _int(low: int, *, optional: bool = False) -> Callable[[str, Any], int | None
     return check
 
 
-def _reward_files(name: str, value: Any) -> str | list[str]:
+def _reward_files(name: str, value: Any) -> str | list[str] | None:
+    if value is None:  # allowed with a reward_model (checked with the other keys)
+        return None
     if isinstance(value, (list, tuple)):
         if not value:
             raise RadasValueError(f"config[{name!r}] is an empty list; give one reward file or a list of them")
@@ -217,9 +219,9 @@ class GRPOTrialConfig:
         'Hugging Face model id, local folder, or "tiny" (a small random model built locally).')
     prompt_file: str = key(REQUIRED, _str,
         'JSONL prompt file: one object per line with `prompt` and any extra fields.')
-    reward_file: str | list[str] = key(REQUIRED, _reward_files,
+    reward_file: str | list[str] | None = key(None, _reward_files,
         "Python file defining `reward_fn(completion, **extra_fields) -> float` (or `reward_fns`), "
-        "'file.py:function', or a list of them.")
+        "'file.py:function', or a list of them; None: reward_model scores alone (one of the two is required).")
     reward_model: str | list[str] | None = key(None, _reward_models,
         "Local sequence-classification model folder (or a list) scoring each completion as a model in TRL's "
         "reward_funcs does (the head's logit), beside the reward file's functions; loaded once per trial on its "
@@ -331,6 +333,10 @@ class GRPOTrialConfig:
                     f"config['num_workers'] = {workers}: each worker trains on its share of the rollout, so "
                     f"rollout_batch_size * n_samples_per_prompt = {batch} must be a multiple of num_workers x the "
                     f"micro-batch ({per_rank}); e.g. rollout_batch_size = {fits}")
+        if self.reward_file is None and self.reward_model is None:
+            raise RadasValueError(
+                "config has no reward: give reward_file (a Python file of reward functions, the hosted API's "
+                "reward_fn), reward_model (a local sequence-classification model folder), or both")
         if not is_search_space(self.early_stopping) and not is_search_space(self.correct_threshold):
             from radas.grpo._stopping import check_correct_threshold
 

@@ -360,9 +360,9 @@ def _kill(worker: _Worker) -> None:
 
 
 class RewardRunner:
-    """The reward functions of one trial (``reward_file`` config value), run in ``workers`` worker
-    processes (0: in this process) with ``timeout_s`` per call and ``concurrency`` async calls at
-    once per worker; a worker may take ``import_timeout_s`` to import the files (default:
+    """The reward functions of one trial (``reward_file`` config value; None: none, and no worker),
+    run in ``workers`` worker processes (0: in this process) with ``timeout_s`` per call and
+    ``concurrency`` async calls at once per worker; a worker may take ``import_timeout_s`` to import the files (default:
     :func:`import_timeout` of ``timeout_s``). ``env``: environment variables the workers get on top
     of this process's (the driver's check: :data:`NO_GPU`)."""
 
@@ -379,6 +379,9 @@ class RewardRunner:
         self._loop: _Loop | None = None
         self._workers: list[_Worker | None] = []
         self._ready: set[int] = set()
+        if not self.reward_file:  # reward_file None: the trial's reward models score alone
+            self._specs = []
+            return
         if workers <= 0:  # this process scores: it imports the files
             self._local = load_reward_functions(self.reward_file)
             self._specs = [rf.spec() for rf in self._local]

@@ -179,9 +179,10 @@ def _functions_of(module: ModuleType, p: Path, attr: str | None) -> list[tuple[s
     return [(p.stem, fn, "reward_fn")]
 
 
-def reward_specs(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[tuple[str, str | None]]:
-    """(path, function name or None) of each entry of a ``reward_file`` config value."""
-    entries = [reward_file] if isinstance(reward_file, (str, os.PathLike)) else list(reward_file)
+def reward_specs(reward_file: str | os.PathLike[str] | Sequence[str] | None) -> list[tuple[str, str | None]]:
+    """(path, function name or None) of each entry of a ``reward_file`` config value (None: none)."""
+    entries = [] if reward_file is None else [reward_file] if isinstance(reward_file, (str, os.PathLike)) else list(
+        reward_file)
     out: list[tuple[str, str | None]] = []
     for entry in entries:
         text = os.fspath(entry)
@@ -190,7 +191,7 @@ def reward_specs(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[tu
     return out
 
 
-def resolved_reward_file(reward_file: str | os.PathLike[str] | Sequence[str]) -> list[str]:
+def resolved_reward_file(reward_file: str | os.PathLike[str] | Sequence[str] | None) -> list[str]:
     """A ``reward_file`` config value with each file's path resolved here (as given, else from the
     sweep's launch folder), so that a worker process finds the same files whatever its working
     folder; a missing file is an error naming it."""

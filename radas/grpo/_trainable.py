@@ -390,15 +390,19 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
         isinstance(read_prompt_file(p)[0].prompt, list) for p in prompt_files)
     for folder in sorted({f for models in model_sets for f in models}):
         check_reward_model(folder, chat)
-    for reward_file in _file_values(config["reward_file"]):
-        functions = validate_reward_file(
+    files = _file_values(config["reward_file"]) if config["reward_file"] is not None else [None]
+    for reward_file in files:
+        functions = [] if reward_file is None else list(validate_reward_file(
             reward_file, prompt_file=prompt_files[0] if prompt_files else None,
             apply_chat_template=_concrete(config, "apply_chat_template"),
             reward_workers=_concrete(config, "reward_workers"),
             reward_timeout_s=_concrete(config, "reward_timeout_s"),
-            reward_concurrency=_concrete(config, "reward_concurrency"))
+            reward_concurrency=_concrete(config, "reward_concurrency")))
         for models in model_sets:
-            names = list(functions) + [reward_model_name(m) for m in models]
+            if reward_file is None and not models:
+                raise RadasValueError("config has no reward: a reward_model value is None while reward_file is None; "
+                                      "give a reward_file or a reward_model folder for every trial")
+            names = functions + [reward_model_name(m) for m in models]
             check_names(names)
             for w in weights:
                 if w is not None and len(w) != len(names):

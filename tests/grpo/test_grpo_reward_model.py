@@ -81,6 +81,13 @@ def test_a_trial_scores_with_its_reward_model_beside_the_reward_file(judge: Path
     frame = test_inference(cfg, n=2)
     assert list(frame.columns[:3]) == ["prompt", "completion", "reward"]
     assert frame["reward"].tolist() == pytest.approx(frame["reward/judge"].tolist())
+    # a reward model alone, as TRL allows: no reward file, no reward worker
+    alone: list[dict[str, Any]] = []
+    run_grpo({**toy_config, "reward_file": None, "reward_model": str(judge)},
+             lambda metrics, checkpoint=None: alone.append(metrics))
+    assert len(alone) == 2 and all(r["reward_mean"] == pytest.approx(r["reward/judge"], abs=1e-5) for r in alone)
+    only = {k: v for k, v in toy_config.items() if k != "reward_file"}
+    assert test_inference({**only, "reward_model": str(judge)}, n=2)["reward"].notna().all()
 
 
 def test_the_driver_checks_the_folder_without_reading_weights(judge: Path, tmp_path: Path) -> None:
@@ -136,6 +143,13 @@ def test_the_driver_checks_the_folder_without_reading_weights(judge: Path, tmp_p
             (folder / "chat_template.jinja").unlink(missing_ok=True)
         with pytest.raises(RadasValueError, match=words):
             check({**base, "reward_model": str(folder)})  # the toy prompts are conversations
+    # a reward is required: a file, a model, or both, for every trial
+    no_file = {k: v for k, v in base.items() if k != "reward_file"}
+    check({**no_file, "reward_model": str(judge)})
+    with pytest.raises(RadasValueError, match="config has no reward"):
+        check(no_file)
+    with pytest.raises(RadasValueError, match="config has no reward"):
+        check({**no_file, "reward_model": tune.grid_search([None, str(judge)])})
     # a model named like a function would share its metric
     clash = reward_model_folder(tmp_path / "toy_reward")
     with pytest.raises(RadasValueError, match="two rewards are named 'toy_reward'"):
