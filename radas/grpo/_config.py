@@ -112,24 +112,19 @@ def _int(low: int, *, optional: bool = False) -> Callable[[str, Any], int | None
     return check
 
 
-def _reward_files(name: str, value: Any) -> str | list[str] | None:
-    if value is None:  # allowed with a reward_model (checked with the other keys)
-        return None
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise RadasValueError(f"config[{name!r}] is an empty list; give one reward file or a list of them")
-        return [_str(name, v) for v in value]
-    return _str(name, value)
+def _paths(what: str) -> Callable[[str, Any], str | list[str] | None]:
+    """The check of a key naming one ``what`` or a non-empty list of them, or None."""
 
+    def check(name: str, value: Any) -> str | list[str] | None:
+        if value is None:  # a reward_file or a reward_model is required: checked with the other keys
+            return None
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise RadasValueError(f"config[{name!r}] is an empty list; give one {what}, a list of them, or None")
+            return [_str(name, v) for v in value]
+        return _str(name, value)
 
-def _reward_models(name: str, value: Any) -> str | list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise RadasValueError(f"config[{name!r}] is an empty list; give one reward model folder, a list, or None")
-        return [_str(name, v) for v in value]
-    return _str(name, value)
+    return check
 
 
 def _weights(name: str, value: Any) -> list[float] | None:
@@ -219,10 +214,10 @@ class GRPOTrialConfig:
         'Hugging Face model id, local folder, or "tiny" (a small random model built locally).')
     prompt_file: str = key(REQUIRED, _str,
         'JSONL prompt file: one object per line with `prompt` and any extra fields.')
-    reward_file: str | list[str] | None = key(None, _reward_files,
+    reward_file: str | list[str] | None = key(None, _paths("reward file"),
         "Python file defining `reward_fn(completion, **extra_fields) -> float` (or `reward_fns`), "
         "'file.py:function', or a list of them; None: reward_model scores alone (one of the two is required).")
-    reward_model: str | list[str] | None = key(None, _reward_models,
+    reward_model: str | list[str] | None = key(None, _paths("reward model folder"),
         "Local sequence-classification model folder (or a list) scoring each completion as a model in TRL's "
         "reward_funcs does (the head's logit), beside the reward file's functions; loaded once per trial on its "
         "device.")
@@ -428,6 +423,16 @@ TRL_NAMES: dict[str, tuple[str, ...]] = {
     k: tuple(name for name, (of, _) in _FROM_KEYS.items() if of == k) for k in KEY_NAMES
     if any(of == k for of, _ in _FROM_KEYS.values())
 }
+
+
+def rollout_and_micro_batch(config: Mapping[str, Any]) -> tuple[int, int]:
+    """A concrete config's completions per rollout (``rollout_batch_size * n_samples_per_prompt``)
+    and its micro-batch (``grpo_config_overrides["per_device_train_batch_size"]``, default
+    ``n_samples_per_prompt``); the rollout must split evenly into ``num_workers`` x micro-batches."""
+    n = int(config.get("n_samples_per_prompt", DEFAULTS["n_samples_per_prompt"]))
+    overrides = dict(config.get("grpo_config_overrides") or {})
+    return (int(config.get("rollout_batch_size", DEFAULTS["rollout_batch_size"])) * n,
+            int(overrides.get("per_device_train_batch_size") or n))
 
 
 def is_search_space(value: Any) -> bool:

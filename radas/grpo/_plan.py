@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from radas.errors import RadasValueError
-from radas.grpo._config import DEFAULTS, is_search_space
+from radas.grpo._config import DEFAULTS, is_search_space, rollout_and_micro_batch
 from radas.grpo._deps import require
 from radas.grpo._engine import PAGED_BATCH_TOKENS, vllm_installed
 from radas.grpo._tiny import SPECIAL_TOKENS, TINY_ARCH, TINY_NAME
@@ -505,8 +505,7 @@ def _spread(combo: Mapping[str, Any], worst: Estimate, estimate: Any, capacity: 
     if not sharded:
         overrides = {k: v for k, v in overrides.items() if k not in ("fsdp", "fsdp_config", "deepspeed")} | {
             "fsdp": "full_shard"}
-    n = int(cfg["n_samples_per_prompt"])
-    batch, micro = int(cfg["rollout_batch_size"]) * n, int(overrides.get("per_device_train_batch_size") or n)
+    batch, micro = rollout_and_micro_batch(cfg)
     for k in range(worst.workers + 1 if sharded else 2, _MAX_WORKERS + 1):
         if batch % (micro * k):
             continue

@@ -20,6 +20,7 @@ from radas.grpo._config import (
     grpo_config_field_names,
     is_search_space,
     require_concrete,
+    rollout_and_micro_batch,
     validate_grpo_config,
 )
 from radas.grpo._dataset import build_dataset, completion_budget, normalize_prompts, prompt_lengths
@@ -382,12 +383,10 @@ def check_param_space(param_space: Mapping[str, Any]) -> None:
     ``radas.run_experiment`` calls this by itself."""
     config = validate_grpo_config(param_space)
     prompt_files = [p for p in _file_values(config["prompt_file"]) if isinstance(p, (str, os.PathLike))]
-    for prompt_file in prompt_files:
-        validate_prompt_file(prompt_file)
+    summaries = [validate_prompt_file(prompt_file) for prompt_file in prompt_files]
     weights = [w for w in _file_values(config["reward_weights"]) if w is None or isinstance(w, (list, tuple))]
     model_sets = reward_model_sets(config["reward_model"])
-    chat = _concrete(config, "apply_chat_template") is True or any(
-        isinstance(read_prompt_file(p)[0].prompt, list) for p in prompt_files)
+    chat = _concrete(config, "apply_chat_template") is True or any(summary.conversational for summary in summaries)
     for folder in sorted({f for models in model_sets for f in models}):
         check_reward_model(folder, chat)
     files = _file_values(config["reward_file"]) if config["reward_file"] is not None else [None]
@@ -450,27 +449,17 @@ def retry_with_more_workers(config: dict[str, Any], workers: int, each: Mapping[
     more = 2 * workers
     fits = all(float(cluster.get(k, 0.0)) + 1e-9 >= more * float(each.get(k, 0.0)) + float(DRIVER_BUNDLE.get(k, 0.0))
                for k in ("CPU", "GPU"))
-    if fits and _rollout(config) % (_micro(config) * more) == 0:
+    rollout, micro = rollout_and_micro_batch(config)
+    if fits and rollout % (micro * more) == 0:
         return {**config, "num_workers": more}, None
     return None, None
-
-
-def _rollout(config: Mapping[str, Any]) -> int:
-    n = int(config.get("n_samples_per_prompt", DEFAULTS["n_samples_per_prompt"]))
-    return int(config.get("rollout_batch_size", DEFAULTS["rollout_batch_size"])) * n
-
-
-def _micro(config: Mapping[str, Any]) -> int:
-    overrides = dict(config.get("grpo_config_overrides") or {})
-    return int(overrides.get("per_device_train_batch_size")
-               or config.get("n_samples_per_prompt", DEFAULTS["n_samples_per_prompt"]))
 
 
 def _smaller_micro_batch(config: dict[str, Any], workers: int) -> dict[str, Any] | None:
     """``config`` with the largest micro-batch below its own that splits the rollout among the
     ``workers`` evenly; None when there is none."""
-    batch = _rollout(config)
-    smaller = next((m for m in range(_micro(config) // 2, 0, -1) if batch % (m * workers) == 0), None)
+    batch, micro = rollout_and_micro_batch(config)
+    smaller = next((m for m in range(micro // 2, 0, -1) if batch % (m * workers) == 0), None)
     if smaller is None:
         return None
     overrides = dict(config.get("grpo_config_overrides") or {})

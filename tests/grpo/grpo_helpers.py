@@ -58,6 +58,24 @@ def reward_files(tmp_path: Path) -> tuple[Path, Path]:
     return multi, batch
 
 
+# real model shapes with their real vocabularies, for memory sizing (configs only: no weights, no download)
+QWEN25_05B: dict[str, Any] = dict(vocab_size=151936, tie_word_embeddings=True, hidden_size=896, intermediate_size=4864,
+                                  num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2)
+QWEN25_7B: dict[str, Any] = dict(vocab_size=152064, tie_word_embeddings=False, hidden_size=3584,
+                                 intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+                                 num_key_value_heads=4)
+
+
+def config_folder(path: Path, **config: Any) -> str:
+    """A local Qwen2-style model folder holding only its config.json (no weights at all); a
+    260-token vocabulary, untied, unless ``config`` says otherwise."""
+    import transformers
+
+    transformers.Qwen2Config(**{"vocab_size": 260, "tie_word_embeddings": False, **config}).save_pretrained(path)
+    assert [p.name for p in path.iterdir()] == ["config.json"]
+    return str(path)
+
+
 def reward_model_folder(path: Path, seed: int = 0) -> Path:
     """A local reward model as labs keep one: a small Qwen2 sequence classifier (one label, random
     weights from ``seed``) with its tokenizer (the tiny byte-level one), saved with save_pretrained."""

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 import pytest
-from grpo_helpers import TOY_PROMPTS, TOY_REWARD
+from grpo_helpers import QWEN25_05B, TOY_PROMPTS, TOY_REWARD, config_folder
 
 from radas.errors import MissingDependencyError, RadasError, RadasValueError
 from radas.grpo import validate_grpo_config
@@ -66,18 +66,10 @@ def test_vllm_colocate_fields_carry_the_planned_share() -> None:
                       "vllm_enable_sleep_mode": True, "vllm_max_model_length": 300}
 
 
-QWEN_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                num_key_value_heads=2)
-
-
 @pytest.fixture(scope="module")
 def qwen_05b(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Qwen2.5-0.5B's config with its real 151,936-token vocabulary (no weights: none is read)."""
-    import transformers
-
-    folder = tmp_path_factory.mktemp("models") / "qwen2.5-0.5b"
-    transformers.Qwen2Config(vocab_size=151936, tie_word_embeddings=True, **QWEN_05B).save_pretrained(folder)
-    return str(folder)
+    return config_folder(tmp_path_factory.mktemp("models") / "qwen2.5-0.5b", **QWEN25_05B)
 
 
 def test_vllm_is_sized_from_the_plan_not_a_fixed_share(qwen_05b: str) -> None:

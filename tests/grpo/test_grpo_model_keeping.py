@@ -16,7 +16,7 @@ import pytest
 import safetensors.torch
 import torch
 import transformers
-from grpo_helpers import write_jsonl
+from grpo_helpers import QWEN25_05B, config_folder, write_jsonl
 from ray import tune
 
 import radas
@@ -210,10 +210,7 @@ def test_the_disk_of_the_final_models_is_said_before_the_sweep_from_a_real_sized
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Qwen2.5-0.5B's shape (config only, no weights): 494M parameters (tied embeddings), 4 bytes
     each when fully fine-tuned; a rank-16 LoRA adapter on all its linear layers but the head."""
-    folder = tmp_path / "qwen2.5-0.5b"
-    transformers.Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-                             num_attention_heads=14, num_key_value_heads=2, tie_word_embeddings=True
-                             ).save_pretrained(folder)
+    folder = config_folder(tmp_path / "qwen2.5-0.5b", **QWEN25_05B)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Say a"}])
     reward = tmp_path / "r.py"
     reward.write_text("def reward_fn(completion, **kwargs):\n    return 1.0\n")

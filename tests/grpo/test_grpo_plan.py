@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import transformers
-from grpo_helpers import TOY_PROMPTS, TOY_REWARD
+from grpo_helpers import QWEN25_7B, TOY_PROMPTS, TOY_REWARD, config_folder
 from ray import tune
 
 from radas.errors import RadasValueError
@@ -19,17 +18,9 @@ BASE = {"prompt_file": str(TOY_PROMPTS), "reward_file": str(TOY_REWARD), "rollou
 plan = grpo_trainable.plan_gpu_per_trial
 
 
-def config_folder(tmp_path: Path, name: str, **arch: int) -> str:
-    """A local Qwen2-style model folder holding only its config.json (no weights at all)."""
-    folder = tmp_path / name
-    transformers.Qwen2Config(vocab_size=260, tie_word_embeddings=False, **arch).save_pretrained(folder)
-    assert [p.name for p in folder.iterdir()] == ["config.json"]
-    return str(folder)
-
-
 @pytest.fixture(scope="module")
 def folder_76m(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return config_folder(tmp_path_factory.mktemp("models"), "qwen2-76m", hidden_size=768, intermediate_size=2048,
+    return config_folder(tmp_path_factory.mktemp("models") / "qwen2-76m", hidden_size=768, intermediate_size=2048,
                          num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=4)
 
 
@@ -81,7 +72,7 @@ def test_unknown_gpu_memory_names_the_fix() -> None:
 
 
 def test_a_model_too_big_for_one_gpu(tmp_path: Path) -> None:
-    big = config_folder(tmp_path, "qwen2-7b", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+    big = config_folder(tmp_path / "qwen2-7b", hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                         num_attention_heads=32, num_key_value_heads=32)
     with pytest.raises(RadasValueError) as info:
         plan({**BASE, "model": big}, gpu_memory_gib=80, cpus_per_gpu=16, cpu_per_trial=1)
@@ -109,8 +100,7 @@ def test_unreadable_model_config_is_an_error_naming_the_model(tmp_path: Path) ->
 ])
 def test_the_plan_of_real_shaped_models_is_within_a_quarter_of_their_peak(tmp_path: Path, name: str, arch: dict,
                                                                           realistic_peak_gib: float) -> None:
-    folder = tmp_path / name
-    transformers.Qwen2Config(vocab_size=151936, tie_word_embeddings=True, **arch).save_pretrained(folder)
+    folder = config_folder(tmp_path / name, vocab_size=151936, tie_word_embeddings=True, **arch)
     estimate = estimate_trial_memory({"model": str(folder), "prompt_file": str(TOY_PROMPTS),
                                       "reward_file": str(TOY_REWARD), "generation": "transformers"})
     assert estimate.shape.vocab == 151936
@@ -130,16 +120,10 @@ def test_auto_is_planned_as_the_engine_the_trials_will_pick(folder_76m: str, mon
     assert estimate_trial_memory({**BASE, "model": folder_76m, "generation": "auto"}).engine == "transformers"
 
 
-QWEN_7B = dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-               num_key_value_heads=4)
-
-
 @pytest.fixture(scope="module")
 def folder_7b(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Qwen2.5-7B's config with its real 152,064-token vocabulary (no weights)."""
-    folder = tmp_path_factory.mktemp("models") / "qwen2.5-7b"
-    transformers.Qwen2Config(vocab_size=152064, tie_word_embeddings=False, **QWEN_7B).save_pretrained(folder)
-    return str(folder)
+    return config_folder(tmp_path_factory.mktemp("models") / "qwen2.5-7b", **QWEN25_7B)
 
 
 def test_sharding_divides_what_fsdp_and_zero_divide(folder_7b: str, tmp_path: Path) -> None:
